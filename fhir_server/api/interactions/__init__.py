@@ -1,0 +1,1 @@
+"""One module per REST interaction; the routers in ``api.routes`` only wire them."""

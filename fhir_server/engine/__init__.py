@@ -1,0 +1,44 @@
+"""Every interaction as a plain function over a Work (runtime + RequestContext + unit of work)."""
+
+from fhir_server.engine.bundles import etag, full_url, history_bundle, http_date, outcome_resource, searchset_bundle
+from fhir_server.engine.context import RequestContext
+from fhir_server.engine.history import HistoryRequest, history, parse_history_params
+from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
+from fhir_server.engine.instance import delete, patch, read, update, vread
+from fhir_server.engine.search import SearchOutcome, plan_search, search
+from fhir_server.engine.transaction import process_bundle
+from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
+from fhir_server.engine.work import Runtime, Work
+from fhir_server.engine.write import WriteOutcome
+
+__all__ = [
+    "HistoryRequest",
+    "HookPoint",
+    "Hooks",
+    "RequestContext",
+    "Runtime",
+    "SearchOutcome",
+    "Work",
+    "WriteEvent",
+    "WriteOutcome",
+    "conditional_delete",
+    "conditional_patch",
+    "conditional_update",
+    "create",
+    "delete",
+    "etag",
+    "full_url",
+    "history",
+    "history_bundle",
+    "http_date",
+    "outcome_resource",
+    "parse_history_params",
+    "patch",
+    "plan_search",
+    "process_bundle",
+    "read",
+    "search",
+    "searchset_bundle",
+    "update",
+    "vread",
+]

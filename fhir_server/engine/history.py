@@ -1,0 +1,65 @@
+"""history interactions: instance, type and system (R4 http.html#history)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fhir_server.engine.instance import _check_id
+from fhir_server.engine.work import Work
+from fhir_server.errors import InvalidSearch, NotFound
+from fhir_server.search.params.date import to_range
+from fhir_server.storage.base import HistoryPage, HistoryQuery
+
+__all__ = ["HistoryRequest", "parse_history_params", "history"]
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    query: HistoryQuery
+    #: the parameters to repeat in paging links
+    params: tuple[tuple[str, str], ...]
+
+
+def parse_history_params(
+    resource_type: str | None, rid: str | None, params: list[tuple[str, str]], *, default_count: int, max_count: int
+) -> HistoryRequest:
+    since = at = cursor = None
+    count = default_count
+    keep: list[tuple[str, str]] = []
+    for name, raw in params:
+        if name == "_since":
+            bounds = to_range(raw)
+            if bounds is None or "T" not in raw:
+                raise InvalidSearch(f"_since must be an instant (e.g. 2026-03-01T00:00:00Z), got {raw!r}")
+            since = bounds[0]
+            keep.append((name, raw))
+        elif name == "_at":
+            bounds = to_range(raw)
+            if bounds is None:
+                raise InvalidSearch(f"_at must be a date or dateTime, got {raw!r}")
+            at = bounds[1]
+            keep.append((name, raw))
+        elif name == "_count":
+            if not raw.isdigit():
+                raise InvalidSearch(f"_count must be a non-negative integer, got {raw!r}")
+            count = min(int(raw), max_count)
+            keep.append((name, raw))
+        elif name == "_cursor":
+            if not raw.isdigit():
+                raise InvalidSearch(f"Invalid history page cursor {raw!r}")
+            cursor = int(raw)
+        elif name in ("_format", "_pretty"):
+            continue
+        else:
+            raise InvalidSearch(f"Unknown history parameter {name!r} (supported: _since, _at, _count)")
+    query = HistoryQuery(resource_type, rid, since, at, cursor, count)
+    return HistoryRequest(query, tuple(keep))
+
+
+def history(work: Work, request: HistoryRequest) -> HistoryPage:
+    q = request.query
+    if q.id is not None:
+        _check_id(q.resource_type, q.id)
+        if work.uow.current(q.resource_type, q.id) is None:
+            raise NotFound(f"{q.resource_type}/{q.id} is not known")
+    return work.uow.history(q)

@@ -1,0 +1,99 @@
+"""Instance-level interactions: read, vread, update, patch, delete (R4 http.html)."""
+
+from __future__ import annotations
+
+import orjson
+
+from fhir_server.engine.work import Work
+from fhir_server.engine.write import WriteOutcome, prepare, store_deletion, store_version
+from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed
+from fhir_server.model import apply_json_patch, is_valid_id
+from fhir_server.storage.base import ResourceVersion
+
+__all__ = ["read", "vread", "update", "patch", "delete", "check_if_match"]
+
+
+def _check_id(resource_type: str, rid: str) -> None:
+    if not is_valid_id(rid):
+        raise NotFound(f"{resource_type}/{rid} is not a valid resource id")
+
+
+def read(work: Work, resource_type: str, rid: str) -> ResourceVersion:
+    _check_id(resource_type, rid)
+    current = work.uow.current(resource_type, rid)
+    if current is None:
+        raise NotFound(f"{resource_type}/{rid} is not known")
+    if current.deleted:
+        raise Gone(f"{resource_type}/{rid} was deleted (version {current.version_id})")
+    return current
+
+
+def vread(work: Work, resource_type: str, rid: str, version_id: str) -> ResourceVersion:
+    _check_id(resource_type, rid)
+    if not version_id.isdigit():
+        raise NotFound(f"{resource_type}/{rid} has no version {version_id!r}")
+    found = work.uow.version(resource_type, rid, int(version_id))
+    if found is None:
+        raise NotFound(f"{resource_type}/{rid} has no version {version_id}")
+    if found.deleted:
+        raise Gone(f"Version {version_id} of {resource_type}/{rid} is a deletion")
+    return found
+
+
+def check_if_match(current: ResourceVersion | None, if_match: str | None, label: str) -> None:
+    """``If-Match: W/"3"`` must name the current version (R4 http.html#concurrency)."""
+    if if_match is None:
+        return
+    wanted = if_match.strip().removeprefix("W/").strip('"')
+    if current is None:
+        raise PreconditionFailed(f"If-Match {if_match}: {label} does not exist")
+    if wanted != str(current.version_id):
+        raise PreconditionFailed(
+            f"If-Match {if_match} does not match the current version {current.version_id} of {label}"
+        )
+
+
+def update(
+    work: Work, resource_type: str, rid: str, resource: dict, *, if_match: str | None = None, method: str = "PUT"
+) -> WriteOutcome:
+    _check_id(resource_type, rid)
+    body_id = resource.get("id")
+    if body_id is None:
+        raise BadRequest(f"The resource must have an id (the [id] of the URL, {rid})", expression=f"{resource_type}.id")
+    if body_id != rid:
+        raise BadRequest(
+            f"The resource id '{body_id}' does not match the URL id '{rid}'", expression=f"{resource_type}.id"
+        )
+    resource = prepare(work, resource, resource_type, method=method, rid=rid)
+    current = work.uow.current(resource_type, rid)
+    check_if_match(current, if_match, f"{resource_type}/{rid}")
+    version, stored = store_version(work, resource, rid, method=method, previous=current)
+    created = current is None or current.deleted
+    return WriteOutcome(201 if created else 200, version, stored)
+
+
+def patch(
+    work: Work, resource_type: str, rid: str, operations: object, *, if_match: str | None = None
+) -> WriteOutcome:
+    current = read(work, resource_type, rid)
+    check_if_match(current, if_match, f"{resource_type}/{rid}")
+    patched = apply_json_patch(orjson.loads(current.body), operations)
+    patched = prepare(work, patched, resource_type, method="PATCH", rid=rid)
+    version, stored = store_version(work, patched, rid, method="PATCH", previous=current)
+    return WriteOutcome(200, version, stored)
+
+
+def delete(work: Work, resource_type: str, rid: str, *, if_match: str | None = None) -> WriteOutcome:
+    """Soft delete: a deletion version; reads answer 410 Gone afterwards.
+
+    Deleting what does not exist, or is already deleted, succeeds without a new
+    version (R4 http.html#delete: "or if the resource does not exist at all").
+    """
+    _check_id(resource_type, rid)
+    current = work.uow.current(resource_type, rid)
+    check_if_match(current, if_match, f"{resource_type}/{rid}")
+    if current is None:
+        return WriteOutcome(204, None, message=f"{resource_type}/{rid} does not exist; nothing to delete")
+    if current.deleted:
+        return WriteOutcome(204, current, message=f"{resource_type}/{rid} was already deleted")
+    return WriteOutcome(204, store_deletion(work, current))

@@ -1,0 +1,19 @@
+"""Parse + validate resources (fhir.resources R4B), required bindings, ids and meta."""
+
+from fhir_server.model.meta import format_instant, is_valid_id, new_id, stamp_meta
+from fhir_server.model.parse import parse_json, parse_resource, validate_resource
+from fhir_server.model.patch import apply_json_patch
+from fhir_server.model.resource_types import is_resource_type, resource_types
+
+__all__ = [
+    "apply_json_patch",
+    "format_instant",
+    "is_resource_type",
+    "is_valid_id",
+    "new_id",
+    "parse_json",
+    "parse_resource",
+    "resource_types",
+    "stamp_meta",
+    "validate_resource",
+]

@@ -1,0 +1,42 @@
+"""Logical ids, version ids and ``meta`` stamping."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+
+__all__ = ["ID_PATTERN", "new_id", "is_valid_id", "format_instant", "stamp_meta"]
+
+#: R4 §2.24.0.1 "id": 1-64 characters of A-Z a-z 0-9 - .
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(ID_PATTERN.match(value))
+
+
+def format_instant(moment: datetime) -> str:
+    """A FHIR instant in UTC with microseconds: fixed width, so strings sort in time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stamp_meta(resource: dict, resource_id: str, version_id: int, last_updated: str) -> dict:
+    """Set id, meta.versionId and meta.lastUpdated; keep the client's profile/tag/security/source.
+
+    The server owns versionId and lastUpdated (R4 §3.1.0.2.1: "the server SHALL
+    populate the meta.versionId and meta.lastUpdated with the new correct values").
+    """
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = last_updated
+    # keep id first and meta right after it, as clients expect when reading
+    out = {"resourceType": resource["resourceType"], "id": resource_id, "meta": meta}
+    for key, value in resource.items():
+        if key not in out:
+            out[key] = value
+    return out

@@ -1,0 +1,94 @@
+"""Parse and validate a resource: JSON -> dict checked against the R4 models.
+
+Validation is fhir.resources (R4B models; the resources we serve are the same in
+R4 4.0.1) plus what it leaves out: FHIR JSON rules (no null/empty) and codes of
+required bindings. The validated resource is kept as the client's dict — the
+model is used to check, not to re-serialise (that would cost 3x the validation).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from fhir_server.errors import BadRequest, InvalidResource, Issue
+from fhir_server.model.bindings import check_required_bindings
+from fhir_server.model.json_rules import check_json_rules
+from fhir_server.model.meta import is_valid_id
+from fhir_server.model.resource_types import is_resource_type
+
+__all__ = ["parse_json", "validate_resource", "parse_resource"]
+
+
+def parse_json(body: bytes) -> dict:
+    if not body:
+        raise BadRequest("The request body is empty; a FHIR resource was expected")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object (a FHIR resource)")
+    return data
+
+
+def parse_resource(body: bytes, expected_type: str | None = None) -> dict:
+    return validate_resource(parse_json(body), expected_type)
+
+
+def validate_resource(data: dict, expected_type: str | None = None) -> dict:
+    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise."""
+    resource_type = data.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise InvalidResource("The resource has no resourceType", expression="resourceType")
+    if not is_resource_type(resource_type):
+        raise InvalidResource(f"Unknown resource type '{resource_type}'", expression="resourceType")
+    if expected_type is not None and resource_type != expected_type:
+        raise InvalidResource(
+            f"resourceType '{resource_type}' does not match the type in the URL '{expected_type}'",
+            expression="resourceType",
+        )
+    rid = data.get("id")
+    if rid is not None and not (isinstance(rid, str) and is_valid_id(rid)):
+        raise InvalidResource(f"Invalid id {rid!r}: 1-64 characters of A-Z a-z 0-9 - .", expression=f"{resource_type}.id")
+    issues = check_json_rules(data, resource_type)
+    if not issues:
+        try:
+            _model(resource_type).model_validate(data)
+        except ValidationError as exc:
+            issues = [_issue_from_pydantic(resource_type, err) for err in exc.errors()]
+    if not issues:
+        issues = [
+            Issue(b.message, "code-invalid", (b.expression,)) for b in check_required_bindings(data)
+        ]
+    if issues:
+        raise InvalidResource(f"Invalid {resource_type}: {issues[0].diagnostics}", issues=issues)
+    return data
+
+
+@lru_cache(maxsize=None)
+def _model(resource_type: str):
+    return get_fhir_model_class(resource_type)
+
+
+_MESSAGES = {
+    "extra_forbidden": "Unknown element",
+    "model_field_validation.missing": "Missing mandatory element",
+    "missing": "Missing mandatory element",
+}
+
+
+def _issue_from_pydantic(resource_type: str, err: dict) -> Issue:
+    path = resource_type
+    for part in err["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part != "root" and not part.startswith("function-"):
+            path += f".{part}"
+    kind = err.get("type", "")
+    text = _MESSAGES.get(kind) or str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    code = "required" if "missing" in kind else "structure"
+    return Issue(f"{text} at {path}", code, (path,))

@@ -1,0 +1,30 @@
+"""The one Settings object. Only this module reads the environment (``EVI_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVI_", extra="ignore")
+
+    #: ``sqlite:///abs/path/evi.db`` (absolute, as in file URLs), ``sqlite://evi.db``
+    #: (relative to the working directory) or ``sqlite://:memory:``
+    storage: str = "sqlite://evi.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: public base URL as clients see it (behind a proxy); default http://host:port/fhir
+    base_url: str | None = None
+    #: request bodies above this many bytes are refused with 413
+    max_body_size: int = Field(default=16 * 1024 * 1024, gt=0)
+    default_page_size: int = Field(default=20, gt=0)
+    max_page_size: int = Field(default=1000, gt=0)
+
+    @property
+    def public_base(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return f"http://{self.host}:{self.port}/fhir"

@@ -1,0 +1,23 @@
+"""Storage: the Store protocol and its backends, chosen by the storage URL."""
+
+from fhir_server.storage.base import (
+    HistoryPage,
+    HistoryQuery,
+    ResourceVersion,
+    SearchResult,
+    Store,
+    UnitOfWork,
+    VersionConflict,
+)
+from fhir_server.storage.factory import open_store
+
+__all__ = [
+    "HistoryPage",
+    "HistoryQuery",
+    "ResourceVersion",
+    "SearchResult",
+    "Store",
+    "UnitOfWork",
+    "VersionConflict",
+    "open_store",
+]

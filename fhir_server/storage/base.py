@@ -1,0 +1,90 @@
+"""The narrow Store protocol every backend implements.
+
+A store keeps immutable resource versions, the current version per logical id,
+and the typed index entries of the current version. All work happens inside a
+unit of work: one atomic, isolated store transaction. A write unit of work
+serialises writers, so "read current version, check it, write the next" cannot
+race (R4 §3.1.0.5 version-aware updates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ContextManager, Protocol
+
+from fhir_server.search.index import IndexSet
+from fhir_server.search.plan import SearchPlan
+
+__all__ = [
+    "ResourceVersion",
+    "HistoryQuery",
+    "HistoryPage",
+    "SearchResult",
+    "UnitOfWork",
+    "Store",
+    "VersionConflict",
+]
+
+
+class VersionConflict(Exception):
+    """Another writer stored this version first (the backend's last line of defence)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceVersion:
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: str  # FHIR instant, UTC, fixed width
+    deleted: bool
+    method: str  # POST, PUT, PATCH, DELETE: how this version came to be
+    body: bytes | None  # the resource JSON (None for a deletion)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    resource_type: str | None = None  # None: system history
+    id: str | None = None  # with resource_type: instance history
+    since: str | None = None  # include versions with last_updated >= since
+    at_or_before: str | None = None  # ``_at``-like upper bound on last_updated
+    before_cursor: int | None = None  # page continuation: versions older than this cursor
+    count: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    versions: list[ResourceVersion]
+    total: int
+    #: cursor for the next (older) page, None when this is the last
+    next_cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    ids: list[str]
+    total: int | None
+
+
+class UnitOfWork(Protocol):
+    def current(self, resource_type: str, id: str) -> ResourceVersion | None: ...
+
+    def version(self, resource_type: str, id: str, version_id: int) -> ResourceVersion | None: ...
+
+    def write(self, version: ResourceVersion, index: IndexSet | None) -> None:
+        """Append ``version`` and make it current; ``index`` replaces the index entries (None for deletes)."""
+
+    def history(self, query: HistoryQuery) -> HistoryPage: ...
+
+    def search(self, plan: SearchPlan, *, with_total: bool) -> SearchResult: ...
+
+    def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
+        """Current versions of ``ids`` (same order, missing and deleted ones left out)."""
+
+    def newest_instant(self) -> str | None:
+        """The greatest last_updated stored, so new versions never go back in time."""
+
+
+class Store(Protocol):
+    def unit_of_work(self, *, write: bool) -> ContextManager[UnitOfWork]: ...
+
+    def close(self) -> None: ...

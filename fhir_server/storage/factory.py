@@ -1,0 +1,25 @@
+"""Storage URL -> Store."""
+
+from __future__ import annotations
+
+from fhir_server.errors import FhirError
+from fhir_server.storage.base import Store
+
+__all__ = ["open_store", "UnsupportedStorage"]
+
+
+class UnsupportedStorage(FhirError):
+    pass
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite://"):
+        from fhir_server.storage.sqlite import SqliteStore
+
+        # like file URLs: sqlite:///tmp/x.db is the absolute path /tmp/x.db,
+        # sqlite://evi.db a path relative to the working directory
+        path = url.removeprefix("sqlite://")
+        if path in ("", ":memory:", "/:memory:"):
+            return SqliteStore(":memory:")
+        return SqliteStore(path)
+    raise UnsupportedStorage(f"Unsupported storage URL {url!r}: use sqlite:///path/evi.db or sqlite://:memory:")
