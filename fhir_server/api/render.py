@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from fhir_server.api.content import empty_response, fhir_response
-from fhir_server.engine import WriteOutcome, etag, http_date
-from fhir_server.storage.base import ResourceVersion
+from fhir_server.engine import ResourceVersion, WriteOutcome, etag, http_date
 
 __all__ = ["version_headers", "read_response", "write_response"]
 

@@ -10,12 +10,14 @@ from fhir_server.engine.transaction import process_bundle
 from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
 from fhir_server.engine.work import Runtime, Work
 from fhir_server.engine.write import WriteOutcome
+from fhir_server.storage.base import ResourceVersion
 
 __all__ = [
     "HistoryRequest",
     "HookPoint",
     "Hooks",
     "RequestContext",
+    "ResourceVersion",
     "Runtime",
     "SearchOutcome",
     "Work",
