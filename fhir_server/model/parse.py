@@ -2,7 +2,8 @@
 
 Validation is fhir.resources (R4B models; the resources we serve are the same in
 R4 4.0.1) plus what it leaves out: FHIR JSON rules (no null/empty) and codes of
-required bindings. The validated resource is kept as the client's dict — the
+required bindings, and exact JSON kinds of primitives (pydantic's lax mode
+takes "yes" for a boolean). The validated resource is kept as the client's dict — the
 model is used to check, not to re-serialise (that would cost 3x the validation).
 """
 
@@ -18,6 +19,7 @@ from fhir_server.errors import BadRequest, InvalidResource, Issue
 from fhir_server.model.bindings import check_required_bindings
 from fhir_server.model.json_rules import check_json_rules
 from fhir_server.model.meta import is_valid_id
+from fhir_server.model.primitives import check_primitive_kinds
 from fhir_server.model.resource_types import is_resource_type
 
 __all__ = ["parse_json", "validate_resource", "parse_resource"]
@@ -54,7 +56,7 @@ def validate_resource(data: dict, expected_type: str | None = None) -> dict:
     rid = data.get("id")
     if rid is not None and not (isinstance(rid, str) and is_valid_id(rid)):
         raise InvalidResource(f"Invalid id {rid!r}: 1-64 characters of A-Z a-z 0-9 - .", expression=f"{resource_type}.id")
-    issues = check_json_rules(data, resource_type)
+    issues = check_json_rules(data, resource_type) or check_primitive_kinds(data)
     if not issues:
         try:
             _model(resource_type).model_validate(data)
