@@ -47,7 +47,31 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         return _outcome(400, "invalid", f"Invalid request: {exc.errors()}")
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _outcome(500, "exception", "Internal server error; the request was not applied")
+    # Not an exception_handler(Exception): Starlette re-raises after those and uvicorn
+    # then drops the kept-alive connection. This middleware answers and stays up.
+    app.add_middleware(_CatchAll)
+
+
+class _CatchAll:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            response = _outcome(500, "exception", "Internal server error; the request was not applied")
+            await response(scope, receive, send)

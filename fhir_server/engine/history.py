@@ -37,7 +37,7 @@ def parse_history_params(
             bounds = to_range(raw)
             if bounds is None:
                 raise InvalidSearch(f"_at must be a date or dateTime, got {raw!r}")
-            at = bounds[1]
+            at = bounds
             keep.append((name, raw))
         elif name == "_count":
             if not raw.isdigit():

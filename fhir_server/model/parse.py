@@ -62,6 +62,9 @@ def validate_resource(data: dict, expected_type: str | None = None) -> dict:
             _model(resource_type).model_validate(data)
         except ValidationError as exc:
             issues = [_issue_from_pydantic(resource_type, err) for err in exc.errors()]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # fhir.resources raises plain errors on some malformed nesting; still the client's fault
+            issues = [Issue(f"The {resource_type} could not be validated: {exc!r}", "structure", (resource_type,))]
     if not issues:
         issues = [
             Issue(b.message, "code-invalid", (b.expression,)) for b in check_required_bindings(data)

@@ -12,9 +12,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 from fhir_server.errors import Issue
+from fhir_server.model.resource_types import is_resource_type
 from fhir_server.spec import load_table
 
 __all__ = ["check_primitive_kinds"]
+
 
 _BOOL, _INT, _DECIMAL, _STRING, _COMPLEX, _RESOURCE = range(6)
 _KIND_NAMES = {_BOOL: "a JSON boolean", _INT: "a JSON integer", _DECIMAL: "a JSON number", _STRING: "a JSON string"}
@@ -75,8 +77,11 @@ def _walk(obj: dict, type_name: str, path: str, plans: dict, issues: list[Issue]
                 if isinstance(item, dict):
                     _walk(item, child, where, plans, issues)
             elif kind == _RESOURCE:
-                if isinstance(item, dict) and isinstance(item.get("resourceType"), str):
-                    _walk(item, item["resourceType"], where, plans, issues)
+                nested = item.get("resourceType") if isinstance(item, dict) else None
+                if not isinstance(nested, str) or not is_resource_type(nested):
+                    issues.append(Issue(f"{where} is not a resource of a known type ({nested!r})", "structure", (where,)))
+                else:
+                    _walk(item, nested, where, plans, issues)
             elif not _kind_ok(kind, item):
                 issues.append(Issue(f"{where} must be {_KIND_NAMES[kind]}, got {item!r}", "structure", (where,)))
 

@@ -46,7 +46,8 @@ class HistoryQuery:
     resource_type: str | None = None  # None: system history
     id: str | None = None  # with resource_type: instance history
     since: str | None = None  # include versions with last_updated >= since
-    at_or_before: str | None = None  # ``_at``-like upper bound on last_updated
+    #: ``_at``: only versions current at some point in [low, high]
+    at: tuple[str, str] | None = None
     before_cursor: int | None = None  # page continuation: versions older than this cursor
     count: int = 50
 

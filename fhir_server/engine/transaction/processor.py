@@ -124,7 +124,17 @@ def _resolve_identity(work: Work, entry: EntryRequest) -> _Resolved:
 
 
 def _check_unique_targets(entries: list[EntryRequest], resolved: dict[int, _Resolved]) -> None:
-    """R4 http.html#trules: a transaction may not touch one resource twice."""
+    """R4 http.html#trules: a transaction may not touch one resource twice, and each
+    fullUrl names one entry (else references to it would be ambiguous)."""
+    urls: dict[str, int] = {}
+    for e in entries:
+        if e.full_url and e.method != "GET":
+            if e.full_url in urls:
+                raise BadRequest(
+                    f"Bundle.entry[{urls[e.full_url]}] and Bundle.entry[{e.index}] have the same fullUrl {e.full_url}",
+                    expression=f"Bundle.entry[{e.index}].fullUrl",
+                )
+            urls[e.full_url] = e.index
     seen: dict[str, int] = {}
     for e in entries:
         if e.method == "DELETE" and e.id:

@@ -13,7 +13,7 @@ import re
 
 from fhir_server.engine.conditional import find_matches, parse_query
 from fhir_server.engine.work import Work
-from fhir_server.errors import NotFound, PreconditionFailed
+from fhir_server.errors import BadRequest, NotFound, PreconditionFailed
 
 __all__ = ["rewrite_references"]
 
@@ -45,6 +45,9 @@ def rewrite_references(work: Work, value: object, substitutions: dict[str, str],
 def _resolve(work: Work, reference: str, substitutions: dict[str, str], cache: dict[str, str]) -> str:
     if reference in substitutions:
         return substitutions[reference]
+    if reference.startswith("urn:uuid:"):
+        # it can only mean an entry of this Bundle, and none has that fullUrl
+        raise BadRequest(f"Reference {reference!r} matches no fullUrl in the transaction")
     match = _CONDITIONAL.match(reference)
     if not match:
         return reference

@@ -129,9 +129,13 @@ class SqliteUnitOfWork:
         if query.since is not None:
             where.append("last_updated >= ?")
             args.append(query.since)
-        if query.at_or_before is not None:
-            where.append("last_updated <= ?")
-            args.append(query.at_or_before)
+        if query.at is not None:
+            # current during [low, high]: written by high, and not replaced before low
+            where.append(
+                "last_updated <= ? AND NOT EXISTS (SELECT 1 FROM history later WHERE later.type = history.type "
+                "AND later.id = history.id AND later.version_id > history.version_id AND later.last_updated <= ?)"
+            )
+            args.extend([query.at[1], query.at[0]])
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self._conn.execute(f"SELECT COUNT(*) FROM history{clause}", args).fetchone()[0]
         if query.before_cursor is not None:
