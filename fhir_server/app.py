@@ -7,29 +7,33 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI
 
-from fhir_server.api import build_router, install_error_handlers, system_interactions, type_interactions
+from fhir_server.api import build_routes, install_error_handlers, operations, system_interactions, type_interactions
 from fhir_server.conformance import build_capability_statement
-from fhir_server.engine import Runtime
+from fhir_server.engine import Runtime, install_search_parameter_hook, load_stored_search_parameters
 from fhir_server.model import format_instant
 from fhir_server.search import SearchRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage import open_store
 
-__all__ = ["create_app", "INDEXED_PARAMETERS"]
+__all__ = ["create_app", "build_runtime"]
 
-#: what the REST core indexes; the search engine widens this
-INDEXED_PARAMETERS = frozenset({"identifier"})
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Store, search registry (spec + stored SearchParameters) and the engine's own hooks."""
+    runtime = Runtime(
+        store=open_store(settings.storage),
+        registry=SearchRegistry.from_spec(),
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+    )
+    install_search_parameter_hook(runtime)
+    load_stored_search_parameters(runtime)
+    return runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    registry = SearchRegistry.from_spec(INDEXED_PARAMETERS)
-    runtime = Runtime(
-        store=open_store(settings.storage),
-        registry=registry,
-        default_page_size=settings.default_page_size,
-        max_page_size=settings.max_page_size,
-    )
+    runtime = build_runtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -41,11 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.capability_statement = build_capability_statement(
         settings.public_base,
-        registry,
+        runtime.registry,
         type_interactions(),
         system_interactions(),
+        operations(),
         date=format_instant(datetime.now(timezone.utc)),
     )
     install_error_handlers(app)
-    app.include_router(build_router(), prefix="/fhir")
+    app.router.routes.extend(build_routes("/fhir"))
     return app

@@ -74,11 +74,9 @@ def _as_bundle(data: dict) -> dict:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from fhir_server.app import INDEXED_PARAMETERS
-    from fhir_server.engine import RequestContext, Runtime, process_bundle
+    from fhir_server.app import build_runtime
+    from fhir_server.engine import RequestContext, process_bundle
     from fhir_server.errors import FhirError
-    from fhir_server.search import SearchRegistry
-    from fhir_server.storage import open_store
 
     root = Path(args.path)
     if not root.exists():
@@ -86,8 +84,7 @@ def _load(args: argparse.Namespace) -> int:
         return 2
     files = sorted(p for p in root.rglob("*.json") if p.is_file()) if root.is_dir() else [root]
     settings = _settings(args)
-    store = open_store(settings.storage)
-    runtime = Runtime(store=store, registry=SearchRegistry.from_spec(INDEXED_PARAMETERS))
+    runtime = build_runtime(settings)
     ctx = RequestContext(base_url=settings.public_base)
     progress = _Progress(len(files))
     failures, entries = [], 0
@@ -104,7 +101,7 @@ def _load(args: argparse.Namespace) -> int:
             progress.step(path.name)
     finally:
         progress.close()
-        store.close()
+        runtime.store.close()
     print(f"loaded {len(files) - len(failures)} of {len(files)} files ({entries} entries)", file=sys.stderr)
     for path, message in failures:
         print(f"  failed {path}: {message}", file=sys.stderr)

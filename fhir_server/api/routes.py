@@ -1,11 +1,17 @@
-"""Routers per interaction level. Each route names its FHIR interaction, and that
-list is what the CapabilityStatement is generated from."""
+"""Routes per interaction level. Each route names its FHIR interaction or operation,
+and those lists are what the CapabilityStatement is generated from.
+
+Routes are plain Starlette routes: FastAPI's APIRoute (dependency solving, two
+passes of matching) cost a third of the server time of a create (measured with
+benchmarks/rest_core.py).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.routing import Route as StarletteRoute
 
 from fhir_server.api.interactions import (
     capabilities,
@@ -18,8 +24,9 @@ from fhir_server.api.interactions import (
     transaction,
     update,
 )
+from fhir_server.api.operations import everything, reindex
 
-__all__ = ["Route", "ROUTES", "build_router", "type_interactions", "system_interactions"]
+__all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
 
 
 @dataclass(frozen=True)
@@ -30,16 +37,23 @@ class Route:
     #: the CapabilityStatement interaction code (None: not a listed interaction)
     interaction: str | None
     level: str  # system, type, instance
+    #: an operation's name (CapabilityStatement rest.operation / resource.operation)
+    operation: str | None = None
 
 
-# order matters: literal segments (metadata, _history, _search) before {id}
+# order matters: literal segments (metadata, _history, _search, $op) before {id}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/metadata", capabilities.capabilities, None, "system"),
     Route("POST", "", transaction.transaction, "transaction", "system"),
     Route("POST", "/", transaction.transaction, "batch", "system"),
+    Route("GET", "", search_type.search_system, "search-system", "system"),
+    Route("GET", "/", search_type.search_system, None, "system"),
+    Route("POST", "/_search", search_type.search_system_post, None, "system"),
     Route("GET", "/_history", history.history_system, "history-system", "system"),
+    Route("POST", "/$reindex", reindex.reindex_system, None, "system", "reindex"),
     Route("GET", "/{resource_type}/_history", history.history_type, "history-type", "type"),
     Route("POST", "/{resource_type}/_search", search_type.search_type_post, None, "type"),
+    Route("POST", "/{resource_type}/$reindex", reindex.reindex_type, None, "type", "reindex"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
     Route("POST", "/{resource_type}", create.create, "create", "type"),
     Route("PUT", "/{resource_type}", update.conditional_update, None, "type"),
@@ -47,6 +61,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type"),
     Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance"),
     Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance"),
+    Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything"),
+    Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
     Route("GET", "/{resource_type}/{id}", read.read, "read", "instance"),
     Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance"),
     Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance"),
@@ -54,11 +70,16 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def build_router() -> APIRouter:
-    router = APIRouter()
-    for route in ROUTES:
-        router.add_api_route(route.path, route.endpoint, methods=[route.method], include_in_schema=False)
-    return router
+def _endpoint(handler):
+    async def endpoint(request: Request):
+        return await handler(request, **request.path_params)
+
+    endpoint.__name__ = getattr(handler, "__name__", "endpoint")
+    return endpoint
+
+
+def build_routes(prefix: str) -> list[StarletteRoute]:
+    return [StarletteRoute(prefix + r.path, _endpoint(r.endpoint), methods=[r.method]) for r in ROUTES]
 
 
 def type_interactions() -> list[str]:
@@ -67,3 +88,8 @@ def type_interactions() -> list[str]:
 
 def system_interactions() -> list[str]:
     return [r.interaction for r in ROUTES if r.level == "system" and r.interaction]
+
+
+def operations() -> list[tuple[str, str]]:
+    """(operation name, level) pairs."""
+    return list(dict.fromkeys((r.operation, r.level) for r in ROUTES if r.operation))

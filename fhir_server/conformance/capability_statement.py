@@ -11,6 +11,23 @@ from fhir_server.search.registry import SearchRegistry
 __all__ = ["build_capability_statement"]
 
 
+_OPERATION_DEFINITIONS = {"everything": "Patient-everything", "reindex": "Resource-reindex"}
+#: types with a compartment of their own ($everything applies to them)
+_EVERYTHING = frozenset({"Patient"})
+
+
+def _rev_includes(registry: SearchRegistry) -> dict[str, set[str]]:
+    """Per target type, ``Source:param`` for every reference parameter that can point at it."""
+    out: dict[str, set[str]] = {t: set() for t in resource_types()}
+    for source in resource_types():
+        for d in registry.supported_for(source):
+            if d.type != "reference":
+                continue
+            for target in d.target or resource_types():
+                out.setdefault(target, set()).add(f"{source}:{d.code}")
+    return out
+
+
 def _software_version() -> str:
     try:
         return version("evi-fhir")
@@ -23,15 +40,20 @@ def build_capability_statement(
     registry: SearchRegistry,
     type_interactions: list[str],
     system_interactions: list[str],
+    operations: list[tuple[str, str]],
     *,
     date: str,
 ) -> dict:
     resources = []
+    rev_includes = _rev_includes(registry)
+    type_operations = [
+        {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
+        for name, level in operations if level in ("type", "instance")
+    ]
     for rtype in resource_types():
-        params = [
-            {"name": d.code, "definition": d.url, "type": d.type}
-            for d in registry.supported_for(rtype)
-        ]
+        supported = registry.supported_for(rtype)
+        params = [{"name": d.code, "definition": d.url, "type": d.type} for d in supported]
+        references = sorted(d.code for d in supported if d.type == "reference")
         entry = {
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
@@ -45,8 +67,14 @@ def build_capability_statement(
             "conditionalDelete": "single",
             "referencePolicy": ["literal", "logical"],
         }
+        if references:
+            entry["searchInclude"] = ["*", *(f"{rtype}:{code}" for code in references)]
+        entry["searchRevInclude"] = sorted(rev_includes.get(rtype, ()))
         if params:
             entry["searchParam"] = params
+        ops = [o for o in type_operations if o["name"] != "everything" or rtype in _EVERYTHING]
+        if ops:
+            entry["operation"] = ops
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",
@@ -64,6 +92,14 @@ def build_capability_statement(
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": code} for code in dict.fromkeys(system_interactions)],
+                "searchParam": [
+                    {"name": d.code, "definition": d.url, "type": d.type}
+                    for d in registry.supported_for("Resource")
+                ],
+                "operation": [
+                    {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
+                    for name, level in operations if level == "system"
+                ],
             }
         ],
     }

@@ -5,7 +5,8 @@ from fhir_server.engine.context import RequestContext
 from fhir_server.engine.history import HistoryRequest, history, parse_history_params
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.instance import delete, patch, read, update, vread
-from fhir_server.engine.search import SearchOutcome, plan_search, search
+from fhir_server.engine.reindex import install_search_parameter_hook, load_stored_search_parameters, reindex
+from fhir_server.engine.search import SearchPage, compartment_clause, page, plan_search, search
 from fhir_server.engine.transaction import process_bundle
 from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
 from fhir_server.engine.work import Runtime, Work
@@ -19,10 +20,11 @@ __all__ = [
     "RequestContext",
     "ResourceVersion",
     "Runtime",
-    "SearchOutcome",
+    "SearchPage",
     "Work",
     "WriteEvent",
     "WriteOutcome",
+    "compartment_clause",
     "conditional_delete",
     "conditional_patch",
     "conditional_update",
@@ -32,13 +34,17 @@ __all__ = [
     "full_url",
     "history",
     "history_bundle",
+    "install_search_parameter_hook",
+    "load_stored_search_parameters",
     "http_date",
     "outcome_resource",
     "parse_history_params",
+    "page",
     "patch",
     "plan_search",
     "process_bundle",
     "read",
+    "reindex",
     "search",
     "searchset_bundle",
     "update",

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import orjson
 
 from fhir_server.errors import Issue
+from fhir_server.model import select_elements, summarize
 from fhir_server.storage.base import HistoryPage, ResourceVersion
 
 __all__ = [
@@ -48,35 +49,48 @@ def outcome_resource(issues: list[Issue] | tuple[Issue, ...], default_code: str 
     return {"resourceType": "OperationOutcome", "issue": [i.to_fhir(default_code) for i in issues]}
 
 
-def searchset_bundle(
-    base: str,
-    self_url: str,
-    params: list[tuple[str, str]],
-    versions: list[ResourceVersion],
-    *,
-    total: int | None,
-    offset: int,
-    count: int,
-    warnings: tuple[Issue, ...] = (),
-) -> dict:
-    """A searchset page; ``params`` are the query's own parameters without paging ones."""
+def _render(version: ResourceVersion, plan) -> object:
+    """The entry's resource: the stored bytes, or a subset for _summary / _elements."""
+    if plan.summary in ("true", "text", "data"):
+        return summarize(orjson.loads(version.body), plan.summary)
+    if plan.elements:
+        return select_elements(orjson.loads(version.body), plan.elements)
+    return orjson.Fragment(version.body)
+
+
+def _page_link(relation: str, base: str, self_url: str, page, offset: int) -> dict:
+    if page.snapshot is not None:
+        params = [("_getpages", page.snapshot.token), ("_getpagesoffset", str(offset)), ("_count", str(page.count))]
+        return _link(relation, base, params)
+    kept = [(k, v) for k, v in page_params(page) if k not in ("_count", "_offset")]
+    return _link(relation, self_url, [*kept, ("_count", str(page.count)), ("_offset", str(offset))])
+
+
+def page_params(page) -> list[tuple[str, str]]:
+    return list(page.snapshot.params) if page.snapshot is not None else list(page.self_params)
+
+
+def searchset_bundle(base: str, self_url: str, page) -> dict:
+    """A searchset page (R4 bundle.html#searchset): matches, includes, an outcome for ignored parameters."""
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
-    if total is not None:
-        bundle["total"] = total
-    links = [_link("self", self_url, [*params, ("_count", str(count)), ("_offset", str(offset))])]
-    has_more = len(versions) == count and count > 0 and (total is None or offset + count < total)
-    if has_more:
-        links.append(_link("next", self_url, [*params, ("_count", str(count)), ("_offset", str(offset + count))]))
-    if offset > 0 and count > 0:
-        previous = max(offset - count, 0)
-        links.append(_link("previous", self_url, [*params, ("_count", str(count)), ("_offset", str(previous))]))
+    if page.total is not None:
+        bundle["total"] = page.total
+    links = [_link("self", self_url, [(k, v) for k, v in page.self_params if k not in ("_getpages", "_getpagesoffset")])]
+    if page.has_next and page.count > 0:
+        links.append(_page_link("next", base, self_url, page, page.offset + page.count))
+    if page.offset > 0 and page.count > 0:
+        links.append(_page_link("previous", base, self_url, page, max(page.offset - page.count, 0)))
     bundle["link"] = links
     entries = [
-        {"fullUrl": full_url(base, v), "resource": orjson.Fragment(v.body), "search": {"mode": "match"}}
-        for v in versions
+        {"fullUrl": full_url(base, v), "resource": _render(v, page.plan), "search": {"mode": "match"}}
+        for v in page.matches
     ]
-    if warnings:
-        entries.append({"resource": outcome_resource(warnings), "search": {"mode": "outcome"}})
+    entries.extend(
+        {"fullUrl": full_url(base, v), "resource": _render(v, page.plan), "search": {"mode": "include"}}
+        for v in page.included
+    )
+    if page.warnings:
+        entries.append({"resource": outcome_resource(page.warnings), "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
     return bundle

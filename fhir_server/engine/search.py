@@ -1,47 +1,157 @@
-"""type search (R4 search.html) over the search plan; the full engine extends the plan."""
+"""search: type, system and compartment search over the search plan, with
+snapshot paging, ``_include``/``_revinclude`` and ``_summary``/``_elements``
+(R4 search.html)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import dataclasses
+from dataclasses import dataclass
 
+from fhir_server.engine.paging import SNAPSHOT_LIMIT, Snapshot
+from fhir_server.engine.valueset import expand_value_sets
 from fhir_server.engine.work import Work
-from fhir_server.errors import InvalidSearch, Issue
-from fhir_server.search.plan import SearchPlan, parse_search
+from fhir_server.errors import Gone, InvalidSearch, Issue, NotFound
+from fhir_server.search.plan import CompartmentClause, Include, SearchPlan, parse_search
+from fhir_server.spec import load_table
 from fhir_server.storage.base import ResourceVersion
 
-__all__ = ["SearchOutcome", "plan_search", "search"]
+__all__ = ["SearchPage", "plan_search", "search", "page", "compartment_clause", "MAX_INCLUDE_DEPTH"]
+
+MAX_INCLUDE_DEPTH = 4
+#: parameters that select a page rather than a match, never repeated in links
+PAGING_PARAMS = frozenset({"_count", "_offset", "_getpages", "_getpagesoffset"})
 
 
 @dataclass(frozen=True)
-class SearchOutcome:
+class SearchPage:
     plan: SearchPlan
-    versions: list[ResourceVersion]
+    matches: list[ResourceVersion]
+    included: list[ResourceVersion]
     total: int | None
-    #: warnings for the Bundle's OperationOutcome entry (ignored parameters)
+    offset: int
+    count: int
+    #: the snapshot behind the paging links (None: links repeat the query)
+    snapshot: Snapshot | None
+    has_next: bool
     warnings: tuple[Issue, ...]
+    #: the query as the client sent it (for the self link)
+    self_params: tuple[tuple[str, str], ...] = ()
 
 
-def plan_search(work: Work, resource_type: str, params: list[tuple[str, str]]) -> SearchPlan:
+def compartment_clause(compartment_type: str, compartment_id: str, resource_type: str | None) -> CompartmentClause:
+    table = load_table("compartments").get(compartment_type)
+    if table is None:
+        raise NotFound(f"There is no {compartment_type} compartment")
+    members = {t: tuple(codes) for t, codes in table.items() if codes and t != "_source"}
+    if resource_type is not None:
+        if resource_type not in members and resource_type != compartment_type:
+            raise NotFound(f"{resource_type} is not in the {compartment_type} compartment")
+        members = {resource_type: members.get(resource_type, ())}
+    return CompartmentClause(
+        compartment_type, compartment_id, tuple(sorted(members.items())),
+        include_owner=resource_type in (None, compartment_type),
+    )
+
+
+def plan_search(
+    work: Work, resource_type: str | None, params: list[tuple[str, str]], *, compartment: CompartmentClause | None = None
+) -> SearchPlan:
     rt = work.runtime
     plan = parse_search(
-        resource_type, params, rt.registry, default_count=rt.default_page_size, max_count=rt.max_page_size
+        resource_type, params, rt.registry,
+        default_count=rt.default_page_size, max_count=rt.max_page_size, base_url=work.ctx.base_url,
     )
     if plan.unknown and work.ctx.strict_handling:
         raise InvalidSearch(
             "Unknown or unsupported search parameters (Prefer: handling=strict)",
             issues=[Issue(f"{name}: {why}", "not-supported", (name,)) for name, why in plan.unknown],
         )
-    return plan
+    if compartment is not None:
+        plan = dataclasses.replace(plan, clauses=(compartment, *plan.clauses))
+        if resource_type is None and not plan.types:
+            plan = dataclasses.replace(plan, types=tuple(t for t, _ in compartment.params_by_type))
+    return expand_value_sets(work, plan)
 
 
-def search(work: Work, plan: SearchPlan) -> SearchOutcome:
-    with_total = plan.total != "none" or plan.summary_count
-    if plan.summary_count:
-        plan = replace(plan, count=0)
-    result = work.uow.search(plan, with_total=with_total)
-    versions = work.uow.load(plan.resource_type, result.ids)
-    warnings = tuple(
+def _warnings(plan: SearchPlan) -> tuple[Issue, ...]:
+    return tuple(
         Issue(f"Parameter {name} was ignored: {why}", "not-supported", (name,), severity="warning")
         for name, why in plan.unknown
     )
-    return SearchOutcome(plan, versions, result.total, warnings)
+
+
+def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]]) -> SearchPage:
+    uow = work.uow
+    if plan.summary_count:
+        total = uow.search(plan, with_total=True, limit=0).total
+        return SearchPage(plan, [], [], total, 0, 0, None, False, _warnings(plan), tuple(params))
+    # the first page fixes a snapshot of the matches (up to SNAPSHOT_LIMIT)
+    result = uow.search(plan, with_total=False, limit=SNAPSHOT_LIMIT + 1, offset=0)
+    refs = result.refs
+    complete = len(refs) <= SNAPSHOT_LIMIT
+    refs = refs[:SNAPSHOT_LIMIT]
+    if complete:
+        total = len(refs) if plan.total != "none" else None
+    else:
+        total = uow.search(plan, with_total=True, limit=0).total if plan.total != "none" else None
+    snapshot = None
+    if plan.offset + plan.count < len(refs) or not complete or plan.offset > 0:
+        kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)
+        snapshot = work.runtime.pages.put(refs, total, complete, kept, plan.resource_type)
+    found = _page(work, plan, refs, complete, total, plan.offset, plan.count, snapshot)
+    return dataclasses.replace(found, self_params=tuple(params))
+
+
+def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
+    """A page of an earlier search's snapshot (the ``next``/``previous`` links)."""
+    snapshot = work.runtime.pages.get(token)
+    if snapshot is None:
+        raise Gone("This search's result pages have expired; run the search again")
+    plan = plan_search(work, snapshot.resource_type, list(snapshot.params))
+    count = plan.count if count is None else min(count, work.runtime.max_page_size)
+    found = _page(work, plan, list(snapshot.refs), snapshot.complete, snapshot.total, offset, count, snapshot)
+    return dataclasses.replace(found, self_params=snapshot.params)
+
+
+def _page(work, plan, refs, complete, total, offset, count, snapshot) -> SearchPage:
+    uow = work.uow
+    if offset < len(refs) or complete:
+        page_refs = refs[offset : offset + count]
+        has_next = offset + count < len(refs) or not complete
+    else:  # past the snapshot limit: live paging
+        page_refs = uow.search(plan, with_total=False, limit=count + 1, offset=offset).refs
+        has_next = len(page_refs) > count
+        page_refs = page_refs[:count]
+    matches = uow.load_refs(page_refs)
+    included = _includes(work, plan.includes, matches)
+    return SearchPage(plan, matches, included, total, offset, count, snapshot, has_next, _warnings(plan))
+
+
+def _include_step(work: Work, include: Include, frontier: list[ResourceVersion]) -> list[tuple[str, str]]:
+    uow = work.uow
+    param = include.param.code if include.param else None
+    if include.reverse:
+        targets = [(v.resource_type, v.id) for v in frontier]
+        return uow.references_to(include.source_type, param, targets) if targets else []
+    ids = [v.id for v in frontier if v.resource_type == include.source_type]
+    return uow.references_from(include.source_type, ids, param, include.target_type) if ids else []
+
+
+def _includes(work: Work, includes: tuple[Include, ...], matches: list[ResourceVersion]) -> list[ResourceVersion]:
+    if not includes or not matches:
+        return []
+    seen = {(v.resource_type, v.id) for v in matches}
+    included: list[ResourceVersion] = []
+    frontier = matches
+    for depth in range(MAX_INCLUDE_DEPTH + 1):
+        active = [i for i in includes if depth == 0 or i.iterate]
+        if not active or not frontier:
+            break
+        found: list[tuple[str, str]] = []
+        for include in active:
+            found.extend(r for r in _include_step(work, include, frontier) if r not in seen)
+        found = list(dict.fromkeys(found))
+        seen.update(found)
+        frontier = work.uow.load_refs(found)
+        included.extend(frontier)
+    return included

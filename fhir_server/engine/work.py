@@ -9,6 +9,7 @@ from typing import Iterator
 
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
+from fhir_server.engine.paging import PageCache
 from fhir_server.model.meta import format_instant
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import Store, UnitOfWork
@@ -21,6 +22,7 @@ class Runtime:
     store: Store
     registry: SearchRegistry
     hooks: Hooks = field(default_factory=Hooks)
+    pages: PageCache = field(default_factory=PageCache)
     default_page_size: int = 20
     max_page_size: int = 1000
 

@@ -54,7 +54,7 @@ def store_version(
         resource_type, rid, version_id, stored["meta"]["lastUpdated"], False, method, orjson.dumps(stored)
     )
     try:
-        work.uow.write(version, extract_index(work.runtime.registry, stored))
+        work.uow.write(version, extract_index(work.runtime.registry, stored, work.ctx.base_url))
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {resource_type}/{rid}: {exc}") from None
     work.committed.append(event)

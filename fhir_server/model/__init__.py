@@ -4,8 +4,10 @@ from fhir_server.model.meta import format_instant, is_valid_id, new_id, stamp_me
 from fhir_server.model.parse import parse_json, parse_resource, validate_resource
 from fhir_server.model.patch import apply_json_patch
 from fhir_server.model.resource_types import is_resource_type, resource_types
+from fhir_server.model.summary import SUBSETTED, select_elements, summarize
 
 __all__ = [
+    "SUBSETTED",
     "apply_json_patch",
     "format_instant",
     "is_resource_type",
@@ -14,6 +16,8 @@ __all__ = [
     "parse_json",
     "parse_resource",
     "resource_types",
+    "select_elements",
     "stamp_meta",
+    "summarize",
     "validate_resource",
 ]

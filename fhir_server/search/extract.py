@@ -1,30 +1,48 @@
-"""Resource -> IndexSet: evaluate each indexed parameter's FHIRPath, then let the
-parameter type's module turn the nodes into typed entries."""
+"""Resource -> IndexSet: evaluate each indexed parameter's compiled expression, then
+let the parameter type's module turn the nodes into typed entries (HAPI's
+SearchParamExtractorService). A value that cannot be evaluated is not indexed:
+extraction never fails a write."""
 
 from __future__ import annotations
 
-from fhir_server.search.index import DateEntry, IndexSet, TokenEntry
+import logging
+
+from fhir_server.search.index import IndexSet, ReferenceEntry
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.search.registry import SearchRegistry
 
 __all__ = ["extract_index"]
 
+log = logging.getLogger("fhir_server.search")
 
-def extract_index(registry: SearchRegistry, resource: dict) -> IndexSet:
-    tokens: list[TokenEntry] = []
-    dates: list[DateEntry] = []
+
+def _localize(entries: list, base_url: str | None) -> list:
+    """References written as absolute urls to this server's base are local ones."""
+    if not base_url:
+        return entries
+    prefix = base_url.rstrip("/") + "/"
+    return [
+        ReferenceEntry(e.param, e.target_type, e.target_id, None)
+        if e.kind == "reference" and e.url and e.target_type and e.url.startswith(prefix)
+        else e
+        for e in entries
+    ]
+
+
+def extract_index(registry: SearchRegistry, resource: dict, base_url: str | None = None) -> IndexSet:
+    entries: list = []
     present: set[str] = set()
-    sinks = {"token": tokens, "date": dates}
-    for compiled in registry.extractors(resource["resourceType"]):
-        d = compiled.definition
+    for extractor in registry.extractors(resource["resourceType"]):
+        d = extractor.definition
         try:
-            nodes = compiled.evaluate(resource)
-        except Exception:  # noqa: BLE001 - a value FHIRPath cannot evaluate is not indexed (HAPI warns the same way)
+            nodes = extractor.evaluate(resource)
+            if not nodes:
+                continue
+            found = PARAM_TYPES[d.type].extract(d, nodes)
+        except Exception:  # noqa: BLE001 - collected, not thrown (HAPI warns the same way)
+            log.warning("could not index %s for %s/%s", d.code, resource["resourceType"], resource.get("id"), exc_info=True)
             continue
-        if not nodes:
-            continue
-        entries = PARAM_TYPES[d.type].extract(d.code, nodes)
-        if entries:
+        if found:
             present.add(d.code)
-            sinks[d.type].extend(entries)
-    return IndexSet(tuple(dict.fromkeys(tokens)), tuple(dict.fromkeys(dates)), frozenset(present))
+            entries.extend(_localize(found, base_url) if d.type == "reference" else found)
+    return IndexSet(tuple(dict.fromkeys(entries)), frozenset(present))

@@ -1,27 +1,38 @@
-"""The SearchParameter registry: the spec's definitions (generated table) as data.
+"""The SearchParameter registry: the spec's definitions (generated table), the
+product's own (``profiles/``) and active SearchParameter resources created at run
+time, as data.
 
-Each definition's FHIRPath expression is split per base type and compiled once
-(fhirpathpy); HAPI does the same with the spec's shared ``A.x | B.y`` expressions.
-Which parameter types are indexed is decided by the ``search.params`` modules
-that exist: a definition whose type has no module is known but not supported.
+Each definition's expression is split per base type and compiled once
+(``search/expression.py``); HAPI does the same with the spec's shared
+``A.x | B.y`` expressions. A definition whose type has no module in
+``search.params`` is known but not supported (reported, never silently dropped).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Iterable
 
-import fhirpathpy
-from fhirpathpy.models import models
-
+from fhir_server.model import is_resource_type, resource_types
+from fhir_server.search.expression import compile_expression, split_union
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.spec import load_table
 
-__all__ = ["SearchParamDef", "SearchRegistry", "COLUMN_PARAMS"]
+log = logging.getLogger("fhir_server.search")
+
+__all__ = ["SearchParamDef", "SearchRegistry", "COLUMN_PARAMS", "definition_from_resource"]
 
 #: parameters every store keeps as columns of the resource itself, not as index rows
 COLUMN_PARAMS = {"_id": "id", "_lastUpdated": "last_updated"}
+_COMMON_SCOPES = ("Resource", "DomainResource")
+
+
+@dataclass(frozen=True)
+class Component:
+    definition: str  # url of the component's SearchParameter
+    expression: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,7 @@ class SearchParamDef:
     base: tuple[str, ...]
     expression: str | None = None
     target: tuple[str, ...] = ()
+    components: tuple[Component, ...] = ()
 
     @property
     def column(self) -> str | None:
@@ -39,25 +51,43 @@ class SearchParamDef:
 
 
 @dataclass
-class _Compiled:
+class Extractor:
     definition: SearchParamDef
     evaluate: Callable[[dict], list]
 
 
 def _expression_for(expression: str, resource_type: str) -> str | None:
     """The parts of a shared ``A.x | B.y`` expression that apply to ``resource_type``."""
-    parts = [p.strip() for p in expression.split("|")]
+    parts = split_union(expression)
     mine = [
         p for p in parts
-        if p.startswith(f"{resource_type}.") or p == resource_type or p.startswith(f"({resource_type}.")
-        or p.startswith("Resource.") or p.startswith("DomainResource.")
+        if p.lstrip("(").startswith((f"{resource_type}.", "Resource.", "DomainResource.")) or p.lstrip("(") == resource_type
     ]
     if mine:
         return " | ".join(mine)
-    # expressions that do not start with a type name (rare) apply as they are
-    if all(not p[:1].isupper() for p in parts):
+    # expressions that do not start with a type name apply as they are
+    if all(not p.lstrip("(")[:1].isupper() for p in parts):
         return expression
     return None
+
+
+def definition_from_resource(resource: dict) -> SearchParamDef | None:
+    """A SearchParameter resource as a definition, or None if it cannot be one."""
+    code, kind, url = resource.get("code"), resource.get("type"), resource.get("url")
+    base = tuple(resource.get("base") or ())
+    if not (isinstance(code, str) and isinstance(kind, str) and isinstance(url, str) and base):
+        return None
+    return SearchParamDef(
+        code=code,
+        type=kind,
+        url=url,
+        base=base,
+        expression=resource.get("expression"),
+        target=tuple(resource.get("target") or ()),
+        components=tuple(
+            Component(c.get("definition", ""), c.get("expression", "")) for c in resource.get("component") or ()
+        ),
+    )
 
 
 class SearchRegistry:
@@ -65,14 +95,15 @@ class SearchRegistry:
 
     def __init__(self, definitions: Iterable[SearchParamDef], indexed_codes: frozenset[str] | None = None):
         self._by_type: dict[str, dict[str, SearchParamDef]] = {}
+        self._by_url: dict[str, SearchParamDef] = {}
         self._indexed_codes = indexed_codes
+        self._lock = threading.Lock()
         for d in definitions:
-            for base in d.base:
-                self._by_type.setdefault(base, {})[d.code] = d
-        self._extractors: dict[str, list[_Compiled]] = {}
+            self._add(d)
+        self._extractors: dict[str, list[Extractor]] = {}
 
     @classmethod
-    def from_spec(cls, indexed_codes: frozenset[str] | None = None) -> "SearchRegistry":
+    def from_spec(cls, indexed_codes: frozenset[str] | None = None, extra: Iterable[SearchParamDef] = ()) -> "SearchRegistry":
         table = load_table("search_parameters")
         defs = [
             SearchParamDef(
@@ -82,44 +113,117 @@ class SearchRegistry:
                 base=tuple(row.get("base", ())),
                 expression=row.get("expression"),
                 target=tuple(row.get("target", ())),
+                components=tuple(Component(c["definition"], c["expression"]) for c in row.get("component", ())),
             )
             for url, row in table.items()
             if url != "_source"
         ]
-        return cls(defs, indexed_codes)
+        return cls([*defs, *extra], indexed_codes)
+
+    # -- registration (runtime SearchParameter resources) ------------------------
+    def _add(self, d: SearchParamDef) -> None:
+        old = self._by_url.get(d.url)
+        if old is not None:
+            self._remove(old)
+        self._by_url[d.url] = d
+        for base in d.base:
+            self._by_type.setdefault(base, {})[d.code] = d
+
+    def _remove(self, d: SearchParamDef) -> None:
+        self._by_url.pop(d.url, None)
+        for base in d.base:
+            if self._by_type.get(base, {}).get(d.code) is d:
+                del self._by_type[base][d.code]
+
+    def register(self, d: SearchParamDef) -> None:
+        """Honour a definition for new writes (``$reindex`` applies it to stored ones)."""
+        with self._lock:
+            self._add(d)
+            self._extractors = {}
+
+    def unregister(self, url: str) -> None:
+        with self._lock:
+            found = self._by_url.get(url)
+            if found is not None:
+                self._remove(found)
+                self._extractors = {}
+
+    def by_url(self, url: str) -> SearchParamDef | None:
+        return self._by_url.get(url)
+
+    # -- lookup ------------------------------------------------------------------
+    def components(self, definition: SearchParamDef) -> list[tuple[SearchParamDef, str]] | None:
+        """A composite's component definitions with their relative expressions, or None."""
+        out = []
+        for c in definition.components:
+            d = self._by_url.get(c.definition)
+            if d is None or d.type not in PARAM_TYPES or d.type == "composite":
+                return None
+            out.append((d, c.expression))
+        return out if 0 < len(out) <= PARAM_TYPES["composite"].MAX_COMPONENTS else None
 
     def is_supported(self, definition: SearchParamDef) -> bool:
         if definition.column:
             return True
         if definition.type not in PARAM_TYPES or not definition.expression:
             return False
+        if definition.type == "composite" and self.components(definition) is None:
+            return False
         return self._indexed_codes is None or definition.code in self._indexed_codes
 
     def get(self, resource_type: str, code: str) -> SearchParamDef | None:
         found = self._by_type.get(resource_type, {}).get(code)
         if found is None:
-            found = self._by_type.get("DomainResource", {}).get(code) or self._by_type.get("Resource", {}).get(code)
+            found = self.get_common(code)
         return found
+
+    def get_common(self, code: str) -> SearchParamDef | None:
+        for scope in _COMMON_SCOPES:
+            found = self._by_type.get(scope, {}).get(code)
+            if found is not None:
+                return found
+        return None
+
+    @staticmethod
+    def is_type(name: str) -> bool:
+        return is_resource_type(name)
+
+    @staticmethod
+    def resource_types() -> tuple[str, ...]:
+        return resource_types()
 
     def supported_for(self, resource_type: str) -> list[SearchParamDef]:
         """Every parameter a search on ``resource_type`` can use (for the CapabilityStatement)."""
         seen: dict[str, SearchParamDef] = {}
-        for scope in ("Resource", "DomainResource", resource_type):
+        for scope in (*_COMMON_SCOPES, resource_type):
             for code, d in self._by_type.get(scope, {}).items():
                 if self.is_supported(d):
                     seen[code] = d
         return sorted(seen.values(), key=lambda d: d.code)
 
-    def extractors(self, resource_type: str) -> list[_Compiled]:
-        """Compiled FHIRPath extractors for the indexed (non-column) parameters of a type."""
-        found = self._extractors.get(resource_type)
+    def extractors(self, resource_type: str) -> list[Extractor]:
+        """Compiled extractors for the indexed (non-column) parameters of a type."""
+        extractors = self._extractors
+        found = extractors.get(resource_type)
         if found is None:
             found = []
             for d in self.supported_for(resource_type):
                 if d.column or not d.expression:
                     continue
-                expr = _expression_for(d.expression, resource_type)
-                if expr:
-                    found.append(_Compiled(d, fhirpathpy.compile(expr, models["r4"])))
-            self._extractors[resource_type] = found
+                expression = _expression_for(d.expression, resource_type)
+                if not expression:
+                    continue
+                if d.type == "composite":
+                    parts = self.components(d)
+                    if parts is None:
+                        continue
+                    local = SearchParamDef(d.code, d.type, d.url, d.base, expression, d.target, d.components)
+                    evaluate = PARAM_TYPES["composite"].component_extractor(local, parts, PARAM_TYPES)
+                    found.append(Extractor(d, evaluate))
+                else:
+                    try:
+                        found.append(Extractor(d, compile_expression(expression)))
+                    except Exception:  # noqa: BLE001 - a broken definition must not break writes
+                        log.warning("search parameter %s has an expression that does not compile", d.url)
+            extractors[resource_type] = found
         return found

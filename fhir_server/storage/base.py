@@ -62,8 +62,13 @@ class HistoryPage:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    ids: list[str]
+    #: (resource type, id) in the plan's order
+    refs: list[tuple[str, str]]
     total: int | None
+
+    @property
+    def ids(self) -> list[str]:
+        return [i for _, i in self.refs]
 
 
 class UnitOfWork(Protocol):
@@ -76,10 +81,30 @@ class UnitOfWork(Protocol):
 
     def history(self, query: HistoryQuery) -> HistoryPage: ...
 
-    def search(self, plan: SearchPlan, *, with_total: bool) -> SearchResult: ...
+    def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
+        """Matches in the plan's order; ``limit``/``offset`` override the plan's page."""
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         """Current versions of ``ids`` (same order, missing and deleted ones left out)."""
+
+    def load_refs(self, refs: list[tuple[str, str]]) -> list[ResourceVersion]:
+        """Current versions of (type, id) pairs, in order, without missing or deleted ones."""
+
+    def references_from(
+        self, source_type: str, ids: list[str], param: str | None, target_type: str | None
+    ) -> list[tuple[str, str]]:
+        """Local targets that ``ids`` (of ``source_type``) reference through ``param`` (None: any)."""
+
+    def references_to(
+        self, source_type: str, param: str | None, targets: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Resources of ``source_type`` that reference any of ``targets`` through ``param`` (None: any)."""
+
+    def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
+        """Replace the index entries of the current version (no new version)."""
+
+    def current_ids(self, resource_type: str, after: str | None, limit: int) -> list[str]:
+        """Ids of current (not deleted) resources of a type, in id order, after ``after``."""
 
     def newest_instant(self) -> str | None:
         """The greatest last_updated stored, so new versions never go back in time."""

@@ -56,9 +56,9 @@ def test_history_pages_newest_first_and_ignores_later_writes(store):
 
 def test_search_uses_index_entries_and_skips_deleted(store, registry):
     with store.unit_of_work(write=True) as uow:
-        uow.write(_v("Patient", "a", 1, "2026-01-01T00:00:00.000000Z"), IndexSet(tokens=(TokenEntry("identifier", "s", "1"),)))
-        uow.write(_v("Patient", "b", 1, "2026-01-02T00:00:00.000000Z"), IndexSet(tokens=(TokenEntry("identifier", None, "1"),)))
-        uow.write(_v("Patient", "c", 1, "2026-01-03T00:00:00.000000Z"), IndexSet(tokens=(TokenEntry("identifier", "s", "2"),)))
+        uow.write(_v("Patient", "a", 1, "2026-01-01T00:00:00.000000Z"), IndexSet((TokenEntry("identifier", "s", "1"),)))
+        uow.write(_v("Patient", "b", 1, "2026-01-02T00:00:00.000000Z"), IndexSet((TokenEntry("identifier", None, "1"),)))
+        uow.write(_v("Patient", "c", 1, "2026-01-03T00:00:00.000000Z"), IndexSet((TokenEntry("identifier", "s", "2"),)))
         uow.write(_v("Patient", "c", 2, "2026-01-04T00:00:00.000000Z", deleted=True, method="DELETE"), None)
 
     def ids(*params):
@@ -80,8 +80,8 @@ def test_search_uses_index_entries_and_skips_deleted(store, registry):
 
 def test_updates_replace_index_entries(store, registry):
     with store.unit_of_work(write=True) as uow:
-        uow.write(_v("Patient", "a", 1, "2026-01-01T00:00:00.000000Z"), IndexSet(tokens=(TokenEntry("identifier", "s", "old"),)))
-        uow.write(_v("Patient", "a", 2, "2026-01-02T00:00:00.000000Z"), IndexSet(tokens=(TokenEntry("identifier", "s", "new"),)))
+        uow.write(_v("Patient", "a", 1, "2026-01-01T00:00:00.000000Z"), IndexSet((TokenEntry("identifier", "s", "old"),)))
+        uow.write(_v("Patient", "a", 2, "2026-01-02T00:00:00.000000Z"), IndexSet((TokenEntry("identifier", "s", "new"),)))
     with store.unit_of_work(write=False) as uow:
         assert uow.search(parse_search("Patient", [("identifier", "old")], registry), with_total=False).ids == []
         assert uow.search(parse_search("Patient", [("identifier", "new")], registry), with_total=False).ids == ["a"]

@@ -1,4 +1,6 @@
-"""type search by GET and by POST [type]/_search (R4 search.html#2.21.1.3)."""
+"""search: type (GET and POST [type]/_search), system ([base]?) and compartment
+([base]/Patient/[id]/[type]) searches, and the paging links of all of them
+(R4 search.html)."""
 
 from __future__ import annotations
 
@@ -10,36 +12,71 @@ from starlette.responses import Response
 from fhir_server import engine
 from fhir_server.api.content import check_accept, fhir_response, read_body
 from fhir_server.api.deps import check_type, context_of, is_pretty, query_pairs, runtime_of, settings_of
+from fhir_server.errors import InvalidSearch
 
 _FORM = frozenset({"application/x-www-form-urlencoded"})
-_PAGING = frozenset({"_count", "_offset"})
 
 
-def _search(request: Request, resource_type: str, params: list[tuple[str, str]]) -> Response:
-    check_type(resource_type)
+def _paging_request(params: list[tuple[str, str]]) -> tuple[str, int, int | None] | None:
+    values = dict(params)
+    token = values.get("_getpages")
+    if token is None:
+        return None
+    try:
+        offset = int(values.get("_getpagesoffset", "0"))
+        count = int(values["_count"]) if "_count" in values else None
+    except ValueError:
+        raise InvalidSearch("_getpagesoffset and _count must be integers") from None
+    if offset < 0 or (count is not None and count < 0):
+        raise InvalidSearch("_getpagesoffset and _count must not be negative")
+    return token, offset, count
+
+
+def run_search(
+    request: Request, resource_type: str | None, params: list[tuple[str, str]], compartment=None, self_path: str | None = None
+) -> Response:
     check_accept(request)
     ctx = context_of(request)
+    paging = _paging_request(params)
     with runtime_of(request).work(ctx, write=False) as work:
-        plan = engine.plan_search(work, resource_type, params)
-        found = engine.search(work, plan)
-    bundle = engine.searchset_bundle(
-        ctx.base_url,
-        f"{ctx.base_url}/{resource_type}",
-        [(k, v) for k, v in params if k not in _PAGING],
-        found.versions,
-        total=found.total,
-        offset=plan.offset,
-        count=plan.count,
-        warnings=found.warnings,
-    )
+        if paging is not None:
+            found = engine.page(work, *paging)
+        else:
+            plan = engine.plan_search(work, resource_type, params, compartment=compartment)
+            found = engine.search(work, plan, params)
+    path = self_path or (f"/{found.plan.resource_type}" if found.plan.resource_type else "")
+    bundle = engine.searchset_bundle(ctx.base_url, f"{ctx.base_url}{path}", found)
     return fhir_response(bundle, pretty=is_pretty(request))
 
 
 async def search_type(request: Request, resource_type: str) -> Response:
-    return _search(request, resource_type, query_pairs(request))
+    check_type(resource_type)
+    return run_search(request, resource_type, query_pairs(request))
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    body = await read_body(request, settings_of(request).max_body_size, allowed=_FORM)
+    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
 
 async def search_type_post(request: Request, resource_type: str) -> Response:
-    body = await read_body(request, settings_of(request).max_body_size, allowed=_FORM)
-    form = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    return _search(request, resource_type, [*query_pairs(request), *form])
+    check_type(resource_type)
+    return run_search(request, resource_type, [*query_pairs(request), *await _form(request)])
+
+
+async def search_system(request: Request) -> Response:
+    return run_search(request, None, query_pairs(request))
+
+
+async def search_system_post(request: Request) -> Response:
+    return run_search(request, None, [*query_pairs(request), *await _form(request)])
+
+
+async def search_compartment(request: Request, compartment_type: str, compartment_id: str, resource_type: str) -> Response:
+    check_type(compartment_type)
+    target = None if resource_type == "*" else resource_type
+    if target is not None:
+        check_type(target)
+    clause = engine.compartment_clause(compartment_type, compartment_id, target)
+    path = f"/{compartment_type}/{compartment_id}/{resource_type}"
+    return run_search(request, target, query_pairs(request), clause, self_path=path)

@@ -227,14 +227,8 @@ def _execute_read(work: Work, entry: EntryRequest) -> dict:
     if t is None:
         raise BadRequest(f"{entry.label}: GET {entry.url!r} is not supported inside a Bundle")
     if entry.id is None:
-        plan = plan_search(work, t, entry.query)
-        found = search(work, plan)
-        params = [(k, v) for k, v in entry.query if k not in ("_count", "_offset")]
-        bundle = searchset_bundle(
-            base, f"{base}/{t}", params, found.versions, total=found.total,
-            offset=plan.offset, count=plan.count, warnings=found.warnings,
-        )
-        return {"resource": bundle, "response": {"status": "200 OK"}}
+        found = search(work, plan_search(work, t, entry.query), entry.query)
+        return {"resource": searchset_bundle(base, f"{base}/{t}", found), "response": {"status": "200 OK"}}
     if entry.version is not None:
         version = instance.vread(work, t, entry.id, entry.version)
     else:

@@ -78,7 +78,7 @@ def to_range(text: str) -> tuple[str, str] | None:
     return _fmt(low.replace(tzinfo=offset)), _fmt(high.replace(tzinfo=offset))
 
 
-def parse_value(raw: str, modifier: str | None) -> DateValue:
+def parse_value(raw: str, modifier: str | None, definition=None) -> DateValue:
     prefix = "eq"
     if raw[:2] in PREFIXES:
         prefix, raw = raw[:2], raw[2:]
@@ -88,7 +88,8 @@ def parse_value(raw: str, modifier: str | None) -> DateValue:
     return DateValue(prefix, *bounds)
 
 
-def extract(code: str, nodes: list) -> list[DateEntry]:
+def extract(definition, nodes: list) -> list[DateEntry]:
+    code = definition if isinstance(definition, str) else definition.code
     out: list[DateEntry] = []
     for node in nodes:
         if isinstance(node, str):
@@ -96,11 +97,26 @@ def extract(code: str, nodes: list) -> list[DateEntry]:
             if bounds:
                 out.append(DateEntry(code, *bounds))
         elif isinstance(node, dict):
-            if "start" in node or "end" in node:  # Period: open ends are unbounded
+            if "event" in node or "repeat" in node:  # Timing: from the first to the last event
+                out.extend(_timing(code, node))
+            elif "start" in node or "end" in node:  # Period: open ends are unbounded
                 start = to_range(node["start"]) if isinstance(node.get("start"), str) else None
                 end = to_range(node["end"]) if isinstance(node.get("end"), str) else None
                 out.append(DateEntry(code, start[0] if start else MIN_INSTANT, end[1] if end else MAX_INSTANT))
     return out
+
+
+def _timing(code: str, timing: dict) -> list[DateEntry]:
+    ranges = [to_range(e) for e in timing.get("event") or () if isinstance(e, str)]
+    bounds = (timing.get("repeat") or {}).get("boundsPeriod")
+    if isinstance(bounds, dict):
+        start = to_range(bounds["start"]) if isinstance(bounds.get("start"), str) else None
+        end = to_range(bounds["end"]) if isinstance(bounds.get("end"), str) else None
+        ranges.append((start[0] if start else MIN_INSTANT, end[1] if end else MAX_INSTANT))
+    ranges = [r for r in ranges if r]
+    if not ranges:
+        return []
+    return [DateEntry(code, min(r[0] for r in ranges), max(r[1] for r in ranges))]
 
 
 def matches(value: DateValue, low: str, high: str, now: datetime | None = None) -> bool:

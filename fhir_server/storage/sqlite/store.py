@@ -24,7 +24,7 @@ from fhir_server.storage.base import (
     VersionConflict,
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
-from fhir_server.storage.sqlite.schema import SCHEMA
+from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
 
@@ -46,23 +46,68 @@ class SqliteStore:
         # power loss may lose the last transactions (sqlite.org/pragma.html#pragma_synchronous)
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.executescript(SCHEMA)
+        self._checkpointer = _Checkpointer(path) if path != ":memory:" else None
+        if self._checkpointer is not None:
+            # checkpoints (and their fsync) run in the background, not inside a request's COMMIT
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer.start()
 
     @contextmanager
     def unit_of_work(self, *, write: bool) -> Iterator["SqliteUnitOfWork"]:
         with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            uow = SqliteUnitOfWork(self._conn, write)
             try:
-                yield SqliteUnitOfWork(conn)
+                yield uow
             except BaseException:
-                conn.execute("ROLLBACK")
+                if uow.started:
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
-                conn.execute("COMMIT")
+                if uow.started:
+                    self._conn.execute("COMMIT")
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._conn.close()
+
+
+class _Checkpointer(threading.Thread):
+    """Copies the WAL back into the database once a second, on its own connection.
+
+    PASSIVE checkpoints never block writers or readers; when the WAL has grown
+    large, a RESTART checkpoint (waits for readers briefly) keeps it bounded.
+    """
+
+    INTERVAL = 1.0
+    LARGE_WAL_PAGES = 20_000
+
+    def __init__(self, path: str):
+        super().__init__(name="sqlite-checkpointer", daemon=True)
+        self._path = path
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        try:
+            while not self._stopped.wait(self.INTERVAL):
+                self._checkpoint(conn)
+            self._checkpoint(conn, "TRUNCATE")
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str = "PASSIVE") -> None:
+        try:
+            busy, wal_pages, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            if mode == "PASSIVE" and wal_pages > self.LARGE_WAL_PAGES:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)")
+        except sqlite3.Error:
+            pass  # the next round tries again; SQLite stays consistent either way
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=30)
 
 
 def _version(resource_type: str, id: str, row) -> ResourceVersion:
@@ -71,8 +116,20 @@ def _version(resource_type: str, id: str, row) -> ResourceVersion:
 
 
 class SqliteUnitOfWork:
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
+    """Begins its SQLite transaction on first use, so that work done before touching
+    the store (parsing, validation) never holds the database write lock."""
+
+    def __init__(self, conn: sqlite3.Connection, write: bool):
+        self._raw = conn
+        self._write = write
+        self.started = False
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if not self.started:
+            self._raw.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+            self.started = True
+        return self._raw
 
     def current(self, resource_type: str, id: str) -> ResourceVersion | None:
         row = self._conn.execute(_CURRENT, (resource_type, id)).fetchone()
@@ -104,19 +161,28 @@ class SqliteUnitOfWork:
             (t, i, version.version_id, version.last_updated, int(version.deleted), seq),
         )
         if version.version_id > 1:
-            conn.execute("DELETE FROM idx_token WHERE type = ? AND id = ?", (t, i))
-            conn.execute("DELETE FROM idx_date WHERE type = ? AND id = ?", (t, i))
+            self._delete_index(t, i)
         if index is not None:
-            if index.tokens:
-                conn.executemany(
-                    "INSERT INTO idx_token (type, id, param, system, code) VALUES (?, ?, ?, ?, ?)",
-                    [(t, i, e.param, e.system, e.code) for e in index.tokens],
-                )
-            if index.dates:
-                conn.executemany(
-                    "INSERT INTO idx_date (type, id, param, low, high) VALUES (?, ?, ?, ?, ?)",
-                    [(t, i, e.param, e.low, e.high) for e in index.dates],
-                )
+            self._insert_index(t, i, index)
+
+    def _delete_index(self, t: str, i: str) -> None:
+        for table in INDEX_TABLES.values():
+            self._conn.execute(f"DELETE FROM {table} WHERE type = ? AND id = ?", (t, i))
+
+    def _insert_index(self, t: str, i: str, index: IndexSet) -> None:
+        for sql, rows in index_rows(t, i, index.entries).values():
+            self._conn.executemany(sql, rows)
+
+    def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
+        self._delete_index(resource_type, id)
+        self._insert_index(resource_type, id, index)
+
+    def current_ids(self, resource_type: str, after: str | None, limit: int) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT id FROM resource WHERE type = ? AND deleted = 0 AND id > ? ORDER BY id LIMIT ?",
+            (resource_type, after or "", limit),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def history(self, query: HistoryQuery) -> HistoryPage:
         where, args = [], []
@@ -151,18 +217,20 @@ class SqliteUnitOfWork:
         versions = [ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows]
         return HistoryPage(versions, total, rows[-1][0] if more and rows else None)
 
-    def search(self, plan: SearchPlan, *, with_total: bool) -> SearchResult:
+    def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
         where, args = compile_where(plan)
         total = None
         if with_total:
             total = self._conn.execute(f"SELECT COUNT(*) FROM resource r WHERE {where}", args).fetchone()[0]
-        if plan.count == 0:
+        limit = plan.count if limit is None else limit
+        if limit == 0:
             return SearchResult([], total)
+        order, order_args = compile_order(plan)
         rows = self._conn.execute(
-            f"SELECT r.id FROM resource r WHERE {where} ORDER BY {compile_order(plan)} LIMIT ? OFFSET ?",
-            [*args, plan.count, plan.offset],
+            f"SELECT r.type, r.id FROM resource r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*args, *order_args, limit, plan.offset if offset is None else offset],
         ).fetchall()
-        return SearchResult([r[0] for r in rows], total)
+        return SearchResult([(r[0], r[1]) for r in rows], total)
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         if not ids:
@@ -180,6 +248,50 @@ class SqliteUnitOfWork:
                 if not row[3]:
                     found[row[0]] = _version(resource_type, row[0], row[1:])
         return [found[i] for i in ids if i in found]
+
+    def load_refs(self, refs: list[tuple[str, str]]) -> list[ResourceVersion]:
+        by_type: dict[str, list[str]] = {}
+        for t, i in refs:
+            by_type.setdefault(t, []).append(i)
+        found = {(v.resource_type, v.id): v for t, ids in by_type.items() for v in self.load(t, ids)}
+        return [found[r] for r in refs if r in found]
+
+    def references_from(self, source_type, ids, param, target_type) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = (
+                "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE type = ? AND id IN "
+                f"({', '.join('?' for _ in chunk)}) AND url IS NULL AND target_type IS NOT NULL"
+            )
+            args: list = [source_type, *chunk]
+            if param is not None:
+                sql += " AND param = ?"
+                args.append(param)
+            if target_type is not None:
+                sql += " AND target_type = ?"
+                args.append(target_type)
+            out.extend((r[0], r[1]) for r in self._conn.execute(sql, args).fetchall())
+        return list(dict.fromkeys(out))
+
+    def references_to(self, source_type, param, targets) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        by_type: dict[str, list[str]] = {}
+        for t, i in targets:
+            by_type.setdefault(t, []).append(i)
+        for target_type, ids in by_type.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                sql = (
+                    "SELECT DISTINCT type, id FROM idx_reference WHERE target_type = ? AND target_id IN "
+                    f"({', '.join('?' for _ in chunk)}) AND url IS NULL AND type = ?"
+                )
+                args: list = [target_type, *chunk, source_type]
+                if param is not None:
+                    sql += " AND param = ?"
+                    args.append(param)
+                out.extend((r[0], r[1]) for r in self._conn.execute(sql, args).fetchall())
+        return list(dict.fromkeys(out))
 
     def newest_instant(self) -> str | None:
         row = self._conn.execute("SELECT last_updated FROM history ORDER BY seq DESC LIMIT 1").fetchone()

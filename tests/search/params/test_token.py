@@ -39,6 +39,7 @@ def test_extract_handles_identifier_coding_concept_and_primitives():
         TokenEntry("p", "urn:oid:1.2.752.129.2.1.3.1", "201203042383"),
         TokenEntry("p", None, "no-system"),
         TokenEntry("p", "http://loinc.org", "59284-0"),
+        TokenEntry("p", None, None, "no code"),
         TokenEntry("p", "http://snomed.info/sct", "123"),
         TokenEntry("p", None, "active"),
         TokenEntry("p", None, "true"),

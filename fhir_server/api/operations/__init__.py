@@ -1,0 +1,1 @@
+"""One module per $operation; the logic lives in the owning subpackage."""

@@ -1,0 +1,110 @@
+"""$reindex and run-time SearchParameters.
+
+A SearchParameter resource stored with status ``active`` is registered for new
+writes (and unregistered when retired or deleted); ``$reindex`` then rebuilds
+the index of what was stored before. At start-up the registry takes every
+active SearchParameter already in the store.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from fhir_server.engine.context import RequestContext
+from fhir_server.engine.hooks import HookPoint, WriteEvent
+from fhir_server.engine.work import Runtime
+from fhir_server.errors import Unprocessable
+from fhir_server.model import is_resource_type, resource_types
+from fhir_server.search.expression import compile_expression
+from fhir_server.search.extract import extract_index
+from fhir_server.search.params import PARAM_TYPES
+from fhir_server.search.registry import definition_from_resource
+
+__all__ = ["reindex", "install_search_parameter_hook", "load_stored_search_parameters"]
+
+BATCH = 500
+
+
+def reindex(runtime: Runtime, ctx: RequestContext, resource_type: str | None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rtype in [resource_type] if resource_type else resource_types():
+        after, done = None, 0
+        while True:
+            with runtime.store.unit_of_work(write=True) as uow:
+                ids = uow.current_ids(rtype, after, BATCH)
+                for version in uow.load(rtype, ids):
+                    resource = orjson.loads(version.body)
+                    uow.reindex(rtype, version.id, extract_index(runtime.registry, resource, ctx.base_url))
+                    done += 1
+            if len(ids) < BATCH:
+                break
+            after = ids[-1]
+        counts[rtype] = done
+    return counts
+
+
+def _apply(runtime: Runtime, resource: dict | None, previous_body: bytes | None) -> None:
+    if previous_body is not None:
+        old_url = orjson.loads(previous_body).get("url")
+        if isinstance(old_url, str) and (resource is None or resource.get("url") != old_url):
+            runtime.registry.unregister(old_url)
+    if resource is None:
+        return
+    definition = definition_from_resource(resource)
+    if definition is None:
+        return
+    if resource.get("status") == "active":
+        runtime.registry.register(definition)
+    else:
+        runtime.registry.unregister(definition.url)
+
+
+def install_search_parameter_hook(runtime: Runtime) -> None:
+    def before_commit(event: WriteEvent) -> None:
+        """An active SearchParameter must be usable: its type known, its expression compilable."""
+        if event.resource_type != "SearchParameter" or event.resource is None:
+            return
+        if event.resource.get("status") != "active":
+            return
+        definition = definition_from_resource(event.resource)
+        if definition is None:
+            raise Unprocessable("An active SearchParameter needs url, code, type and base", expression="SearchParameter")
+        if definition.type not in PARAM_TYPES:
+            raise Unprocessable(f"Search parameter type '{definition.type}' is not supported", expression="SearchParameter.type")
+        bad = [b for b in definition.base if not is_resource_type(b) and b not in ("Resource", "DomainResource")]
+        if bad:
+            raise Unprocessable(f"Unknown base resource types: {', '.join(bad)}", expression="SearchParameter.base")
+        if definition.type != "composite":
+            if not definition.expression:
+                raise Unprocessable("An active SearchParameter needs an expression", expression="SearchParameter.expression")
+            try:
+                compile_expression(definition.expression)
+            except Exception as exc:  # noqa: BLE001 - fhirpathpy raises many kinds
+                raise Unprocessable(
+                    f"The expression does not compile as FHIRPath: {exc}", expression="SearchParameter.expression"
+                ) from None
+
+    def after_commit(event: WriteEvent) -> None:
+        if event.resource_type == "SearchParameter":
+            previous = event.previous.body if event.previous is not None and not event.previous.deleted else None
+            _apply(runtime, event.resource, previous)
+
+    runtime.hooks.register(HookPoint.BEFORE_COMMIT, before_commit)
+    runtime.hooks.register(HookPoint.AFTER_COMMIT, after_commit)
+
+
+def load_stored_search_parameters(runtime: Runtime) -> int:
+    loaded = 0
+    with runtime.store.unit_of_work(write=False) as uow:
+        after = None
+        while True:
+            ids = uow.current_ids("SearchParameter", after, BATCH)
+            for version in uow.load("SearchParameter", ids):
+                resource = orjson.loads(version.body)
+                if resource.get("status") == "active" and (d := definition_from_resource(resource)):
+                    runtime.registry.register(d)
+                    loaded += 1
+            if len(ids) < BATCH:
+                break
+            after = ids[-1]
+    return loaded
