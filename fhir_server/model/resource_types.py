@@ -9,9 +9,8 @@ it cannot validate. Types new in R4B are not R4 on the wire and are not listed.
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
-
-from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_server.spec import load_table
 
@@ -19,11 +18,8 @@ __all__ = ["resource_types", "is_resource_type"]
 
 
 def _has_r4b_model(name: str) -> bool:
-    try:
-        get_fhir_model_class(name)
-    except (KeyError, ValueError, ImportError, AttributeError):
-        return False
-    return True
+    """Whether fhir.resources has an R4B model, without importing it (imports cost ~15 ms each)."""
+    return importlib.util.find_spec(f"fhir.resources.R4B.{name.lower()}") is not None
 
 
 @lru_cache(maxsize=1)
