@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from fastapi import FastAPI
 
 from fhir_server.api import build_routes, install_error_handlers, operations, system_interactions, type_interactions
-from fhir_server.conformance import build_capability_statement
+from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
 from fhir_server.engine import Runtime, install_search_parameter_hook, load_stored_search_parameters
 from fhir_server.model import format_instant
 from fhir_server.search import SearchRegistry
@@ -19,10 +19,10 @@ __all__ = ["create_app", "build_runtime"]
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Store, search registry (spec + stored SearchParameters) and the engine's own hooks."""
+    """Store, search registry (spec + the guide's + stored SearchParameters) and the engine's own hooks."""
     runtime = Runtime(
         store=open_store(settings.storage),
-        registry=SearchRegistry.from_spec(),
+        registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
     )

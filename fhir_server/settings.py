@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     base_url: str | None = None
     #: request bodies above this many bytes are refused with 413
     max_body_size: int = Field(default=16 * 1024 * 1024, gt=0)
+    #: the implementation guide's folder (default: profiles/ of a checkout, or the installed copy)
+    profiles_dir: str | None = None
     default_page_size: int = Field(default=20, gt=0)
     max_page_size: int = Field(default=1000, gt=0)
 

@@ -1,0 +1,48 @@
+"""The product's implementation guide (``profiles/``) as data the server loads.
+
+In a source checkout the files are read from ``profiles/``; an installed wheel
+carries them as the data package ``fhir_server.ig`` (see pyproject.toml).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import orjson
+
+from fhir_server.search.registry import SearchParamDef, definition_from_resource
+
+__all__ = ["ig_directory", "ig_resources", "ig_search_parameters"]
+
+
+def ig_directory(override: str | None = None) -> Path | None:
+    if override:
+        return Path(override)
+    checkout = Path(__file__).resolve().parents[2] / "profiles"
+    if checkout.is_dir():
+        return checkout
+    try:
+        import importlib.resources
+
+        return Path(str(importlib.resources.files("fhir_server.ig")))
+    except ModuleNotFoundError:
+        return None
+
+
+@lru_cache(maxsize=4)
+def ig_resources(directory: Path | None) -> tuple[dict, ...]:
+    """Every JSON resource of the guide, sorted by file name."""
+    if directory is None or not directory.is_dir():
+        return ()
+    return tuple(orjson.loads(p.read_bytes()) for p in sorted(directory.rglob("*.json")))
+
+
+def ig_search_parameters(directory: Path | None) -> list[SearchParamDef]:
+    out = []
+    for resource in ig_resources(directory):
+        if resource.get("resourceType") == "SearchParameter" and resource.get("status") == "active":
+            definition = definition_from_resource(resource)
+            if definition is not None:
+                out.append(definition)
+    return out
