@@ -108,6 +108,42 @@ def _load(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _copy(args: argparse.Namespace) -> int:
+    from fhir_server.app import build_runtime
+    from fhir_server.engine.copy import copy_store
+    from fhir_server.settings import Settings
+    from fhir_server.storage import open_store
+
+    source_runtime = build_runtime(Settings(storage=args.source))
+    target = open_store(args.target)
+    state = Path(args.state) if args.state else None
+    bar: list[_Progress] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(_Progress(total))
+        bar[0].done = done - 1
+        bar[0].step("versions")
+
+    try:
+        report = copy_store(
+            source_runtime.store, target, source_runtime.registry, Settings().public_base,
+            batch=args.batch, state_file=state, progress=progress,
+        )
+    finally:
+        if bar:
+            bar[0].close()
+        source_runtime.store.close()
+        target.close()
+    print(f"copied {report.copied} versions, skipped {report.skipped} already present", file=sys.stderr)
+    for rtype in sorted(set(report.source) | set(report.target)):
+        src, dst = report.source.get(rtype, (0, 0)), report.target.get(rtype, (0, 0))
+        mark = "ok" if src == dst else "MISMATCH"
+        print(f"  {rtype:<28} resources {src[0]:>8} -> {dst[0]:<8} versions {src[1]:>8} -> {dst[1]:<8} {mark}", file=sys.stderr)
+    print("verified: counts match" if report.verified else "NOT verified: counts differ", file=sys.stderr)
+    return 0 if report.verified else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evi-fhir", description="FHIR R4 server for En väg in (EVI)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +162,13 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("path")
     load.add_argument("--storage", help="storage URL (EVI_STORAGE)")
     load.set_defaults(func=_load)
+
+    copy = sub.add_parser("copy", help="copy every resource with its full history between two stores (resumable)")
+    copy.add_argument("--from", dest="source", required=True, help="source storage URL")
+    copy.add_argument("--to", dest="target", required=True, help="target storage URL")
+    copy.add_argument("--batch", type=int, default=500, help="versions per target transaction")
+    copy.add_argument("--state", help="file that remembers progress, so an interrupted copy resumes")
+    copy.set_defaults(func=_copy)
     return parser
 
 

@@ -109,6 +109,12 @@ class UnitOfWork(Protocol):
     def newest_instant(self) -> str | None:
         """The greatest last_updated stored, so new versions never go back in time."""
 
+    def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
+        """Every stored version in write order, after the cursor ``after``: (cursor, version)."""
+
+    def statistics(self) -> dict[str, tuple[int, int]]:
+        """Per resource type: (current resources not deleted, versions)."""
+
 
 class Store(Protocol):
     def unit_of_work(self, *, write: bool) -> ContextManager[UnitOfWork]: ...

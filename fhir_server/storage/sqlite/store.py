@@ -293,6 +293,19 @@ class SqliteUnitOfWork:
                 out.extend((r[0], r[1]) for r in self._conn.execute(sql, args).fetchall())
         return list(dict.fromkeys(out))
 
+    def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
+        rows = self._conn.execute(
+            "SELECT seq, type, id, version_id, last_updated, deleted, method, body FROM history "
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after or 0, limit),
+        ).fetchall()
+        return [(r[0], ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7])) for r in rows]
+
+    def statistics(self) -> dict[str, tuple[int, int]]:
+        current = dict(self._conn.execute("SELECT type, COUNT(*) FROM resource WHERE deleted = 0 GROUP BY type").fetchall())
+        versions = dict(self._conn.execute("SELECT type, COUNT(*) FROM history GROUP BY type").fetchall())
+        return {t: (current.get(t, 0), versions[t]) for t in versions}
+
     def newest_instant(self) -> str | None:
         row = self._conn.execute("SELECT last_updated FROM history ORDER BY seq DESC LIMIT 1").fetchone()
         return row[0] if row else None
