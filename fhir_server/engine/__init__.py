@@ -6,7 +6,7 @@ from fhir_server.engine.history import HistoryRequest, history, parse_history_pa
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.instance import delete, patch, read, update, vread
 from fhir_server.engine.reindex import install_search_parameter_hook, load_stored_search_parameters, reindex
-from fhir_server.engine.search import SearchPage, compartment_clause, page, plan_search, search
+from fhir_server.engine.search import SearchPage, compartment_clause, page, plan_everything, plan_search, search
 from fhir_server.engine.transaction import process_bundle
 from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
 from fhir_server.engine.work import Runtime, Work
@@ -41,6 +41,7 @@ __all__ = [
     "parse_history_params",
     "page",
     "patch",
+    "plan_everything",
     "plan_search",
     "process_bundle",
     "read",

@@ -28,9 +28,10 @@ class Snapshot:
     total: int | None
     #: True when ``refs`` holds every match
     complete: bool
-    #: the search's own parameters, for the self link and for pages past the snapshot
+    #: the search's own parameters, for the self link
     params: tuple[tuple[str, str], ...]
-    resource_type: str | None
+    #: the plan, for includes, _summary/_elements and pages past the snapshot
+    plan: object
     created: float
 
 
@@ -40,8 +41,8 @@ class PageCache:
         self._lock = threading.Lock()
         self.max_entries, self.ttl = max_entries, ttl_seconds
 
-    def put(self, refs, total, complete, params, resource_type) -> Snapshot:
-        snap = Snapshot(uuid.uuid4().hex, tuple(refs), total, complete, tuple(params), resource_type, time.monotonic())
+    def put(self, refs, total, complete, params, plan) -> Snapshot:
+        snap = Snapshot(uuid.uuid4().hex, tuple(refs), total, complete, tuple(params), plan, time.monotonic())
         with self._lock:
             self._entries[snap.token] = snap
             while len(self._entries) > self.max_entries:

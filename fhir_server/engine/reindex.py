@@ -15,7 +15,7 @@ from fhir_server.engine.hooks import HookPoint, WriteEvent
 from fhir_server.engine.work import Runtime
 from fhir_server.errors import Unprocessable
 from fhir_server.model import is_resource_type, resource_types
-from fhir_server.search.expression import compile_expression
+from fhir_server.search.expression import check_syntax, compile_expression
 from fhir_server.search.extract import extract_index
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.search.registry import definition_from_resource
@@ -78,7 +78,10 @@ def install_search_parameter_hook(runtime: Runtime) -> None:
             if not definition.expression:
                 raise Unprocessable("An active SearchParameter needs an expression", expression="SearchParameter.expression")
             try:
-                compile_expression(definition.expression)
+                check_syntax(definition.expression)
+                evaluate = compile_expression(definition.expression)
+                for base in definition.base:  # arity and function errors show on evaluation
+                    evaluate({"resourceType": base, "id": "x"})
             except Exception as exc:  # noqa: BLE001 - fhirpathpy raises many kinds
                 raise Unprocessable(
                     f"The expression does not compile as FHIRPath: {exc}", expression="SearchParameter.expression"

@@ -15,7 +15,7 @@ from fhir_server.search.plan import CompartmentClause, Include, SearchPlan, pars
 from fhir_server.spec import load_table
 from fhir_server.storage.base import ResourceVersion
 
-__all__ = ["SearchPage", "plan_search", "search", "page", "compartment_clause", "MAX_INCLUDE_DEPTH"]
+__all__ = ["SearchPage", "plan_search", "plan_everything", "search", "page", "compartment_clause", "MAX_INCLUDE_DEPTH"]
 
 MAX_INCLUDE_DEPTH = 4
 #: parameters that select a page rather than a match, never repeated in links
@@ -51,6 +51,15 @@ def compartment_clause(compartment_type: str, compartment_id: str, resource_type
         compartment_type, compartment_id, tuple(sorted(members.items())),
         include_owner=resource_type in (None, compartment_type),
     )
+
+
+def plan_everything(work: Work, compartment_type: str, compartment_id: str, params: list[tuple[str, str]]) -> SearchPlan:
+    """``$everything``: the compartment, plus what its members reference (R4: the server SHOULD
+    return resources referenced by the compartment's resources, e.g. Organization, Practitioner)."""
+    clause = compartment_clause(compartment_type, compartment_id, None)
+    plan = plan_search(work, None, params, compartment=clause)
+    members = (compartment_type, *(t for t, _ in clause.params_by_type))
+    return dataclasses.replace(plan, includes=tuple(Include(t, None, None, False, False) for t in dict.fromkeys(members)))
 
 
 def plan_search(
@@ -97,7 +106,7 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]]) -> Searc
     snapshot = None
     if plan.offset + plan.count < len(refs) or not complete or plan.offset > 0:
         kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)
-        snapshot = work.runtime.pages.put(refs, total, complete, kept, plan.resource_type)
+        snapshot = work.runtime.pages.put(refs, total, complete, kept, plan)
     found = _page(work, plan, refs, complete, total, plan.offset, plan.count, snapshot)
     return dataclasses.replace(found, self_params=tuple(params))
 
@@ -107,7 +116,7 @@ def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
     snapshot = work.runtime.pages.get(token)
     if snapshot is None:
         raise Gone("This search's result pages have expired; run the search again")
-    plan = plan_search(work, snapshot.resource_type, list(snapshot.params))
+    plan = snapshot.plan
     count = plan.count if count is None else min(count, work.runtime.max_page_size)
     found = _page(work, plan, list(snapshot.refs), snapshot.complete, snapshot.total, offset, count, snapshot)
     return dataclasses.replace(found, self_params=snapshot.params)

@@ -19,9 +19,11 @@ from typing import Callable
 import fhirpathpy
 from fhirpathpy.models import models
 
-__all__ = ["compile_expression", "split_union"]
+__all__ = ["compile_expression", "compile_relative", "split_union", "check_syntax"]
 
 _PATH = r"[A-Z][A-Za-z]+(?:\.[a-z][A-Za-z]*)+"
+_RELATIVE_PATH = r"[a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)*"
+_RELATIVE = re.compile(rf"^({_RELATIVE_PATH})(?:\.(?:as|ofType)\(([A-Za-z]+)\))?$")
 _SIMPLE = re.compile(rf"^({_PATH})$")
 _AS_PARENS = re.compile(rf"^\(({_PATH}) as ([A-Za-z]+)\)$")
 _AS_CALL = re.compile(rf"^({_PATH})\.(?:as|ofType)\(([A-Za-z]+)\)$")
@@ -45,11 +47,12 @@ def _children(node: object, name: str, only_type: str | None) -> list:
     return out
 
 
-def _navigator(path: str, only_type: str | None = None) -> Callable[[dict], list]:
-    root, *steps = path.split(".")
+def _navigator(path: str, only_type: str | None = None, relative: bool = False) -> Callable[[dict], list]:
+    """Follow ``Type.a.b`` from a resource, or ``a.b`` from any element when ``relative``."""
+    root, *steps = (None, *path.split(".")) if relative else path.split(".")
 
     def navigate(resource: dict) -> list:
-        if resource.get("resourceType") != root and root not in ("Resource", "DomainResource"):
+        if root is not None and resource.get("resourceType") != root and root not in ("Resource", "DomainResource"):
             return []
         nodes = [resource]
         last = len(steps) - 1
@@ -108,6 +111,20 @@ def compile_expression(expression: str) -> Callable[[dict], list]:
     return union
 
 
+def compile_relative(expression: str) -> Callable[[dict], list]:
+    """A composite component's expression, evaluated on an element rather than a resource
+    (``code``, ``value.as(Quantity)``): fhirpathpy cannot type a bare element."""
+    parts = []
+    for part in split_union(expression):
+        m = _RELATIVE.match(part)
+        if m:
+            parts.append(_navigator(m.group(1), m.group(2), relative=True))
+        else:
+            compiled = fhirpathpy.compile(part, models["r4"])
+            parts.append(lambda node, compiled=compiled: compiled(node))
+    return lambda node: [v for part in parts for v in part(node)]
+
+
 def split_union(expression: str) -> list[str]:
     """Split on top-level ``|`` (not inside parentheses or quotes)."""
     parts, depth, quoted, buf = [], 0, False, ""
@@ -125,3 +142,30 @@ def split_union(expression: str) -> list[str]:
             buf += ch
     parts.append(buf)
     return [p for p in (x.strip() for x in parts) if p]
+
+
+def check_syntax(expression: str) -> None:
+    """Raise ValueError unless ``expression`` is well-formed FHIRPath.
+
+    fhirpathpy recovers from syntax errors silently (``Patient.name)))`` compiles),
+    so this parses with the same grammar and an error listener that raises.
+    """
+    from antlr4 import CommonTokenStream, InputStream, Token
+    from antlr4.error.ErrorListener import ErrorListener
+    from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+    from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+
+    class _Raise(ErrorListener):
+        def syntaxError(self, recognizer, offending, line, column, msg, e):
+            raise ValueError(f"column {column + 1}: {msg}")
+
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(_Raise())
+    tokens = CommonTokenStream(lexer)
+    parser = FHIRPathParser(tokens)
+    parser.removeErrorListeners()
+    parser.addErrorListener(_Raise())
+    parser.expression()
+    if tokens.LA(1) != Token.EOF:
+        raise ValueError(f"unexpected {tokens.LT(1).text!r} after the expression")

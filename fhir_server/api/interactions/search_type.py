@@ -33,8 +33,10 @@ def _paging_request(params: list[tuple[str, str]]) -> tuple[str, int, int | None
 
 
 def run_search(
-    request: Request, resource_type: str | None, params: list[tuple[str, str]], compartment=None, self_path: str | None = None
+    request: Request, resource_type: str | None, params: list[tuple[str, str]], compartment=None,
+    self_path: str | None = None, planner=None,
 ) -> Response:
+    """Run a search, or fetch a page of an earlier one; ``planner(work)`` overrides the planning."""
     check_accept(request)
     ctx = context_of(request)
     paging = _paging_request(params)
@@ -42,7 +44,10 @@ def run_search(
         if paging is not None:
             found = engine.page(work, *paging)
         else:
-            plan = engine.plan_search(work, resource_type, params, compartment=compartment)
+            if planner is not None:
+                plan = planner(work)
+            else:
+                plan = engine.plan_search(work, resource_type, params, compartment=compartment)
             found = engine.search(work, plan, params)
     path = self_path or (f"/{found.plan.resource_type}" if found.plan.resource_type else "")
     bundle = engine.searchset_bundle(ctx.base_url, f"{ctx.base_url}{path}", found)

@@ -23,5 +23,7 @@ async def everything(request: Request, resource_type: str, id: str) -> Response:
             continue
         # _since: resources updated since then (the operation's own parameter)
         params.append(("_lastUpdated", f"ge{v}") if k == "_since" else (k, v))
-    clause = engine.compartment_clause(resource_type, id, None)
-    return run_search(request, None, params, clause, self_path=f"/{resource_type}/{id}/$everything")
+    return run_search(
+        request, None, params, self_path=f"/{resource_type}/{id}/$everything",
+        planner=lambda work: engine.plan_everything(work, resource_type, id, params),
+    )

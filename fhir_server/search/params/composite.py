@@ -8,9 +8,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import fhirpathpy
-from fhirpathpy.models import models
-
 from fhir_server.errors import InvalidSearch
 from fhir_server.search.index import CompositeEntry
 
@@ -57,10 +54,10 @@ def component_extractor(definition, components: list, modules: dict):
 
     ``components``: (component definition, relative expression) pairs.
     """
-    from fhir_server.search.expression import compile_expression
+    from fhir_server.search.expression import compile_expression, compile_relative
 
     base = compile_expression(definition.expression)
-    compiled = [(d, fhirpathpy.compile(expr, models["r4"])) for d, expr in components]
+    compiled = [(d, compile_relative(expr)) for d, expr in components]
 
     def evaluate(resource: dict) -> list:
         out = []

@@ -49,8 +49,8 @@ def parse_value(raw: str, modifier: str | None, definition=None) -> NumberValue:
 def _as_float(node: object) -> float | None:
     if isinstance(node, bool):
         return None
-    if isinstance(node, (int, float)) and math.isfinite(node):
-        return float(node)
+    if isinstance(node, (int, float, Decimal)) and math.isfinite(node):
+        return float(node)  # fhirpathpy yields Decimal
     if isinstance(node, str):
         try:
             return float(node)

@@ -14,10 +14,13 @@ from fhir_server.search.index import QuantityEntry
 from fhir_server.search.params.number import PREFIXES, NumberValue, extract as extract_numbers, parse_number
 from fhir_server.search.params.token import split_unescaped
 
-__all__ = ["QuantityValue", "MODIFIERS", "UCUM", "parse_value", "extract", "canonical"]
+__all__ = ["QuantityValue", "MODIFIERS", "UCUM", "CANONICAL_SYSTEM", "parse_value", "extract", "canonical"]
 
 MODIFIERS = frozenset({"missing"})
 UCUM = "http://unitsofmeasure.org"
+#: the system of the extra rows that hold a UCUM quantity in its base unit; only
+#: searches that name a UCUM unit look at them
+CANONICAL_SYSTEM = "urn:evi-fhir:ucum-canonical"
 
 _PREFIX_FACTORS = {"": 1.0, "k": 1e3, "h": 1e2, "da": 1e1, "d": 1e-1, "c": 1e-2, "m": 1e-3, "u": 1e-6, "n": 1e-9, "p": 1e-12}
 _BASES = {"g": "g", "m": "m", "L": "L", "l": "L", "mol": "mol", "s": "s", "eq": "eq", "U": "U"}
@@ -41,6 +44,8 @@ class QuantityValue:
     number: NumberValue
     system: str | None
     code: str | None
+    #: the value was converted to the base unit ``code`` (search the canonical rows)
+    canonical: bool = False
 
 
 def parse_value(raw: str, modifier: str | None, definition=None) -> QuantityValue:
@@ -59,7 +64,7 @@ def parse_value(raw: str, modifier: str | None, definition=None) -> QuantityValu
         if found:
             base, factor = found
             number = NumberValue(prefix, number.value * factor, number.low * factor, number.high * factor)
-            code = base
+            return QuantityValue(number, system, base, canonical=True)
     return QuantityValue(number, system, code)
 
 
@@ -76,7 +81,7 @@ def extract(definition, nodes: list) -> list[QuantityEntry]:
             out.append(QuantityEntry(code, system, unit, number.low, number.high))
             if system == UCUM and unit:
                 found = canonical(unit, 1.0)
-                if found and found != (unit, 1.0):
+                if found:
                     base, factor = found
-                    out.append(QuantityEntry(code, UCUM, base, number.low * factor, number.high * factor))
+                    out.append(QuantityEntry(code, CANONICAL_SYSTEM, base, number.low * factor, number.high * factor))
     return out

@@ -52,7 +52,7 @@ def parse_value(raw: str, modifier: str | None, definition=None):
         return ReferenceValue(rtype, rid, raw if base else None, base)
     if "/" not in raw and ":" not in raw:  # a bare id
         return ReferenceValue(modifier, raw, None)
-    return ReferenceValue(None, None, raw.split("|", 1)[0])
+    return ReferenceValue(None, None, raw)  # a canonical keeps its |version: it must match too
 
 
 def extract(definition, nodes: list) -> list:
@@ -66,7 +66,10 @@ def extract(definition, nodes: list) -> list:
                 # an absolute Type/id url is indexed both ways; the engine decides what is local
                 out.append(ReferenceEntry(code, rtype, rid, text if base else None))
             else:
+                # a versioned canonical matches with and without its version
                 out.append(ReferenceEntry(code, None, None, text.split("|", 1)[0]))
+                if "|" in text:
+                    out.append(ReferenceEntry(code, None, None, text))
         if isinstance(node, dict) and isinstance(node.get("identifier"), dict):
             out.extend(
                 TokenEntry(code + IDENTIFIER_SUFFIX, e.system, e.code, e.text)

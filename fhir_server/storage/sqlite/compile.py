@@ -12,7 +12,7 @@ from __future__ import annotations
 from fhir_server.search.params.composite import CompositeValue
 from fhir_server.search.params.date import DateValue, approximate_bounds
 from fhir_server.search.params.number import NumberValue
-from fhir_server.search.params.quantity import QuantityValue
+from fhir_server.search.params.quantity import CANONICAL_SYSTEM, QuantityValue
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX, ReferenceValue
 from fhir_server.search.params.string import StringValue
 from fhir_server.search.params.token import OF_TYPE_SUFFIX, TextValue, TokenValue, ValueSetValue
@@ -62,10 +62,10 @@ def compile_order(plan: SearchPlan) -> tuple[str, list]:
     sql = _Sql()
     keys = []
     for key in plan.sort:
-        expression = _sort_expression(sql, key)
         direction = "DESC" if key.descending else "ASC"
-        # resources without a value come last in either direction
-        keys.append(f"({expression}) IS NULL, {expression} {direction}")
+        # resources without a value come last in either direction; the expression
+        # appears twice, so it is built (and its parameter bound) twice
+        keys.append(f"({_sort_expression(sql, key)}) IS NULL, {_sort_expression(sql, key)} {direction}")
     if not any(k.param.column == "id" for k in plan.sort):
         keys.append("r.type ASC, r.id ASC")  # a stable tie-break: the primary key
     return ", ".join(keys), sql.args
@@ -134,25 +134,28 @@ def _chain(sql: _Sql, clause: Clause) -> str:
     parts = []
     for target_type, inner in clause.chain.by_type:
         a = sql.alias()
-        inner_sql = _filter(sql, inner, target_type, a)
-        parts.append(
+        # bind in the order the placeholders appear: the head first, then the inner filter
+        head = (
             f"(x.target_type = {sql.bind(target_type)} AND x.url IS NULL AND x.target_id IN "
-            f"(SELECT {a}.id FROM resource {a} WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND {inner_sql}))"
+            f"(SELECT {a}.id FROM resource {a} WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
         )
+        parts.append(head + _filter(sql, inner, target_type, a) + "))")
     return " OR ".join(parts)
 
 
 def _has(sql: _Sql, f: HasClause, rtype: str | None, alias: str) -> str:
     a = sql.alias()
-    inner = _filter(sql, f.inner, f.source_type, a)
-    target = f"x.target_type = {alias}.type" if rtype is None else f"x.target_type = {sql.bind(rtype)}"
     left = f"({alias}.type, {alias}.id)" if rtype is None else f"{alias}.id"
     select = "x.target_type, x.target_id" if rtype is None else "x.target_id"
-    return (
-        f"{left} IN (SELECT {select} FROM idx_reference x WHERE x.type = {sql.bind(f.source_type)} "
-        f"AND x.param = {sql.bind(f.reference.code)} AND {target} AND x.url IS NULL AND x.id IN "
-        f"(SELECT {a}.id FROM resource {a} WHERE {a}.type = {sql.bind(f.source_type)} AND {a}.deleted = 0 AND {inner}))"
+    # bind in the order the placeholders appear (source, param, target type, source, inner)
+    head = f"{left} IN (SELECT {select} FROM idx_reference x WHERE x.type = {sql.bind(f.source_type)} "
+    head += f"AND x.param = {sql.bind(f.reference.code)} AND "
+    head += f"x.target_type = {alias}.type" if rtype is None else f"x.target_type = {sql.bind(rtype)}"
+    head += (
+        f" AND x.url IS NULL AND x.id IN (SELECT {a}.id FROM resource {a} "
+        f"WHERE {a}.type = {sql.bind(f.source_type)} AND {a}.deleted = 0 AND "
     )
+    return head + _filter(sql, f.inner, f.source_type, a) + "))"
 
 
 def _compartment(sql: _Sql, f: CompartmentClause, rtype: str | None, alias: str) -> str:
@@ -269,6 +272,10 @@ def _number(sql: _Sql, v: NumberValue, low: str, high: str) -> str:
 
 def _quantity(sql: _Sql, v: QuantityValue, system: str, code: str, low: str, high: str) -> str:
     parts = [_number(sql, v.number, low, high)]
+    if v.canonical:  # a UCUM unit: compare in base units, on the canonical rows only
+        parts.append(f"{system} = {sql.bind(CANONICAL_SYSTEM)} AND {code} = {sql.bind(v.code)}")
+        return "(" + " AND ".join(parts) + ")"
+    parts.append(f"{system} IS NOT {sql.bind(CANONICAL_SYSTEM)}")
     if v.system is not None:
         parts.append(f"{system} = {sql.bind(v.system)}")
     if v.code is not None:
