@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.search.escaping import split_unescaped
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.search.registry import SearchParamDef, SearchRegistry
 
@@ -139,20 +140,7 @@ class SearchPlan:
 
 def split_or(raw: str) -> list[str]:
     """Split on commas that are not escaped with a backslash."""
-    parts, buf, i = [], "", 0
-    while i < len(raw):
-        if raw[i] == "\\" and i + 1 < len(raw):
-            buf += raw[i : i + 2]
-            i += 2
-            continue
-        if raw[i] == ",":
-            parts.append(buf)
-            buf = ""
-        else:
-            buf += raw[i]
-        i += 1
-    parts.append(buf)
-    return parts
+    return split_unescaped(raw, ",")
 
 
 def _int_param(name: str, raw: str, minimum: int) -> int:

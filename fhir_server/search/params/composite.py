@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.search.escaping import split_unescaped
 from fhir_server.search.index import CompositeEntry
 
 __all__ = ["CompositeValue", "MODIFIERS", "MAX_COMPONENTS", "parse_value", "extract", "split_parts", "component_extractor"]
@@ -24,20 +25,7 @@ class CompositeValue:
 
 
 def split_parts(raw: str) -> list[str]:
-    parts, buf, i = [], "", 0
-    while i < len(raw):
-        if raw[i] == "\\" and i + 1 < len(raw):
-            buf += raw[i : i + 2]
-            i += 2
-            continue
-        if raw[i] == "$":
-            parts.append(buf)
-            buf = ""
-        else:
-            buf += raw[i]
-        i += 1
-    parts.append(buf)
-    return parts
+    return split_unescaped(raw, "$")
 
 
 def parse_value(raw: str, modifier: str | None, definition=None):

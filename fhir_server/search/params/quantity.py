@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fhir_server.errors import InvalidSearch
 from fhir_server.search.index import QuantityEntry
 from fhir_server.search.params.number import PREFIXES, NumberValue, extract as extract_numbers, parse_number
-from fhir_server.search.params.token import split_unescaped
+from fhir_server.search.escaping import split_unescaped, unescape
 
 __all__ = ["QuantityValue", "MODIFIERS", "UCUM", "CANONICAL_SYSTEM", "parse_value", "extract", "canonical"]
 
@@ -57,8 +57,8 @@ def parse_value(raw: str, modifier: str | None, definition=None) -> QuantityValu
     if head[:2] in PREFIXES:
         prefix, head = head[:2], head[2:]
     number = parse_number(prefix, head)
-    system = parts[1] or None if len(parts) == 3 else None
-    code = parts[2] or None if len(parts) == 3 else None
+    system = unescape(parts[1]) or None if len(parts) == 3 else None
+    code = unescape(parts[2]) or None if len(parts) == 3 else None
     if system == UCUM and code:
         found = canonical(code, 1.0)
         if found:

@@ -61,15 +61,16 @@ def extract(definition, nodes: list) -> list:
     for node in nodes:
         text = node.get("reference") if isinstance(node, dict) else node if isinstance(node, str) else None
         if isinstance(text, str) and text and not text.startswith("#"):
-            base, rtype, rid = local_part(text)
+            # a canonical's |version is matched with and without it
+            unversioned = text.split("|", 1)[0]
+            base, rtype, rid = local_part(unversioned)
             if rtype is not None:
                 # an absolute Type/id url is indexed both ways; the engine decides what is local
-                out.append(ReferenceEntry(code, rtype, rid, text if base else None))
+                out.append(ReferenceEntry(code, rtype, rid, unversioned if base else None))
             else:
-                # a versioned canonical matches with and without its version
-                out.append(ReferenceEntry(code, None, None, text.split("|", 1)[0]))
-                if "|" in text:
-                    out.append(ReferenceEntry(code, None, None, text))
+                out.append(ReferenceEntry(code, None, None, unversioned))
+            if unversioned != text:
+                out.append(ReferenceEntry(code, None, None, text))
         if isinstance(node, dict) and isinstance(node.get("identifier"), dict):
             out.extend(
                 TokenEntry(code + IDENTIFIER_SUFFIX, e.system, e.code, e.text)

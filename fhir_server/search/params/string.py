@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.search.escaping import unescape
 from fhir_server.search.index import StringEntry
 from fhir_server.search.text import normalize
 
@@ -25,14 +26,10 @@ class StringValue:
     exact: str
 
 
-def _unescape(text: str) -> str:
-    return text.replace("\\,", ",").replace("\\$", "$").replace("\\|", "|").replace("\\\\", "\\")
-
-
 def parse_value(raw: str, modifier: str | None, definition=None) -> StringValue:
     if not raw:
         raise InvalidSearch("A string search value may not be empty")
-    text = _unescape(raw)
+    text = unescape(raw)
     return StringValue(normalize(text), text)
 
 
@@ -41,12 +38,13 @@ def _strings(node: object) -> list[str]:
         return [node]
     if not isinstance(node, dict):
         return []
-    keys = _HUMAN_NAME if ("family" in node or "given" in node) else _ADDRESS if (
-        "line" in node or "city" in node or "postalCode" in node or "country" in node
-    ) else None
+    if any(k in node for k in ("family", "given", "prefix", "suffix")):
+        keys = _HUMAN_NAME
+    elif any(k in node for k in ("line", "city", "district", "state", "postalCode", "country")):
+        keys = _ADDRESS
+    else:  # another complex type: its direct string values, not its codes
+        keys = tuple(k for k, v in node.items() if isinstance(v, str) and k not in ("id", "system", "use", "url", "type"))
     out: list[str] = []
-    if keys is None:  # another complex type: its direct string values
-        keys = tuple(k for k, v in node.items() if isinstance(v, str) and k not in ("id", "system", "use", "url"))
     for key in keys:
         value = node.get(key)
         if isinstance(value, str):

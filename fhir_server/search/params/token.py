@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.search.escaping import split_unescaped, unescape
 from fhir_server.search.index import TokenEntry
 from fhir_server.search.text import normalize
 
@@ -45,51 +46,29 @@ class ValueSetValue:
     codes: tuple[TokenValue, ...] = ()
 
 
-def _unescape(text: str) -> str:
-    return text.replace("\\|", "|").replace("\\,", ",").replace("\\$", "$").replace("\\\\", "\\")
-
-
-def split_unescaped(raw: str, sep: str) -> list[str]:
-    parts, buf, i = [], "", 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw):
-            buf += raw[i : i + 2]
-            i += 2
-            continue
-        if ch == sep:
-            parts.append(buf)
-            buf = ""
-        else:
-            buf += ch
-        i += 1
-    parts.append(buf)
-    return parts
-
-
 def parse_value(raw: str, modifier: str | None, definition=None):
     if modifier == "text":
         if not raw:
             raise InvalidSearch("A :text search value may not be empty")
-        return TextValue(normalize(_unescape(raw)))
+        return TextValue(normalize(unescape(raw)))
     if modifier in ("in", "not-in"):
         if not raw:
             raise InvalidSearch(f":{modifier} needs a ValueSet url")
-        return ValueSetValue(_unescape(raw))
+        return ValueSetValue(unescape(raw))
     if modifier == "of-type":
         parts = split_unescaped(raw, "|")
         if len(parts) != 3 or not parts[1] or not parts[2]:
             raise InvalidSearch(f"Invalid :of-type value {raw!r}: use [type-system]|[type-code]|[value]")
-        system, code, value = (_unescape(p) for p in parts)
+        system, code, value = (unescape(p) for p in parts)
         return TokenValue(system or None, f"{code}|{value}", True)
     parts = split_unescaped(raw, "|")
     if len(parts) == 1:
         if not parts[0]:
             raise InvalidSearch("A token search value may not be empty")
-        return TokenValue(None, _unescape(parts[0]), False)
+        return TokenValue(None, unescape(parts[0]), False)
     if len(parts) != 2:
         raise InvalidSearch(f"Invalid token {raw!r}: use [system]|[code]")
-    system, code = (_unescape(p) for p in parts)
+    system, code = (unescape(p) for p in parts)
     if not system and not code:
         raise InvalidSearch(f"Invalid token {raw!r}: system and code are both empty")
     return TokenValue(system or None, code or None, True)

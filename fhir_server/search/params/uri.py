@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.search.escaping import unescape
 from fhir_server.search.index import UriEntry
 
 __all__ = ["UriValue", "MODIFIERS", "parse_value", "extract"]
@@ -21,7 +22,7 @@ class UriValue:
 def parse_value(raw: str, modifier: str | None, definition=None) -> UriValue:
     if not raw:
         raise InvalidSearch("A uri search value may not be empty")
-    return UriValue(raw.replace("\\,", ",").replace("\\|", "|").replace("\\$", "$"))
+    return UriValue(unescape(raw))
 
 
 def extract(definition, nodes: list) -> list[UriEntry]:

@@ -108,6 +108,11 @@ def _clause(sql: _Sql, clause: Clause, rtype: str | None, alias: str) -> str:
     left, type_condition = _owner(sql, alias, rtype)
     if clause.modifier == "missing":
         sub = f"{left} IN (SELECT {_select(rtype)} FROM {table} x WHERE {type_condition} AND x.param = {sql.bind(param)})"
+        if kind == "reference":  # a Reference with only an identifier is present too
+            sub = (
+                f"({sub} OR {left} IN (SELECT {_select(rtype)} FROM idx_token x WHERE "
+                f"{_owner(sql, alias, rtype)[1]} AND x.param = {sql.bind(param + IDENTIFIER_SUFFIX)}))"
+            )
         return f"NOT {sub}" if clause.values[0] else sub
     where = f"{type_condition} AND x.param = {sql.bind(param)}"
     if clause.chain is not None:
