@@ -22,4 +22,11 @@ def open_store(url: str) -> Store:
         if path in ("", ":memory:", "/:memory:"):
             return SqliteStore(":memory:")
         return SqliteStore(path)
-    raise UnsupportedStorage(f"Unsupported storage URL {url!r}: use sqlite:///path/evi.db or sqlite://:memory:")
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        from fhir_server.storage.mongo import MongoStore
+
+        # the database is the URL's path (mongodb://host:27017/evi), default "evi"
+        return MongoStore.from_url(url)
+    raise UnsupportedStorage(
+        f"Unsupported storage URL {url!r}: use sqlite:///path/evi.db, sqlite://:memory: or mongodb://host:27017/evi"
+    )

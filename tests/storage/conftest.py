@@ -1,15 +1,56 @@
-"""The shared storage suite: every backend runs the same tests through ``store``."""
+"""The shared storage suite: every backend runs the same tests through ``store``.
+
+``mongomock`` runs the Mongo backend in-process (its ``emulated`` transaction
+mode: mongomock has no sessions); ``mongodb`` runs it against a real server when
+``EVI_TEST_MONGO_URI`` names one (a replica set: the suite writes several
+versions per unit of work). ``pytest -k mongo`` selects both.
+"""
+
+import os
+import uuid
 
 import pytest
 
 from fhir_server.storage import open_store
 
-BACKENDS = ["sqlite-memory", "sqlite-file"]
+BACKENDS = ["sqlite-memory", "sqlite-file", "mongomock", "mongodb"]
+
+
+def _mongomock_store():
+    import mongomock
+
+    from fhir_server.storage.mongo import EMULATED, MongoStore
+
+    return MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+
+
+def _mongodb_store():
+    uri = os.environ.get("EVI_TEST_MONGO_URI")
+    if not uri:
+        pytest.skip("real MongoDB tests need EVI_TEST_MONGO_URI=mongodb://host:port/?replicaSet=... (a replica set)")
+    import pymongo
+
+    from fhir_server.storage.mongo import REPLICA_SET, MongoStore
+
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    store = MongoStore(client, f"evi_test_{uuid.uuid4().hex[:12]}", owns_client=True)
+    if store.mode != REPLICA_SET:
+        client.drop_database(store.db.name)
+        client.close()
+        pytest.skip("EVI_TEST_MONGO_URI is a standalone server: the shared suite needs a replica set (transactions)")
+    return store
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    url = {"sqlite-memory": "sqlite://:memory:", "sqlite-file": f"sqlite://{tmp_path / 'evi.db'}"}[request.param]
-    s = open_store(url)
+    if request.param == "mongomock":
+        s = _mongomock_store()
+    elif request.param == "mongodb":
+        s = _mongodb_store()
+    else:
+        url = {"sqlite-memory": "sqlite://:memory:", "sqlite-file": f"sqlite://{tmp_path / 'evi.db'}"}[request.param]
+        s = open_store(url)
     yield s
+    if request.param == "mongodb":
+        s.db.client.drop_database(s.db.name)
     s.close()

@@ -1,0 +1,80 @@
+"""``_sort`` on MongoDB: a plain ``find`` sort when every key is a column (``_id``,
+``_lastUpdated``: served by the (t, i) and (t, lu, i) indexes), else an
+aggregation pipeline that computes, per resource, the smallest (ascending) or
+largest (descending) value of the parameter, like SQLite's MIN/MAX subquery.
+Resources without a value come last in either direction; (type, id) breaks ties.
+
+Parameter codes enter the expressions through ``$literal``: in an aggregation
+expression a string that starts with ``$`` would be read as a field path.
+"""
+
+from __future__ import annotations
+
+from fhir_server.search.plan import SearchPlan, SortKey
+from fhir_server.storage.mongo.compile import COLUMNS, UnsupportedClause
+
+__all__ = ["compile_sort", "sort_pipeline"]
+
+#: the entry field a sort reads per kind: (ascending, descending)
+_SORT_FIELDS = {
+    "token": ("c", "c"),
+    "string": ("n", "n"),
+    "date": ("lo", "hi"),
+    "number": ("lo", "hi"),
+    "quantity": ("lo", "hi"),
+    "uri": ("u", "u"),
+    "reference": ("ti", "ti"),  # ti, else url (as SQLite's COALESCE)
+}
+
+
+def compile_sort(plan: SearchPlan) -> list[tuple[str, int]] | None:
+    """A plain ``find`` sort when every key is a column, else None (use ``sort_pipeline``)."""
+    if any(not k.param.column for k in plan.sort):
+        return None
+    keys = [(COLUMNS[k.param.column], -1 if k.descending else 1) for k in plan.sort]
+    return _tie_break(plan.sort, keys)
+
+
+def _tie_break(sort: tuple[SortKey, ...], keys: list) -> list:
+    fields = {f for f, _ in keys}
+    if not any(k.param.column == "id" for k in sort):
+        keys += [(f, 1) for f in ("t", "i") if f not in fields]  # the primary key breaks ties
+    elif "t" not in fields:
+        keys.append(("t", 1))
+    return keys
+
+
+def sort_pipeline(plan: SearchPlan, match: dict, skip: int, limit: int) -> list[dict]:
+    """``$match``, then per parameter key the smallest (ascending) or largest
+    (descending) value of that parameter; resources without one come last."""
+    computed: dict = {}
+    keys: list = []
+    for n, key in enumerate(plan.sort):
+        d = key.param
+        direction = -1 if key.descending else 1
+        if d.column:
+            keys.append((COLUMNS[d.column], direction))
+            continue
+        fields = _SORT_FIELDS.get(d.type)
+        if fields is None:
+            raise UnsupportedClause(f"sorting by {d.type}")
+        field = fields[1] if key.descending else fields[0]
+        value = {"$ifNull": ["$$e.ti", "$$e.url"]} if d.type == "reference" else f"$$e.{field}"
+        entries = {"$filter": {"input": {"$ifNull": [f"$_idx.{d.type}", []]}, "as": "e",
+                               "cond": {"$eq": ["$$e.p", {"$literal": d.code}]}}}
+        computed[f"_s{n}"] = {"$map": {"input": entries, "as": "e", "in": value}}
+        keys += [(f"_n{n}", 1), (f"_s{n}", direction)]
+    stages: list[dict] = [{"$match": match}]
+    if computed:
+        aggregate = {f"_s{n}": {"$max" if plan.sort[n].descending else "$min": f"$_s{n}"}
+                     for n in range(len(plan.sort)) if f"_s{n}" in computed}
+        missing = {f"_n{n}": {"$eq": [{"$ifNull": [f"$_s{n}", None]}, None]} for n in range(len(plan.sort))
+                   if f"_s{n}" in computed}
+        stages += [{"$addFields": computed}, {"$addFields": aggregate}, {"$addFields": missing}]
+    stages += [
+        {"$sort": dict(_tie_break(plan.sort, keys))},
+        {"$skip": skip},
+        {"$limit": limit},
+        {"$project": {"_id": 0, "t": 1, "i": 1}},
+    ]
+    return stages

@@ -1,0 +1,328 @@
+"""One MongoDB unit of work: the Store protocol's reads, writes, history and search.
+
+In ``replica-set`` mode every operation carries the unit of work's session, so
+it runs inside the one multi-document transaction. In the other modes each
+write is a sequence of single-document operations whose inverse is journalled,
+so a failing unit of work can take back what it stored (``standalone`` only
+ever has one version to take back: see ``transactions.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from fhir_server.search.index import IndexSet
+from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.base import HistoryPage, HistoryQuery, ResourceVersion, SearchResult, VersionConflict
+from fhir_server.storage.mongo.compile import MAX_FOLLOW_UP, compile_filter
+from fhir_server.storage.mongo.layout import (
+    BODY_ONLY,
+    current_document,
+    history_document,
+    index_document,
+    key,
+    to_version,
+)
+from fhir_server.storage.mongo.sort import compile_sort, sort_pipeline
+from fhir_server.storage.mongo.transactions import (
+    STANDALONE,
+    ConcurrentWrite,
+    TransactionsUnavailable,
+    is_write_conflict,
+)
+
+__all__ = ["MongoUnitOfWork"]
+
+log = logging.getLogger("fhir_server.storage.mongo")
+
+_CHUNK = 1000  # ids per $in when loading
+
+
+class MongoUnitOfWork:
+    def __init__(self, store, *, session, write: bool, mode: str):
+        self._store = store
+        self._resources = store.resources
+        self._history = store.history
+        self._session = session
+        self._kw = {"session": session} if session is not None else {}
+        self._write = write
+        self._mode = mode
+        #: inverse operations of what this unit of work stored (not in a transaction)
+        self._journal: list[Callable[[], object]] = []
+        #: standalone: the one version, stored when the unit of work ends
+        self._pending: tuple[ResourceVersion, IndexSet | None] | None = None
+        #: version ids read, so that ``reindex`` outside a transaction only touches what it read
+        self._seen: dict[tuple[str, str], int] = {}
+
+    # -- ending ------------------------------------------------------------------------
+    def finish(self) -> None:
+        """The unit of work succeeded: store the held-back version (standalone)."""
+        if self._pending is None:
+            self._journal.clear()
+            return
+        version, index = self._pending
+        self._pending = None
+        try:
+            self._apply(version, index)
+        except VersionConflict as exc:
+            self.undo()
+            raise ConcurrentWrite(f"Concurrent write to {version.resource_type}/{version.id}: {exc}") from None
+        except BaseException:
+            self.undo()
+            raise
+        self._journal.clear()
+
+    def undo(self) -> None:
+        """The unit of work failed: take back, newest first, what it stored."""
+        self._pending = None
+        while self._journal:
+            action = self._journal.pop()
+            try:
+                action()
+            except Exception:  # noqa: BLE001 - keep undoing the rest; say what could not be undone
+                log.exception("could not undo a MongoDB write of a failed unit of work")
+
+    # -- reads -------------------------------------------------------------------------
+    def _held(self, resource_type: str, id: str) -> ResourceVersion | None:
+        if self._pending is not None:
+            v = self._pending[0]
+            if v.resource_type == resource_type and v.id == id:
+                return v
+        return None
+
+    def current(self, resource_type: str, id: str) -> ResourceVersion | None:
+        held = self._held(resource_type, id)
+        if held is not None:
+            return held
+        doc = self._resources.find_one({"t": resource_type, "i": id}, BODY_ONLY, **self._kw)
+        if doc is None:
+            return None
+        self._seen[(resource_type, id)] = doc["v"]
+        return to_version(doc)
+
+    def version(self, resource_type: str, id: str, version_id: int) -> ResourceVersion | None:
+        held = self._held(resource_type, id)
+        if held is not None and held.version_id == version_id:
+            return held
+        doc = self._history.find_one({"t": resource_type, "i": id, "v": version_id}, **self._kw)
+        if doc is None:
+            # a process that died between its two writes (standalone) left no history copy
+            doc = self._resources.find_one({"t": resource_type, "i": id, "v": version_id}, BODY_ONLY, **self._kw)
+        return to_version(doc) if doc else None
+
+    def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
+        found: dict[str, ResourceVersion] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for doc in self._resources.find({"t": resource_type, "i": {"$in": chunk}}, BODY_ONLY, **self._kw):
+                self._seen[(resource_type, doc["i"])] = doc["v"]
+                found[doc["i"]] = to_version(doc)
+        if self._pending is not None and self._pending[0].resource_type == resource_type:
+            found[self._pending[0].id] = self._pending[0]
+        return [found[i] for i in ids if i in found and not found[i].deleted]
+
+    def load_refs(self, refs: list[tuple[str, str]]) -> list[ResourceVersion]:
+        by_type: dict[str, list[str]] = {}
+        for t, i in refs:
+            by_type.setdefault(t, []).append(i)
+        found = {(v.resource_type, v.id): v for t, ids in by_type.items() for v in self.load(t, ids)}
+        return [found[r] for r in refs if r in found]
+
+    def current_ids(self, resource_type: str, after: str | None, limit: int) -> list[str]:
+        if limit <= 0:
+            return []
+        docs = self._resources.find(
+            {"t": resource_type, "del": False, "i": {"$gt": after or ""}},
+            {"_id": 0, "i": 1}, sort=[("i", 1)], limit=limit, **self._kw,
+        )
+        return [d["i"] for d in docs]
+
+    def newest_instant(self) -> str | None:
+        doc = self._history.find_one({}, {"_id": 0, "lu": 1}, sort=[("lu", -1)], **self._kw)
+        newest = doc["lu"] if doc else None
+        if self._pending is not None and (newest is None or self._pending[0].last_updated > newest):
+            newest = self._pending[0].last_updated
+        return newest
+
+    # -- writes ------------------------------------------------------------------------
+    def write(self, version: ResourceVersion, index: IndexSet | None) -> None:
+        if not self._write:
+            raise RuntimeError("write in a read-only unit of work")
+        if self._mode == STANDALONE:
+            if self._pending is not None:
+                raise TransactionsUnavailable(f"{version.resource_type}/{version.id}")
+            self._pending = (version, index)
+            return
+        self._apply(version, index)
+
+    def _apply(self, version: ResourceVersion, index: IndexSet | None) -> None:
+        """Make ``version`` current (the race is decided here), then keep its copy in history."""
+        t, i, n = version.resource_type, version.id, version.version_id
+        seq = self._store.next_seq()
+        journal = self._session is None
+        before = self._resources.find_one({"t": t, "i": i}) if journal else None
+        try:
+            # the shard key (t, i) in the filter: a sharded cluster routes the upsert to one shard
+            self._resources.replace_one(
+                {"_id": key(t, i), "t": t, "i": i, "v": {"$lt": n}},
+                current_document(version, seq, index), upsert=True, **self._kw,
+            )
+        except DuplicateKeyError:
+            raise VersionConflict(f"{t}/{i} version {n} already exists") from None
+        except OperationFailure as exc:
+            if is_write_conflict(exc):
+                raise VersionConflict(f"{t}/{i} was changed by a concurrent transaction") from None
+            raise
+        if journal:
+            self._journal.append(lambda: self._restore(key(t, i), before))
+        try:
+            self._history.insert_one(history_document(version, seq), **self._kw)
+        except DuplicateKeyError:
+            raise VersionConflict(f"{t}/{i} version {n} already exists") from None
+        except OperationFailure as exc:
+            if is_write_conflict(exc):
+                raise VersionConflict(f"{t}/{i} was changed by a concurrent transaction") from None
+            raise
+        if journal:
+            self._journal.append(lambda: self._history.delete_one({"_id": seq}))
+        if n > 1:
+            self._close_previous(t, i, n - 1, version.last_updated, journal)
+
+    def _close_previous(self, t: str, i: str, v: int, end: str, journal: bool) -> None:
+        """The previous version stopped being current at ``end`` (for ``_at``)."""
+        selector = {"t": t, "i": i, "v": v}
+        if journal:
+            before = self._history.find_one(selector, {"end": 1})
+            if before is not None:
+                undo = {"$set": {"end": before["end"]}} if "end" in before else {"$unset": {"end": ""}}
+                self._journal.append(lambda: self._history.update_one(selector, undo))
+        self._history.update_one(selector, {"$min": {"end": end}}, **self._kw)
+
+    def _restore(self, _id: str, before: dict | None) -> None:
+        if before is None:
+            self._resources.delete_one({"_id": _id})
+        else:
+            self._resources.replace_one({"_id": _id}, before, upsert=True)
+
+    def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
+        selector: dict = {"t": resource_type, "i": id, "del": False}
+        if self._session is None:
+            seen = self._seen.get((resource_type, id))
+            if seen is not None:
+                selector["v"] = seen  # a newer version, indexed by its own writer, stays as it is
+            before = self._resources.find_one(selector, {"_idx": 1})
+            if before is None:
+                return
+            restore = {"$set": {"_idx": before["_idx"]}} if "_idx" in before else {"$unset": {"_idx": ""}}
+            self._journal.append(lambda: self._resources.update_one({"_id": before["_id"]}, restore))
+        self._resources.update_one(selector, {"$set": {"_idx": index_document(index)}}, **self._kw)
+
+    # -- history -----------------------------------------------------------------------
+    def history(self, query: HistoryQuery) -> HistoryPage:
+        selector: dict = {}
+        if query.resource_type is not None:
+            selector["t"] = query.resource_type
+        if query.id is not None:
+            selector["i"] = query.id
+        bounds: dict = {}
+        if query.since is not None:
+            bounds["$gte"] = query.since
+        if query.at is not None:
+            # current during [low, high]: written by high, and not replaced by low
+            low, high = query.at
+            bounds["$lte"] = high
+            selector["$or"] = [{"end": None}, {"end": {"$gt": low}}]
+        if bounds:
+            selector["lu"] = bounds
+        total = self._history.count_documents(selector, **self._kw)
+        if query.before_cursor is not None:
+            selector["_id"] = {"$lt": query.before_cursor}
+        docs = list(self._history.find(selector, sort=[("_id", -1)], limit=query.count + 1, **self._kw))
+        more = len(docs) > query.count
+        docs = docs[: query.count]
+        return HistoryPage([to_version(d) for d in docs], total, docs[-1]["_id"] if more and docs else None)
+
+    def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
+        if limit <= 0:
+            return []
+        docs = self._history.find({"_id": {"$gt": after or 0}}, sort=[("_id", 1)], limit=limit, **self._kw)
+        return [(d["_id"], to_version(d)) for d in docs]
+
+    def statistics(self) -> dict[str, tuple[int, int]]:
+        group = {"$group": {"_id": "$t", "n": {"$sum": 1}}}
+        current = {d["_id"]: d["n"] for d in self._resources.aggregate([{"$match": {"del": False}}, group], **self._kw)}
+        versions = {d["_id"]: d["n"] for d in self._history.aggregate([group], **self._kw)}
+        return {t: (current.get(t, 0), versions[t]) for t in versions}
+
+    # -- search ------------------------------------------------------------------------
+    def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
+        selector = compile_filter(plan, self)
+        total = self._resources.count_documents(selector, **self._kw) if with_total else None
+        limit = plan.count if limit is None else limit
+        if limit <= 0:
+            return SearchResult([], total)
+        skip = plan.offset if offset is None else offset
+        sort = compile_sort(plan)
+        if sort is not None:
+            docs = self._resources.find(
+                selector, {"_id": 0, "t": 1, "i": 1}, sort=sort, skip=skip, limit=limit, **self._kw
+            )
+        else:
+            # outside transactions, let large sorts spill to disk (the default from MongoDB 6.0 on)
+            options = self._kw or {"allowDiskUse": True}
+            docs = self._resources.aggregate(sort_pipeline(plan, selector, skip, limit), **options)
+        return SearchResult([(d["t"], d["i"]) for d in docs], total)
+
+    # FollowUp: the queries chains and _has need, in this unit of work's session
+    def ids(self, resource_type: str, filter: dict) -> list[str]:
+        docs = self._resources.find(filter, {"_id": 0, "i": 1}, limit=MAX_FOLLOW_UP + 1, **self._kw)
+        return [d["i"] for d in docs]
+
+    def referenced(self, source_type: str, filter: dict, param: str, target_type: str | None) -> list[tuple[str, str]]:
+        entry = {"r.p": param, "r.url": None, "r.ti": {"$ne": None}, "r.tt": target_type or {"$ne": None}}
+        pipeline = [
+            {"$match": filter},
+            {"$project": {"_id": 0, "r": "$_idx.reference"}},
+            {"$unwind": "$r"},
+            {"$match": entry},
+            {"$group": {"_id": {"tt": "$r.tt", "ti": "$r.ti"}}},
+            {"$limit": MAX_FOLLOW_UP + 1},
+        ]
+        return [(d["_id"]["tt"], d["_id"]["ti"]) for d in self._resources.aggregate(pipeline, **self._kw)]
+
+    # -- includes ----------------------------------------------------------------------
+    def references_from(self, source_type, ids, param, target_type) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            docs = self._resources.find(
+                {"t": source_type, "i": {"$in": chunk}}, {"_id": 0, "i": 1, "_idx.reference": 1}, **self._kw
+            )
+            entries = {d["i"]: (d.get("_idx") or {}).get("reference") or () for d in docs}
+            for i in chunk:
+                for r in entries.get(i, ()):
+                    if r.get("url") is not None or r.get("tt") is None or r.get("ti") is None:
+                        continue
+                    if (param is None or r["p"] == param) and (target_type is None or r["tt"] == target_type):
+                        out.append((r["tt"], r["ti"]))
+        return list(dict.fromkeys(out))
+
+    def references_to(self, source_type, param, targets) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        by_type: dict[str, list[str]] = {}
+        for t, i in targets:
+            by_type.setdefault(t, []).append(i)
+        for target_type, ids in by_type.items():
+            for start in range(0, len(ids), _CHUNK):
+                entry = {"tt": target_type, "ti": {"$in": ids[start : start + _CHUNK]}, "url": None}
+                if param is not None:
+                    entry["p"] = param
+                docs = self._resources.find(
+                    {"t": source_type, "_idx.reference": {"$elemMatch": entry}},
+                    {"_id": 0, "t": 1, "i": 1}, sort=[("i", 1)], **self._kw,
+                )
+                out.extend((d["t"], d["i"]) for d in docs)
+        return list(dict.fromkeys(out))
