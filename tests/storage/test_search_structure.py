@@ -420,3 +420,17 @@ def test_current_ids_walks_a_whole_type(data):
             seen.extend(batch)
             after = batch[-1]
     assert seen == [f"obs-{i}" for i in range(1, 9)]
+
+
+def test_sorting_by_quantity_ignores_the_base_unit_copies(store):
+    """5 mg is stored again as 0.005 g for UCUM-equal search; sorting must use 5, not 0.005."""
+    from tests.storage.helpers import put, search_ids
+
+    ucum = "http://unitsofmeasure.org"
+    with store.unit_of_work(write=True) as uow:
+        put(uow, {"resourceType": "Observation", "id": "mg5", "status": "final", "code": {"text": "x"},
+                  "valueQuantity": {"value": 5, "system": ucum, "code": "mg"}})
+        put(uow, {"resourceType": "Observation", "id": "plain1", "status": "final", "code": {"text": "x"},
+                  "valueQuantity": {"value": 1, "unit": "tablets"}})
+    assert search_ids(store, "Observation", [("_sort", "value-quantity")]) == ["plain1", "mg5"]
+    assert search_ids(store, "Observation", [("_sort", "-value-quantity")]) == ["mg5", "plain1"]

@@ -10,6 +10,7 @@ expression a string that starts with ``$`` would be read as a field path.
 
 from __future__ import annotations
 
+from fhir_server.search.params.quantity import CANONICAL_SYSTEM
 from fhir_server.search.plan import SearchPlan, SortKey
 from fhir_server.storage.mongo.compile import COLUMNS, UnsupportedClause
 
@@ -60,8 +61,10 @@ def sort_pipeline(plan: SearchPlan, match: dict, skip: int, limit: int) -> list[
             raise UnsupportedClause(f"sorting by {d.type}")
         field = fields[1] if key.descending else fields[0]
         value = {"$ifNull": ["$$e.ti", "$$e.url"]} if d.type == "reference" else f"$$e.{field}"
-        entries = {"$filter": {"input": {"$ifNull": [f"$_idx.{d.type}", []]}, "as": "e",
-                               "cond": {"$eq": ["$$e.p", {"$literal": d.code}]}}}
+        cond = {"$eq": ["$$e.p", {"$literal": d.code}]}
+        if d.type == "quantity":  # the base-unit copies of UCUM values are for searching only
+            cond = {"$and": [cond, {"$ne": ["$$e.s", {"$literal": CANONICAL_SYSTEM}]}]}
+        entries = {"$filter": {"input": {"$ifNull": [f"$_idx.{d.type}", []]}, "as": "e", "cond": cond}}
         computed[f"_s{n}"] = {"$map": {"input": entries, "as": "e", "in": value}}
         keys += [(f"_n{n}", 1), (f"_s{n}", direction)]
     stages: list[dict] = [{"$match": match}]

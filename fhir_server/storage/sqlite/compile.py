@@ -357,7 +357,10 @@ def _sort_expression(sql: _Sql, key: SortKey) -> str:
     column = column if column.startswith("COALESCE") else f"x.{column}"
     # ascending sorts by the smallest value a resource has, descending by the largest
     aggregate = "MAX" if key.descending else "MIN"
-    return (
+    expression = (
         f"(SELECT {aggregate}({column}) FROM {INDEX_TABLES[d.type]} x "
-        f"WHERE x.type = r.type AND x.id = r.id AND x.param = {sql.bind(d.code)})"
+        f"WHERE x.type = r.type AND x.id = r.id AND x.param = {sql.bind(d.code)}"
     )
+    if d.type == "quantity":  # the base-unit copies of UCUM quantities are for searching only
+        expression += f" AND x.system IS NOT {sql.bind(CANONICAL_SYSTEM)}"
+    return expression + ")"
