@@ -51,6 +51,9 @@ def copy_store(
         stats = uow.statistics()
     total = sum(v for _, v in stats.values())
     cursor = _read_state(state_file)
+    with target.unit_of_work(write=False) as uow:
+        # a fresh copy into an empty store need not look for what is already there
+        resuming = cursor is not None or bool(uow.statistics())
     copied = skipped = 0
     while True:
         with source.unit_of_work(write=False) as uow:
@@ -63,7 +66,7 @@ def copy_store(
             break
         with target.unit_of_work(write=True) as tw:
             for _, v in rows:
-                if tw.version(v.resource_type, v.id, v.version_id) is not None:
+                if resuming and tw.version(v.resource_type, v.id, v.version_id) is not None:
                     skipped += 1
                     continue
                 index = None
