@@ -23,7 +23,16 @@ __all__ = [
     "UnitOfWork",
     "Store",
     "VersionConflict",
+    "group_by_type",
 ]
+
+
+def group_by_type(refs) -> dict[str, list[str]]:
+    """(type, id) pairs as {type: [ids]}, in first-seen order (one query per type)."""
+    grouped: dict[str, list[str]] = {}
+    for t, i in refs:
+        grouped.setdefault(t, []).append(i)
+    return grouped
 
 
 class VersionConflict(Exception):

@@ -27,6 +27,7 @@ from fhir_server.search.params.string import StringValue
 from fhir_server.search.params.token import OF_TYPE_SUFFIX, TextValue, TokenValue, ValueSetValue
 from fhir_server.search.params.uri import UriValue
 from fhir_server.search.plan import Clause, CompartmentClause, HasClause, SearchPlan
+from fhir_server.storage.base import group_by_type
 
 __all__ = [
     "FollowUp",
@@ -166,9 +167,7 @@ def _has(f: HasClause, rtype: str | None, follow: FollowUp) -> dict:
     inner_filter = _with(_type_filter(f.source_type), [_filter(f.inner, f.source_type, follow)])
     targets = follow.referenced(f.source_type, inner_filter, f.reference.code, rtype)
     _check_size(targets, f"_has:{f.source_type}:{f.reference.code}")
-    by_type: dict[str, list[str]] = {}
-    for t, i in targets:
-        by_type.setdefault(t, []).append(i)
+    by_type = group_by_type(targets)
     if rtype is not None:
         ids = by_type.get(rtype)
         return {"i": {"$in": ids}} if ids else NEVER

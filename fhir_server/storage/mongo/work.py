@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
-from fhir_server.storage.base import HistoryPage, HistoryQuery, ResourceVersion, SearchResult, VersionConflict
+from fhir_server.storage.base import HistoryPage, HistoryQuery, ResourceVersion, SearchResult, VersionConflict, group_by_type
 from fhir_server.storage.mongo.compile import MAX_FOLLOW_UP, compile_filter
 from fhir_server.storage.mongo.layout import (
     BODY_ONLY,
@@ -125,9 +125,7 @@ class MongoUnitOfWork:
         return [found[i] for i in ids if i in found and not found[i].deleted]
 
     def load_refs(self, refs: list[tuple[str, str]]) -> list[ResourceVersion]:
-        by_type: dict[str, list[str]] = {}
-        for t, i in refs:
-            by_type.setdefault(t, []).append(i)
+        by_type = group_by_type(refs)
         found = {(v.resource_type, v.id): v for t, ids in by_type.items() for v in self.load(t, ids)}
         return [found[r] for r in refs if r in found]
 
@@ -312,9 +310,7 @@ class MongoUnitOfWork:
 
     def references_to(self, source_type, param, targets) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
-        by_type: dict[str, list[str]] = {}
-        for t, i in targets:
-            by_type.setdefault(t, []).append(i)
+        by_type = group_by_type(targets)
         for target_type, ids in by_type.items():
             for start in range(0, len(ids), _CHUNK):
                 entry = {"tt": target_type, "ti": {"$in": ids[start : start + _CHUNK]}, "url": None}

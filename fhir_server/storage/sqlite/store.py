@@ -22,6 +22,7 @@ from fhir_server.storage.base import (
     ResourceVersion,
     SearchResult,
     VersionConflict,
+    group_by_type,
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
@@ -250,9 +251,7 @@ class SqliteUnitOfWork:
         return [found[i] for i in ids if i in found]
 
     def load_refs(self, refs: list[tuple[str, str]]) -> list[ResourceVersion]:
-        by_type: dict[str, list[str]] = {}
-        for t, i in refs:
-            by_type.setdefault(t, []).append(i)
+        by_type = group_by_type(refs)
         found = {(v.resource_type, v.id): v for t, ids in by_type.items() for v in self.load(t, ids)}
         return [found[r] for r in refs if r in found]
 
@@ -276,9 +275,7 @@ class SqliteUnitOfWork:
 
     def references_to(self, source_type, param, targets) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
-        by_type: dict[str, list[str]] = {}
-        for t, i in targets:
-            by_type.setdefault(t, []).append(i)
+        by_type = group_by_type(targets)
         for target_type, ids in by_type.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
