@@ -15,7 +15,8 @@ OperationOutcome with the class's HTTP status and issue code::
      ├── PreconditionFailed (412, conflict)       If-Match mismatch, ambiguous conditional
      ├── PayloadTooLarge (413, too-costly)
      ├── UnsupportedMediaType (415, not-supported)
-     └── Unprocessable (422, processing)          business rules, profiles, failed patch test
+     ├── Unprocessable (422, processing)          business rules, profiles, failed patch test
+     └── TooCostly (503, too-costly)              a search that ran past the query time limit
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "Unprocessable",
+    "TooCostly",
 ]
 
 
@@ -128,3 +130,8 @@ class UnsupportedMediaType(FhirError):
 class Unprocessable(FhirError):
     status = 422
     code = "processing"
+
+
+class TooCostly(FhirError):
+    status = 503
+    code = "too-costly"

@@ -102,7 +102,9 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]]) -> Searc
     if complete:
         total = len(refs) if plan.total != "none" else None
     else:
-        total = uow.search(plan, with_total=True, limit=0).total if plan.total != "none" else None
+        # past the snapshot, counting re-runs the whole query: only when asked for
+        # (R4 leaves _total's default to the server; HAPI omits it for large results too)
+        total = uow.search(plan, with_total=True, limit=0).total if plan.total in ("accurate", "estimate") else None
     snapshot = None
     if plan.offset + plan.count < len(refs) or not complete or plan.offset > 0:
         kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)

@@ -66,6 +66,9 @@ class Clause:
     #: OR-ed values, parsed by the parameter type's module; for ``:missing`` one bool
     values: tuple = ()
     chain: Chain | None = None
+    #: the resource has at most one value for the parameter, so AND-ed clauses on it
+    #: may be tested together on that value (a store may merge them)
+    single_valued: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ class SearchPlan:
     sort: tuple[SortKey, ...] = ()
     count: int = 20
     offset: int = 0
-    total: str = "accurate"
+    #: none / estimate / accurate, or None: the server decides (docs/search.md)
+    total: str | None = None
     summary: str | None = None
     elements: tuple[str, ...] = ()
     contained: str = "false"
@@ -175,7 +179,14 @@ class _Parser:
         definition = self._definition(resource_type, code)
         if dot:
             return self._chain(resource_type, definition, modifier or None, rest, raw, depth)
-        return self._clause(definition, modifier or None, raw, name)
+        clause = self._clause(definition, modifier or None, raw, name)
+        if (
+            resource_type is not None and clause.modifier is None and not definition.column
+            and definition.type in ("date", "number", "quantity")
+        ):
+            if self.registry.is_single_valued(resource_type, definition):
+                clause = Clause(clause.param, None, clause.values, None, True)
+        return clause
 
     def _definition(self, resource_type: str | None, code: str) -> SearchParamDef:
         if resource_type is None:
@@ -318,7 +329,7 @@ def parse_search(
     unknown: list[tuple[str, str]] = []
     includes: list[Include] = []
     sort: list[SortKey] = []
-    count, offset, total, summary, elements, contained = default_count, 0, "accurate", None, (), "false"
+    count, offset, total, summary, elements, contained = default_count, 0, None, None, (), "false"
     for name, raw in params:
         if name in _IGNORED or name == "_type":
             continue

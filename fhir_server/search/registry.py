@@ -11,6 +11,7 @@ Each definition's expression is split per base type and compiled once
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -71,6 +72,25 @@ def _expression_for(expression: str, resource_type: str) -> str | None:
     return None
 
 
+_SINGLE_PATH = re.compile(r"^\(?([A-Z][A-Za-z]+(?:\.[a-z][A-Za-z]*)+)(?: as [A-Za-z]+\))?$")
+
+
+def _path_is_single(expression: str) -> bool:
+    m = _SINGLE_PATH.match(expression.strip())
+    if not m:
+        return False
+    types = load_table("types")
+    owner, *steps = m.group(1).split(".")
+    for step in steps:
+        elements = types.get(owner, {}).get("e", {})
+        facts = elements.get(step) or elements.get(f"{step}[x]")
+        if facts is None or facts.get("max") != 1:
+            return False
+        kind = facts["t"][0] if facts.get("t") else None
+        owner = f"{owner}.{step}" if kind in ("BackboneElement", "Element") and f"{owner}.{step}" in types else kind
+    return True
+
+
 def definition_from_resource(resource: dict) -> SearchParamDef | None:
     """A SearchParameter resource as a definition, or None if it cannot be one."""
     code, kind, url = resource.get("code"), resource.get("type"), resource.get("url")
@@ -101,6 +121,7 @@ class SearchRegistry:
         for d in definitions:
             self._add(d)
         self._extractors: dict[str, list[Extractor]] = {}
+        self._single: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def from_spec(cls, indexed_codes: frozenset[str] | None = None, extra: Iterable[SearchParamDef] = ()) -> "SearchRegistry":
@@ -183,6 +204,17 @@ class SearchRegistry:
             if found is not None:
                 return found
         return None
+
+    def is_single_valued(self, resource_type: str, definition: SearchParamDef) -> bool:
+        """Whether a resource has at most one value for the parameter (every step of its
+        one path has max 1): AND-ed conditions may then be tested on that one value."""
+        key = (resource_type, definition.url)
+        found = self._single.get(key)
+        if found is None:
+            expression = _expression_for(definition.expression or "", resource_type) if definition.expression else None
+            found = bool(expression) and _path_is_single(expression)
+            self._single[key] = found
+        return found
 
     @staticmethod
     def is_type(name: str) -> bool:

@@ -53,9 +53,41 @@ def compile_where(plan: SearchPlan) -> tuple[str, list]:
         parts.insert(0, f"r.type = {sql.bind(plan.resource_type)}")
     elif plan.types:
         parts.insert(0, f"r.type IN ({sql.bind(*plan.types)})")
-    for f in plan.clauses:
-        parts.append(_filter(sql, f, plan.resource_type, "r"))
+    for group in _merge_single_valued(plan.clauses):
+        if isinstance(group, list):
+            parts.append(_merged(sql, group, plan.resource_type))
+        else:
+            parts.append(_filter(sql, group, plan.resource_type, "r"))
     return " AND ".join(parts), sql.args
+
+
+def _merge_single_valued(clauses) -> list:
+    """AND-ed range clauses on one single-valued parameter go into one subquery:
+    ``authored=ge…&authored=lt…`` as two IN-lists made SQLite intersect two halves
+    of the index (benchmarks/search.py); on one value both conditions must hold anyway."""
+    out: list = []
+    groups: dict[str, list] = {}
+    for f in clauses:
+        if isinstance(f, Clause) and f.single_valued:
+            if f.param.code in groups:
+                groups[f.param.code].append(f)
+                continue
+            groups[f.param.code] = [f]
+            out.append(groups[f.param.code])
+        else:
+            out.append(f)
+    return [g[0] if isinstance(g, list) and len(g) == 1 else g for g in out]
+
+
+def _merged(sql: _Sql, clauses: list, rtype: str | None) -> str:
+    first = clauses[0]
+    kind = first.param.type
+    left, type_condition = _owner(sql, "r", rtype)
+    where = f"{type_condition} AND x.param = {sql.bind(first.param.code)}"
+    conditions = [
+        "(" + " OR ".join(_value(sql, kind, v, None) for v in clause.values) + ")" for clause in clauses
+    ]
+    return f"{left} IN (SELECT {_select(rtype)} FROM {INDEX_TABLES[kind]} x WHERE {where} AND {' AND '.join(conditions)})"
 
 
 def compile_order(plan: SearchPlan) -> tuple[str, list]:
@@ -105,7 +137,9 @@ def _clause(sql: _Sql, clause: Clause, rtype: str | None, alias: str) -> str:
     table = INDEX_TABLES.get(kind)
     if table is None:
         raise UnsupportedClause(f"parameter type {kind}")
-    left, type_condition = _owner(sql, alias, rtype)
+    if clause.chain is not None:
+        return _chain(sql, clause, rtype, alias)
+    left, type_condition = _owner(sql, alias, rtype)  # binds: nothing may be bound before it
     if clause.modifier == "missing":
         sub = f"{left} IN (SELECT {_select(rtype)} FROM {table} x WHERE {type_condition} AND x.param = {sql.bind(param)})"
         if kind == "reference":  # a Reference with only an identifier is present too
@@ -115,10 +149,7 @@ def _clause(sql: _Sql, clause: Clause, rtype: str | None, alias: str) -> str:
             )
         return f"NOT {sub}" if clause.values[0] else sub
     where = f"{type_condition} AND x.param = {sql.bind(param)}"
-    if clause.chain is not None:
-        predicate = _chain(sql, clause)
-    else:
-        predicate = " OR ".join(_value(sql, kind, v, clause.modifier) for v in clause.values)
+    predicate = " OR ".join(_value(sql, kind, v, clause.modifier) for v in clause.values)
     sub = f"{left} IN (SELECT {_select(rtype)} FROM {table} x WHERE {where} AND ({predicate}))"
     return f"NOT {sub}" if clause.modifier in ("not", "not-in") else sub
 
@@ -135,17 +166,23 @@ def _column_clause(sql: _Sql, clause: Clause, alias: str) -> str:
     raise UnsupportedClause(f"column parameter {clause.param.code}")
 
 
-def _chain(sql: _Sql, clause: Clause) -> str:
-    parts = []
+def _chain(sql: _Sql, clause: Clause, rtype: str | None, alias: str) -> str:
+    """One UNION ALL branch per target type: an OR across types made SQLite scan
+    every reference row of the parameter (benchmarks/search.py)."""
+    left = f"({alias}.type, {alias}.id)" if rtype is None else f"{alias}.id"
+    branches = []
     for target_type, inner in clause.chain.by_type:
         a = sql.alias()
         # bind in the order the placeholders appear: the head first, then the inner filter
+        type_condition = f"x.type = {alias}.type" if rtype is None else f"x.type = {sql.bind(rtype)}"
         head = (
-            f"(x.target_type = {sql.bind(target_type)} AND x.url IS NULL AND x.target_id IN "
-            f"(SELECT {a}.id FROM resource {a} WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
+            f"SELECT {_select(rtype)} FROM idx_reference x WHERE {type_condition} "
+            f"AND x.param = {sql.bind(clause.param.code)} AND x.target_type = {sql.bind(target_type)} "
+            f"AND x.url IS NULL AND x.target_id IN (SELECT {a}.id FROM resource {a} "
+            f"WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
         )
-        parts.append(head + _filter(sql, inner, target_type, a) + "))")
-    return " OR ".join(parts)
+        branches.append(head + _filter(sql, inner, target_type, a) + ")")
+    return f"{left} IN (" + " UNION ALL ".join(branches) + ")"
 
 
 def _has(sql: _Sql, f: HasClause, rtype: str | None, alias: str) -> str:

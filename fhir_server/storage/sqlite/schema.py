@@ -3,8 +3,11 @@ and one index table per search-parameter type (HAPI's HFJ_SPIDX_* tables).
 
 The body is stored once, in ``history``; ``resource`` points at it by ``seq``.
 ``seq`` orders every version ever written, which makes history paging a keyset
-walk that new writes cannot disturb. Every index table starts with (type, param)
-so that one parameter's values sit together in its lookup index.
+walk that new writes cannot disturb. Every index table has a lookup index that
+starts with (type, param), so that one parameter's values sit together, and an
+owner index (type, id, param, value) that serves replacing a resource's rows and
+the per-resource look-ups of ``_sort`` (with (type, id) alone SQLite preferred the
+covering lookup index there and sorted in quadratic time: benchmarks/search.py).
 """
 
 from __future__ import annotations
@@ -40,44 +43,44 @@ CREATE TABLE IF NOT EXISTS idx_token (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT, code TEXT, text TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_token_lookup ON idx_token (type, param, code, system, id);
-CREATE INDEX IF NOT EXISTS idx_token_owner ON idx_token (type, id);
+CREATE INDEX IF NOT EXISTS idx_token_owner ON idx_token (type, id, param, code, system);
 
 CREATE TABLE IF NOT EXISTS idx_string (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, normalized TEXT NOT NULL, exact TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_string_lookup ON idx_string (type, param, normalized, id);
-CREATE INDEX IF NOT EXISTS idx_string_owner ON idx_string (type, id);
+CREATE INDEX IF NOT EXISTS idx_string_owner ON idx_string (type, id, param, normalized);
 
 CREATE TABLE IF NOT EXISTS idx_number (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_number_lookup ON idx_number (type, param, low, high, id);
-CREATE INDEX IF NOT EXISTS idx_number_owner ON idx_number (type, id);
+CREATE INDEX IF NOT EXISTS idx_number_owner ON idx_number (type, id, param, low, high);
 
 CREATE TABLE IF NOT EXISTS idx_date (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, low TEXT NOT NULL, high TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_date_lookup ON idx_date (type, param, low, high, id);
-CREATE INDEX IF NOT EXISTS idx_date_owner ON idx_date (type, id);
+CREATE INDEX IF NOT EXISTS idx_date_owner ON idx_date (type, id, param, low, high);
 
 CREATE TABLE IF NOT EXISTS idx_quantity (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT, code TEXT, low REAL NOT NULL, high REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_quantity_lookup ON idx_quantity (type, param, code, low, high, id);
-CREATE INDEX IF NOT EXISTS idx_quantity_owner ON idx_quantity (type, id);
+CREATE INDEX IF NOT EXISTS idx_quantity_owner ON idx_quantity (type, id, param, system, low, high);
 
 CREATE TABLE IF NOT EXISTS idx_uri (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, uri TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_uri_lookup ON idx_uri (type, param, uri, id);
-CREATE INDEX IF NOT EXISTS idx_uri_owner ON idx_uri (type, id);
+CREATE INDEX IF NOT EXISTS idx_uri_owner ON idx_uri (type, id, param, uri);
 
 CREATE TABLE IF NOT EXISTS idx_reference (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, target_type TEXT, target_id TEXT, url TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_reference_lookup ON idx_reference (type, param, target_id, target_type, id);
 CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (target_type, target_id, param, type);
-CREATE INDEX IF NOT EXISTS idx_reference_owner ON idx_reference (type, id);
+CREATE INDEX IF NOT EXISTS idx_reference_owner ON idx_reference (type, id, param, target_id, url);
 
 CREATE TABLE IF NOT EXISTS idx_composite (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,

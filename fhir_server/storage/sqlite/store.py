@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from fhir_server.errors import TooCostly
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.base import (
@@ -36,8 +38,13 @@ _CURRENT = (
 
 
 class SqliteStore:
-    def __init__(self, path: str):
+    #: seconds a read may run before SQLite interrupts it (one runaway search must not
+    #: hold the process: the event loop runs store calls directly)
+    QUERY_TIMEOUT = 30.0
+
+    def __init__(self, path: str, *, query_timeout: float | None = None):
         self.path = path
+        self.query_timeout = query_timeout or self.QUERY_TIMEOUT
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA busy_timeout = 30000")
@@ -57,8 +64,17 @@ class SqliteStore:
     def unit_of_work(self, *, write: bool) -> Iterator["SqliteUnitOfWork"]:
         with self._lock:
             uow = SqliteUnitOfWork(self._conn, write)
+            if not write:
+                deadline = time.monotonic() + self.query_timeout
+                self._conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
             try:
                 yield uow
+            except sqlite3.OperationalError as exc:
+                if uow.started:
+                    self._conn.execute("ROLLBACK")
+                if "interrupted" in str(exc):
+                    raise TooCostly(f"The search ran longer than {self.query_timeout:g} s and was stopped; narrow it") from None
+                raise
             except BaseException:
                 if uow.started:
                     self._conn.execute("ROLLBACK")
@@ -66,6 +82,9 @@ class SqliteStore:
             else:
                 if uow.started:
                     self._conn.execute("COMMIT")
+            finally:
+                if not write:
+                    self._conn.set_progress_handler(None, 0)
 
     def close(self) -> None:
         if self._checkpointer is not None:
