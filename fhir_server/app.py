@@ -25,6 +25,7 @@ def build_runtime(settings: Settings) -> Runtime:
         registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        profiles_dir=settings.profiles_dir,
     )
     install_search_parameter_hook(runtime)
     load_stored_search_parameters(runtime)

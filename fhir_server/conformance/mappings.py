@@ -16,6 +16,7 @@ as the data package ``fhir_server.mappings`` (see pyproject.toml), as ``ig.py`` 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,12 +50,12 @@ def mappings_directory(override: str | Path | None = None) -> Path | None:
     checkout = _ROOT / "mappings"
     if checkout.is_dir():
         return checkout
-    try:
-        import importlib.resources
-
-        return Path(str(importlib.resources.files("fhir_server.mappings")))
-    except ModuleNotFoundError:
+    # installed: a namespace package without __init__.py, so take its directory from the
+    # import spec (str() of importlib.resources.files() would be a MultiplexedPath repr)
+    spec = importlib.util.find_spec("fhir_server.mappings")
+    if spec is None or not spec.submodule_search_locations:
         return None
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @lru_cache(maxsize=16)
@@ -196,6 +197,10 @@ def _id(canonical: str | None) -> str:
     return f"`{canonical.rsplit('/', 1)[1]}`" if canonical else "—"
 
 
+def _created(c: CreatedResource) -> str:
+    return f"{c.resource_type} ({_id(c.profile)})" if c.profile else c.resource_type
+
+
 def _concepts(table: dict) -> list[str]:
     rows = []
     for concept in table["concepts"]:
@@ -226,11 +231,11 @@ def _triage(table: dict, outcomes: dict[str, TriageOutcomeMapping]) -> list[str]
     rows = [
         (
             f"`{o.code}`", o.sv,
-            ", ".join(f"{c.resource_type} ({_id(c.profile)})" for c in o.creates) or "—",
+            ", ".join(_created(c) for c in o.creates) or "—",
             ", ".join(f"`{u.path}` {u.from_value} → {u.to_value}" for u in o.updates) or "—",
             ", ".join(f"`{p}`" for p in o.required_parameters) or "—",
             ", ".join(f"`{p}`" for p in o.optional_parameters) or "—",
-            "<br>".join(f"`{t.type}`: {t.value_type} {t.value.rsplit('|', 1)[-1]}" for t in o.task_outputs),
+            "<br>".join(f"`{t.type}`: {t.value_type} `{t.value.rsplit('|', 1)[-1]}`" for t in o.task_outputs),
         )
         for o in outcomes.values()
     ]
@@ -244,7 +249,7 @@ def _triage(table: dict, outcomes: dict[str, TriageOutcomeMapping]) -> list[str]
     lines += ["### Parameters", "", *_table(("name", "value", "meaning", "default"), params)]
     for o in outcomes.values():
         for c in o.creates:
-            lines += [f"### `{o.code}` creates {c.resource_type} ({_id(c.profile)})", ""]
+            lines += [f"### `{o.code}` creates {_created(c)}", ""]
             lines += _table(("element", "value"), [(f"`{p}`", v) for p, v in c.elements])
     return lines
 

@@ -1,6 +1,7 @@
 """``:in`` / ``:not-in``: expand a ValueSet held in this server into token values.
 
-A local ValueSet is found by its url among the stored ValueSet resources; its
+A local ValueSet is found by its url among the stored ValueSet resources and
+those of the implementation guide (profiles/); its
 ``compose.include`` lists concepts or whole CodeSystems (also stored here).
 Anything else is a clear error rather than a silently empty match.
 """
@@ -11,6 +12,7 @@ import dataclasses
 
 import orjson
 
+from fhir_server.conformance.ig import ig_directory, ig_resources
 from fhir_server.engine.work import Work
 from fhir_server.errors import InvalidSearch
 from fhir_server.search.params.token import TokenValue, ValueSetValue
@@ -20,10 +22,16 @@ __all__ = ["expand_value_sets"]
 
 
 def _find(work: Work, resource_type: str, url: str) -> dict | None:
+    """A ValueSet or CodeSystem by url: stored ones first, then the implementation guide's."""
     plan = parse_search(resource_type, [("url", url)], work.runtime.registry)
     result = work.uow.search(plan, with_total=False, limit=1)
     versions = work.uow.load(resource_type, result.ids)
-    return orjson.loads(versions[0].body) if versions else None
+    if versions:
+        return orjson.loads(versions[0].body)
+    for resource in ig_resources(ig_directory(work.runtime.profiles_dir)):
+        if resource.get("resourceType") == resource_type and resource.get("url") == url:
+            return resource
+    return None
 
 
 def _concepts(concepts: list) -> list[str]:

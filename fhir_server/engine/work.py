@@ -25,6 +25,8 @@ class Runtime:
     pages: PageCache = field(default_factory=PageCache)
     default_page_size: int = 20
     max_page_size: int = 1000
+    #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
+    profiles_dir: str | None = None
 
     @contextmanager
     def work(self, ctx: RequestContext, *, write: bool) -> Iterator["Work"]:

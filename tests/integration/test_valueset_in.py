@@ -1,0 +1,32 @@
+"""token :in / :not-in with a ValueSet of the implementation guide (profiles/), not stored."""
+
+EVI = "https://evi-fhir.org/fhir"
+
+
+def test_in_uses_the_guides_value_sets(http, uid):
+    ids = {}
+    for code in ("phone-acute", "referral-paper"):
+        r = http.post("/ServiceRequest", json={
+            "resourceType": "ServiceRequest", "status": "active", "intent": "proposal",
+            "identifier": [{"system": "urn:test", "value": uid}], "subject": {"reference": "Patient/x"},
+            "extension": [{"url": f"{EVI}/StructureDefinition/evi-contact-channel",
+                           "valueCoding": {"system": f"{EVI}/CodeSystem/evi-contact-channel", "code": code}}],
+        })
+        assert r.status_code == 201, r.text
+        ids[code] = r.json()["id"]
+    # a code outside the value set's system
+    other = http.post("/ServiceRequest", json={
+        "resourceType": "ServiceRequest", "status": "active", "intent": "proposal",
+        "identifier": [{"system": "urn:test", "value": uid}], "subject": {"reference": "Patient/x"},
+        "extension": [{"url": f"{EVI}/StructureDefinition/evi-contact-channel",
+                       "valueCoding": {"system": "urn:other", "code": "phone-acute"}}],
+    }).json()["id"]
+
+    def found(modifier: str) -> set[str]:
+        bundle = http.get("/ServiceRequest", params={"identifier": f"urn:test|{uid}", f"contact-channel:{modifier}": f"{EVI}/ValueSet/evi-contact-channel"}).json()
+        return {e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"}
+
+    assert found("in") == {ids["phone-acute"], ids["referral-paper"]}
+    assert found("not-in") == {other}
+    r = http.get("/ServiceRequest", params={"contact-channel:in": f"{EVI}/ValueSet/nope"})
+    assert r.status_code == 400 and "Unknown ValueSet" in r.text
