@@ -6,6 +6,7 @@ carries them as the data package ``fhir_server.ig`` (see pyproject.toml).
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,12 +23,15 @@ def ig_directory(override: str | None = None) -> Path | None:
     checkout = Path(__file__).resolve().parents[2] / "profiles"
     if checkout.is_dir():
         return checkout
+    # an installed wheel: the data package (a namespace package: find_spec, not
+    # importlib.resources, whose MultiplexedPath is not a path)
     try:
-        import importlib.resources
-
-        return Path(str(importlib.resources.files("fhir_server.ig")))
+        spec = importlib.util.find_spec("fhir_server.ig")
     except ModuleNotFoundError:
         return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 @lru_cache(maxsize=4)
