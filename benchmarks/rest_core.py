@@ -226,11 +226,15 @@ sys.exit(main(sys.argv[2:]))
 
 
 class Server:
-    def __init__(self, workdir: Path, profile_dir: Path | None):
+    """The real server as a subprocess on a SQLite file (``db``, default a fresh one in ``workdir``)."""
+
+    def __init__(self, workdir: Path, profile_dir: Path | None, db: Path | None = None):
+        workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.db = workdir / "http.db"
+        self.db = db or workdir / "http.db"
         self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.log = open(workdir / "server.log", "w+b")
+        self.log_path = workdir / "server.log"
+        self.log = open(self.log_path, "w+b")
         self.profile_dir = profile_dir
         serve = [
             "serve",
@@ -255,9 +259,10 @@ class Server:
         if self.profile_dir is None:
             return None
         target = self.profile_dir / f"{name}.prof"
+        target.unlink(missing_ok=True)
         (self.profile_dir / "next-name").write_text(name)
         self.proc.send_signal(signal.SIGUSR2)
-        for _ in range(200):
+        for _ in range(400):
             if target.exists():
                 (self.profile_dir / "next-name").unlink()
                 return target
@@ -270,7 +275,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
             try:
-                client = StdlibClient(self.base, 2.0)
+                client = StdlibClient(self.base, 5.0)
                 try:
                     if client.request("GET", "/metadata", None, ACCEPT)[0] == 200:
                         return time.monotonic() - started
@@ -282,9 +287,9 @@ class Server:
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-4000:]
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_bytes().decode(errors="replace")[-4000:]
 
     def stop(self) -> None:
         # SIGINT is what uvicorn shuts down gracefully on (the store is closed in the lifespan)
@@ -295,6 +300,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
 
 
 # --------------------------------------------------------------------------- HTTP client side

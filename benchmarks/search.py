@@ -41,10 +41,8 @@ import os
 import platform
 import random
 import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,9 +56,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rest_core import (  # noqa: E402  (the sibling benchmark: same server/client helpers)
-    _PROFILED_SERVER,
+    Server,
     StdlibClient,
-    free_port,
     machine_busy_seconds,
     percentile,
     print_profile,
@@ -365,84 +362,6 @@ def query_path(rtype: str, params: list[tuple[str, str]]) -> str:
 
 
 # --------------------------------------------------------------------------- the server
-
-
-class Server:
-    """The real server on the benchmark database (as in rest_core.py, on a given file)."""
-
-    def __init__(self, db: Path, workdir: Path, profile_dir: Path | None):
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.log_path = workdir / "server.log"
-        self.log = open(self.log_path, "w+b")
-        self.profile_dir = profile_dir
-        serve = [
-            "serve", "--host", "127.0.0.1", "--port", str(self.port), "--storage", f"sqlite:///{db}",
-            "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
-        if profile_dir is None:
-            cmd = [sys.executable, "-m", "fhir_server.cli", *serve]
-        else:
-            cmd = [sys.executable, "-c", _PROFILED_SERVER, str(profile_dir), *serve]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir)
-
-    def wait_ready(self, timeout: float = 300.0) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                client = StdlibClient(self.base, 5.0)
-                try:
-                    if client.request("GET", "/metadata", None, ACCEPT)[0] == 200:
-                        return time.monotonic() - started
-                finally:
-                    client.close()
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout} s:\n{self.output()}")
-
-    def profile_start(self) -> None:
-        if self.profile_dir is not None:
-            self.proc.send_signal(signal.SIGUSR1)
-            time.sleep(0.3)
-
-    def profile_stop(self, name: str) -> Path | None:
-        if self.profile_dir is None:
-            return None
-        target = self.profile_dir / f"{name}.prof"
-        target.unlink(missing_ok=True)
-        (self.profile_dir / "next-name").write_text(name)
-        self.proc.send_signal(signal.SIGUSR2)
-        for _ in range(400):
-            if target.exists():
-                (self.profile_dir / "next-name").unlink()
-                return target
-            time.sleep(0.05)
-        raise RuntimeError(f"the server wrote no profile {target}")
-
-    def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        return self.log_path.read_bytes().decode(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 @dataclass
@@ -832,8 +751,8 @@ def main(argv: list[str] | None = None) -> int:
         def start_server() -> Server:
             nonlocal starts
             starts += 1
-            fresh = Server(served, workdir / f"server-{starts}", args.profile)
-            print(f"server:  ready in {fresh.wait_ready():.1f} s; one keep-alive http.client connection, sequential requests")
+            fresh = Server(workdir / f"server-{starts}", args.profile, db=served)
+            print(f"server:  ready in {fresh.wait_ready(timeout=300.0):.1f} s; one keep-alive http.client connection, sequential requests")
             return fresh
 
         server = start_server()

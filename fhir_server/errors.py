@@ -21,7 +21,7 @@ OperationOutcome with the class's HTTP status and issue code::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
     "Issue",

@@ -5,7 +5,6 @@ import sys
 import time
 
 import httpx
-import pytest
 
 from fhir_server.cli import main
 from fhir_server.settings import Settings
