@@ -25,6 +25,7 @@ from fhir_server.api.interactions import (
     update,
 )
 from fhir_server.api.operations import everything, reindex
+from fhir_server.api.operations import expand, lookup, validate_code
 
 __all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
 
@@ -54,6 +55,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/{resource_type}/_history", history.history_type, "history-type", "type"),
     Route("POST", "/{resource_type}/_search", search_type.search_type_post, None, "type"),
     Route("POST", "/{resource_type}/$reindex", reindex.reindex_type, None, "type", "reindex"),
+    # terminology: literal types before /{resource_type}/{id}, which would take "$expand" for an id
+    Route("GET", "/ValueSet/$expand", expand.expand, None, "type", "expand"),
+    Route("POST", "/ValueSet/$expand", expand.expand, None, "type", "expand"),
+    Route("GET", "/ValueSet/$validate-code", validate_code.value_set, None, "type", "validate-code"),
+    Route("POST", "/ValueSet/$validate-code", validate_code.value_set, None, "type", "validate-code"),
+    Route("GET", "/CodeSystem/$validate-code", validate_code.code_system, None, "type", "validate-code"),
+    Route("POST", "/CodeSystem/$validate-code", validate_code.code_system, None, "type", "validate-code"),
+    Route("GET", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
+    Route("POST", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
     Route("POST", "/{resource_type}", create.create, "create", "type"),
     Route("PUT", "/{resource_type}", update.conditional_update, None, "type"),
@@ -62,6 +72,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance"),
     Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance"),
     Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything"),
+    # before the compartment search, which would take "$expand" for a resource type
+    Route("GET", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
+    Route("POST", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
+    Route("GET", "/ValueSet/{id}/$validate-code", validate_code.value_set_instance, None, "instance", "validate-code"),
+    Route("POST", "/ValueSet/{id}/$validate-code", validate_code.value_set_instance, None, "instance", "validate-code"),
+    Route("GET", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
+    Route("POST", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
     Route("GET", "/{resource_type}/{id}", read.read, "read", "instance"),
     Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance"),

@@ -4,6 +4,7 @@ search parameters. Nothing here is written by hand per type, so it cannot drift.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Mapping
 
 from fhir_server.model import resource_types
 from fhir_server.search.registry import SearchRegistry
@@ -12,8 +13,14 @@ __all__ = ["build_capability_statement"]
 
 
 _OPERATION_DEFINITIONS = {"everything": "Patient-everything", "reindex": "Resource-reindex"}
-#: types with a compartment of their own ($everything applies to them)
-_EVERYTHING = frozenset({"Patient"})
+#: operations only some types have (the rest apply to every type); R4 names their
+#: OperationDefinitions [type]-[name]. $everything: the types with a compartment of their own
+_TYPE_SPECIFIC = {
+    "everything": frozenset({"Patient"}),
+    "expand": frozenset({"ValueSet"}),
+    "lookup": frozenset({"CodeSystem"}),
+    "validate-code": frozenset({"ValueSet", "CodeSystem"}),
+}
 
 
 def _rev_includes(registry: SearchRegistry) -> dict[str, set[str]]:
@@ -43,13 +50,12 @@ def build_capability_statement(
     operations: list[tuple[str, str]],
     *,
     date: str,
+    supported_profiles: Mapping[str, list[str]] | None = None,
 ) -> dict:
+    """``supported_profiles``: resource type -> the implementation guide's profile urls for it."""
     resources = []
     rev_includes = _rev_includes(registry)
-    type_operations = [
-        {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
-        for name, level in operations if level in ("type", "instance")
-    ]
+    type_operations = list(dict.fromkeys(name for name, level in operations if level in ("type", "instance")))
     for rtype in resource_types():
         supported = registry.supported_for(rtype)
         params = [{"name": d.code, "definition": d.url, "type": d.type} for d in supported]
@@ -72,7 +78,13 @@ def build_capability_statement(
         entry["searchRevInclude"] = sorted(rev_includes.get(rtype, ()))
         if params:
             entry["searchParam"] = params
-        ops = [o for o in type_operations if o["name"] != "everything" or rtype in _EVERYTHING]
+        if (supported_profiles or {}).get(rtype):
+            entry["supportedProfile"] = list(supported_profiles[rtype])
+        ops = [
+            {"name": name, "definition": "http://hl7.org/fhir/OperationDefinition/"
+             + (f"{rtype}-{name}" if name in _TYPE_SPECIFIC else _OPERATION_DEFINITIONS.get(name, name))}
+            for name in type_operations if name not in _TYPE_SPECIFIC or rtype in _TYPE_SPECIFIC[name]
+        ]
         if ops:
             entry["operation"] = ops
         resources.append(entry)

@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+from fhir_server.conformance import ig_directory
+from fhir_server.engine.guide import guide_content
 from tests.integration.search.conftest import all_pages, link, organization, patient, service_request
 
 TAG = "urn:evi:test:tag"
@@ -75,6 +77,8 @@ BATCH_1 = {
     "ServiceRequest/sr-b", "Task/task-a", "Observation/obs-a", "Appointment/appt-a", "EpisodeOfCare/eoc-a", "Slot/slot-1",
 }
 BATCH_2 = {"Patient/pat-late", "ServiceRequest/sr-late"}
+#: the implementation guide, stored at start-up before any batch (engine/guide.py)
+GUIDE = {f"{r['resourceType']}/{r['id']}" for r in guide_content(ig_directory()).resources}
 
 SYSTEM_CASES = [
     (f"?_tag={TAG}|alpha", {"Patient/pat-a", "Organization/org-a", "ServiceRequest/sr-a"}),
@@ -99,12 +103,12 @@ SYSTEM_CASES = [
     (f"?_source={quote(SOURCE, safe=':/')}", {"Patient/pat-a"}),
     ("?_source=http://evi.example/source/journal", set()),
     ("?_lastUpdated=gt{marker}", BATCH_2),
-    ("?_lastUpdated=le{marker}", BATCH_1),
+    ("?_lastUpdated=le{marker}", GUIDE | BATCH_1),
     ("?_lastUpdated=gt{marker}&_type=ServiceRequest", {"ServiceRequest/sr-late"}),
     ("?_lastUpdated=le{marker}&_type=ServiceRequest", {"ServiceRequest/sr-a", "ServiceRequest/sr-b"}),
     ("?_lastUpdated=gt2000-01-01&_tag=late", BATCH_2),
     ("?_lastUpdated=lt2000-01-01", set()),
-    ("?", BATCH_1 | BATCH_2),
+    ("?", GUIDE | BATCH_1 | BATCH_2),
 ]
 
 
