@@ -6,8 +6,7 @@ parsed and re-serialised.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from email.utils import format_datetime
+from datetime import date
 from urllib.parse import urlencode
 
 import orjson
@@ -32,9 +31,15 @@ def etag(version: ResourceVersion) -> str:
     return f'W/"{version.version_id}"'
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(instant: str) -> str:
-    moment = datetime.strptime(instant, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    return format_datetime(moment, usegmt=True)
+    """RFC 7231 date of a stored instant (fixed-width UTC): sliced, not parsed (hot path)."""
+    year, month, day = int(instant[0:4]), int(instant[5:7]), int(instant[8:10])
+    weekday = date(year, month, day).weekday()
+    return f"{_DAYS[weekday]}, {instant[8:10]} {_MONTHS[month - 1]} {instant[0:4]} {instant[11:19]} GMT"
 
 
 def full_url(base: str, version: ResourceVersion) -> str:
