@@ -1,0 +1,1 @@
+"""The profile validator's parts; the public interface is ``fhir_server.conformance.validator``."""

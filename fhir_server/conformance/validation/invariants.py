@@ -1,0 +1,104 @@
+"""Invariants: each constraint of an element evaluated on every instance of it --
+natively for the ones on every element or resource (ele-1, ext-1, dom-*, txt-*, ref-1
+without a local reference), else with fhirpathpy (``fhirpath.py``)."""
+
+from __future__ import annotations
+
+from fhir_server.conformance.validation import fhirpath
+from fhir_server.conformance.validation.definitions import Constraint, Defn, Model
+from fhir_server.conformance.validation.xhtml import has_content, xhtml_problems
+
+__all__ = ["Invariants", "merge_constraints"]
+
+
+class Invariants:
+    """Mixin of ``Run``."""
+
+    def invariants(self, constraints, value, tpath: str, path: str) -> None:
+        """Evaluate *constraints* on one instance value (typed *tpath* for FHIRPath)."""
+        ctx = self.ctx
+        variables = {"resource": ctx.resource, "rootResource": ctx.root} if ctx else {}
+        token = None
+        try:
+            for c in constraints:
+                native = NATIVE.get(c.key)
+                verdict = native(value) if native is not None else None
+                if verdict is None and c.expression:
+                    compiled = fhirpath.compile_expression(fhirpath.corrected(c.key, c.expression))
+                    if compiled is not None:
+                        if token is None:
+                            token = fhirpath.CURRENT.set(self)
+                        result = fhirpath.evaluate(compiled, value, tpath, variables)
+                        # fails on false; an empty result or one that cannot be evaluated passes
+                        verdict = not (result and any(r is False for r in result))
+                if verdict is False:
+                    severity = c.severity if c.severity in ("error", "warning") else "warning"
+                    self.add(severity, "invariant", path, f"{c.key}: {c.human}", c.key)
+        finally:
+            if token is not None:
+                fhirpath.CURRENT.reset(token)
+
+
+# Native verdicts: True holds, False fails, None -- evaluate the expression.
+
+
+def _holds(value) -> bool:
+    return True
+
+
+def _no_contained(value) -> bool | None:
+    return True if not (isinstance(value, dict) and value.get("contained")) else None
+
+
+def _ext_1(value) -> bool | None:
+    if not isinstance(value, dict):
+        return None
+    has_ext = bool(value.get("extension"))
+    has_value = any(k.startswith("value") and len(k) > 5 and k[5].isupper() for k in value)
+    return has_ext != has_value
+
+
+def _div(value):
+    """txt-1/txt-2 sit on Narrative.div (the xhtml value) in R4; accept the Narrative too."""
+    return value.get("div") if isinstance(value, dict) else value
+
+
+def _txt_1(value) -> bool:
+    div = _div(value)
+    return not xhtml_problems(div) if isinstance(div, str) else True
+
+
+def _txt_2(value) -> bool:
+    div = _div(value)
+    return has_content(div) if isinstance(div, str) else True
+
+
+def _ref_1(value) -> bool | None:
+    ref = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(ref, str) or not ref.startswith("#") or ref == "#":
+        return True
+    return None  # a local reference: evaluated (needs %rootResource)
+
+
+NATIVE = {
+    "ele-1": _holds,    # checked where each element is walked
+    "dom-6": _holds,    # a best-practice rule (narrative): not reported, as HL7's validator does by default
+    "ref-1": _ref_1,
+    "ext-1": _ext_1,
+    "dom-2": _no_contained, "dom-3": _no_contained, "dom-4": _no_contained, "dom-5": _no_contained,
+    "txt-1": _txt_1, "txt-2": _txt_2,
+}
+
+
+def merge_constraints(d: Defn, extra: list[Defn], type_model: Model | None) -> list[Constraint]:
+    """The element's constraints, then those of its type profiles' and type's roots."""
+    out = list(d.constraints)
+    if not extra and type_model is None:
+        return out
+    have = {c.key for c in out}
+    for root in [*extra, *([type_model.root] if type_model else [])]:
+        for c in root.constraints:
+            if c.key not in have:
+                have.add(c.key)
+                out.append(c)
+    return out
