@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fhir_server.api import build_routes, install_error_handlers, operations, system_interactions, type_interactions
 from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
 from fhir_server.engine import Runtime, install_search_parameter_hook, load_stored_search_parameters
+from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
 from fhir_server.search import SearchRegistry
@@ -29,6 +30,8 @@ def build_runtime(settings: Settings) -> Runtime:
         profiles_dir=settings.profiles_dir,
     )
     install_search_parameter_hook(runtime)
+    if settings.enforce_profiles:
+        install_profile_enforcement(runtime)
     load_stored_search_parameters(runtime)
     install_implementation_guide(runtime, ig_directory(settings.profiles_dir), base_url=settings.public_base)
     return runtime

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     base_url: str | None = None
     #: request bodies above this many bytes are refused with 413
     max_body_size: int = Field(default=16 * 1024 * 1024, gt=0)
+    #: validate writes that claim meta.profile against those profiles (422 when they do not conform)
+    enforce_profiles: bool = True
     #: the implementation guide's folder (default: profiles/ of a checkout, or the installed copy)
     profiles_dir: str | None = None
     default_page_size: int = Field(default=20, gt=0)

@@ -24,7 +24,7 @@ from fhir_server.api.interactions import (
     transaction,
     update,
 )
-from fhir_server.api.operations import everything, reindex
+from fhir_server.api.operations import everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, validate_code
 
 __all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
@@ -64,6 +64,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/$validate-code", validate_code.code_system, None, "type", "validate-code"),
     Route("GET", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
     Route("POST", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
+    Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
     Route("POST", "/{resource_type}", create.create, "create", "type"),
     Route("PUT", "/{resource_type}", update.conditional_update, None, "type"),
@@ -72,6 +73,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance"),
     Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance"),
     Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything"),
+    Route("POST", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
+    Route("GET", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     # before the compartment search, which would take "$expand" for a resource type
     Route("GET", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
     Route("POST", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),

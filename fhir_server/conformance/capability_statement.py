@@ -12,7 +12,7 @@ from fhir_server.search.registry import SearchRegistry
 __all__ = ["build_capability_statement"]
 
 
-_OPERATION_DEFINITIONS = {"everything": "Patient-everything", "reindex": "Resource-reindex"}
+_OPERATION_DEFINITIONS = {"everything": "Patient-everything", "reindex": "Resource-reindex", "validate": "Resource-validate"}
 #: operations only some types have (the rest apply to every type); R4 names their
 #: OperationDefinitions [type]-[name]. $everything: the types with a compartment of their own
 _TYPE_SPECIFIC = {
