@@ -144,6 +144,56 @@ def _copy(args: argparse.Namespace) -> int:
     return 0 if report.verified else 1
 
 
+def _ig(args: argparse.Namespace) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from fhir_server.conformance import ig_directory
+    from fhir_server.conformance.ig_build import build_package, write_snapshots
+
+    directory = ig_directory(args.profiles)
+    if directory is None or not directory.is_dir():
+        print("evi-fhir ig: no profiles/ folder found (use --profiles)", file=sys.stderr)
+        return 2
+    if args.ig_command == "snapshot":
+        changed = write_snapshots(directory)
+        print(f"snapshots written: {len(changed)} StructureDefinitions changed", file=sys.stderr)
+        return 0
+    try:
+        package_version = version("evi-fhir")
+    except PackageNotFoundError:
+        package_version = "0.0.0"
+    examples = directory.parent / "examples"
+    manifest = build_package(directory, examples if examples.is_dir() else None, package_version, Path(args.out))
+    print(f"wrote {args.out}: {manifest['name']}#{manifest['version']}", file=sys.stderr)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from fhir_server.conformance import ig_directory, ig_resources
+    from fhir_server.conformance.validator import Validator, local_value_sets
+    from fhir_server.errors import InvalidResource
+    from fhir_server.model import validate_resource
+
+    guide = ig_resources(ig_directory(args.profiles))
+    validator = Validator([r for r in guide if r.get("resourceType") == "StructureDefinition"], local_value_sets(guide))
+    failed = 0
+    for name in args.files:
+        try:
+            resource = orjson.loads(Path(name).read_bytes())
+            validate_resource(resource)
+            issues = [(i.severity, i.expression, i.message) for i in validator.validate(resource, args.profile or None)]
+        except (OSError, ValueError, orjson.JSONDecodeError) as exc:
+            issues = [("error", "", f"cannot read: {exc}")]
+        except InvalidResource as exc:
+            issues = [(i.severity, ", ".join(i.expression), i.diagnostics) for i in exc.issues]
+        errors = [i for i in issues if i[0] in ("error", "fatal")]
+        failed += bool(errors)
+        print(f"{name}: {'FAIL' if errors else 'ok'} ({len(errors)} errors, {len(issues) - len(errors)} other issues)")
+        for severity, where, message in issues:
+            print(f"  {severity:<11} {where}: {message}")
+    return 1 if failed else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evi-fhir", description="FHIR R4 server for En väg in (EVI)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +219,21 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--batch", type=int, default=500, help="versions per target transaction")
     copy.add_argument("--state", help="file that remembers progress, so an interrupted copy resumes")
     copy.set_defaults(func=_copy)
+
+    ig = sub.add_parser("ig", help="implementation guide build steps")
+    ig_sub = ig.add_subparsers(dest="ig_command", required=True)
+    package = ig_sub.add_parser("package", help="write the guide as an NPM-format FHIR package (package.tgz)")
+    package.add_argument("--out", default="package.tgz")
+    package.add_argument("--profiles", help="the guide's folder (default: profiles/)")
+    snapshot = ig_sub.add_parser("snapshot", help="generate the StructureDefinitions' snapshots from their differentials")
+    snapshot.add_argument("--profiles", help="the guide's folder (default: profiles/)")
+    ig.set_defaults(func=_ig)
+
+    check = sub.add_parser("validate", help="validate resource files offline (base R4 and claimed or given profiles)")
+    check.add_argument("files", nargs="+")
+    check.add_argument("--profile", action="append", help="profile url to validate against (repeatable)")
+    check.add_argument("--profiles", help="the guide's folder (default: profiles/)")
+    check.set_defaults(func=_validate)
     return parser
 
 

@@ -21,7 +21,7 @@ ALLOWED = {
     "workflow": {"errors", "spec", "model", "search", "engine", "conformance"},
     "api": {"errors", "settings", "model", "engine", "conformance", "search"},
     "app": {"api", "conformance", "engine", "model", "search", "settings", "storage"},
-    "cli": {"app", "engine", "errors", "search", "settings", "storage"},
+    "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage"},
 }
 
 
