@@ -34,8 +34,8 @@ def test_a_write_claiming_a_profile_it_breaks_is_422_and_stores_nothing(http, pa
     assert http.get(f"/{resource['resourceType']}", params={"_summary": "count"}).json()["total"] == before
 
 
-@pytest.mark.parametrize("path", INVALID[:6], ids=lambda p: p.stem)
-def test_validate_reports_the_expected_error(http, path):
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_validate_reports_every_expected_error_of_every_invalid_example(http, path):
     expected = _expected(path)
     resource = json.loads(path.read_text())
     body = {"resourceType": "Parameters", "parameter": [
@@ -43,8 +43,23 @@ def test_validate_reports_the_expected_error(http, path):
     r = http.post(f"/{resource['resourceType']}/$validate", json=body)
     assert r.status_code == 200, r.text
     issues = [i for i in r.json()["issue"] if i["severity"] == "error"]
-    wanted = expected["errors"][0]
-    assert any(wanted["message_contains"].lower() in i["diagnostics"].lower() for i in issues), issues
+    for wanted in expected["errors"]:
+        assert any(
+            wanted["message_contains"].lower() in i["diagnostics"].lower()
+            and any(wanted["expression"] in e for e in i.get("expression", [""]))
+            for i in issues
+        ), (wanted, issues)
+
+
+VALID = sorted((EXAMPLES / "valid").glob("*.json")) + sorted((EXAMPLES / "scenarios").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_validate_finds_no_error_in_any_valid_example(http, path):
+    resource = json.loads(path.read_text())
+    r = http.post(f"/{resource['resourceType']}/$validate", json=resource)
+    assert r.status_code == 200, r.text
+    assert [i for i in r.json()["issue"] if i["severity"] == "error"] == []
 
 
 def test_validate_on_a_valid_example_and_on_a_stored_resource(http):
