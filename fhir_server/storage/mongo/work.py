@@ -10,6 +10,7 @@ ever has one version to take back: see ``transactions.py``).
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from typing import Callable
 
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -162,28 +163,16 @@ class MongoUnitOfWork:
         seq = self._store.next_seq()
         journal = self._session is None
         before = self._resources.find_one({"t": t, "i": i}) if journal else None
-        try:
+        with _conflicts_as_version_conflict(t, i, n):
             # the shard key (t, i) in the filter: a sharded cluster routes the upsert to one shard
             self._resources.replace_one(
                 {"_id": key(t, i), "t": t, "i": i, "v": {"$lt": n}},
                 current_document(version, seq, index), upsert=True, **self._kw,
             )
-        except DuplicateKeyError:
-            raise VersionConflict(f"{t}/{i} version {n} already exists") from None
-        except OperationFailure as exc:
-            if is_write_conflict(exc):
-                raise VersionConflict(f"{t}/{i} was changed by a concurrent transaction") from None
-            raise
         if journal:
             self._journal.append(lambda: self._restore(key(t, i), before))
-        try:
+        with _conflicts_as_version_conflict(t, i, n):
             self._history.insert_one(history_document(version, seq), **self._kw)
-        except DuplicateKeyError:
-            raise VersionConflict(f"{t}/{i} version {n} already exists") from None
-        except OperationFailure as exc:
-            if is_write_conflict(exc):
-                raise VersionConflict(f"{t}/{i} was changed by a concurrent transaction") from None
-            raise
         if journal:
             self._journal.append(lambda: self._history.delete_one({"_id": seq}))
         if n > 1:
@@ -322,3 +311,16 @@ class MongoUnitOfWork:
                 )
                 out.extend((d["t"], d["i"]) for d in docs)
         return list(dict.fromkeys(out))
+
+
+@contextmanager
+def _conflicts_as_version_conflict(t: str, i: str, n: int):
+    """A lost race (duplicate version, or a transaction write conflict) is a VersionConflict."""
+    try:
+        yield
+    except DuplicateKeyError:
+        raise VersionConflict(f"{t}/{i} version {n} already exists") from None
+    except OperationFailure as exc:
+        if is_write_conflict(exc):
+            raise VersionConflict(f"{t}/{i} was changed by a concurrent transaction") from None
+        raise
