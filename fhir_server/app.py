@@ -31,7 +31,7 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     install_search_parameter_hook(runtime)
     if settings.enforce_profiles:
-        install_profile_enforcement(runtime)
+        install_profile_enforcement(runtime, tuple(settings.required_profiles))
     load_stored_search_parameters(runtime)
     install_implementation_guide(runtime, ig_directory(settings.profiles_dir), base_url=settings.public_base)
     return runtime

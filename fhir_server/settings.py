@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "RequiredProfile"]
+
+
+class RequiredProfile(BaseModel):
+    """Writes of ``type`` (optionally only those whose performer is ``performer``,
+    e.g. the region's EVI unit) must claim ``profile``."""
+
+    type: str
+    profile: str
+    performer: str | None = None
 
 
 class Settings(BaseSettings):
@@ -22,6 +31,10 @@ class Settings(BaseSettings):
     max_body_size: int = Field(default=16 * 1024 * 1024, gt=0)
     #: validate writes that claim meta.profile against those profiles (422 when they do not conform)
     enforce_profiles: bool = True
+    #: resource types that must claim a profile, as JSON in EVI_REQUIRED_PROFILES, e.g.
+    #: [{"type": "ServiceRequest", "profile": "https://evi-fhir.org/fhir/StructureDefinition/evi-referral",
+    #:   "performer": "Organization/evi-kalmar"}]
+    required_profiles: list[RequiredProfile] = Field(default_factory=list)
     #: the implementation guide's folder (default: profiles/ of a checkout, or the installed copy)
     profiles_dir: str | None = None
     default_page_size: int = Field(default=20, gt=0)

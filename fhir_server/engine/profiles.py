@@ -44,10 +44,36 @@ def issues_of(found: list[ValidationIssue]) -> list[Issue]:
     ]
 
 
-def install_profile_enforcement(runtime: Runtime) -> None:
+def _references(value: object) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [i.get("reference") for i in items if isinstance(i, dict) and isinstance(i.get("reference"), str)]
+
+
+def _missing_required(resource: dict, rules) -> str | None:
+    """The profile a region rule requires and the resource does not claim, if any."""
+    claimed = set((resource.get("meta") or {}).get("profile") or ())
+    for rule in rules:
+        if rule.type != resource["resourceType"] or rule.profile in claimed:
+            continue
+        if rule.performer is None or rule.performer in _references(resource.get("performer")):
+            return rule.profile
+    return None
+
+
+def install_profile_enforcement(runtime: Runtime, required: tuple = ()) -> None:
+    """``required``: region rules (``Settings.required_profiles``) naming profiles a write must claim."""
+
     def before_commit(event: WriteEvent) -> None:
         resource = event.resource
-        if resource is None or not (resource.get("meta") or {}).get("profile"):
+        if resource is None:
+            return
+        missing = _missing_required(resource, required) if required else None
+        if missing is not None:
+            raise Unprocessable(
+                f"This region requires every such {resource['resourceType']} to claim the profile {missing}",
+                expression=f"{resource['resourceType']}.meta.profile",
+            )
+        if not (resource.get("meta") or {}).get("profile"):
             return
         found = validator_for(runtime).validate(resource)
         errors = [i for i in found if i.severity in ("error", "fatal")]

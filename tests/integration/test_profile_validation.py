@@ -77,3 +77,20 @@ def test_validate_on_a_valid_example_and_on_a_stored_resource(http):
 
 def test_plain_resources_claiming_nothing_stay_accepted(http):
     assert http.post("/Appointment", json={"resourceType": "Appointment", "status": "booked", "participant": [{"status": "accepted", "actor": {"display": "x"}}]}).status_code == 201
+
+
+def test_region_rule_requires_the_referral_profile_for_the_evi_unit():
+    import httpx
+
+    from fhir_server.settings import RequiredProfile
+    from tests.support.live_server import LiveServer
+
+    referral = "https://evi-fhir.org/fhir/StructureDefinition/evi-referral"
+    rule = RequiredProfile(type="ServiceRequest", profile=referral, performer="Organization/evi-kalmar")
+    with LiveServer(storage="sqlite://:memory:", required_profiles=[rule]) as live, httpx.Client(base_url=live.base_url) as http:
+        plain = {"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/p"}}
+        assert http.post("/ServiceRequest", json=plain).status_code == 201  # not for the EVI unit
+        to_evi = {**plain, "performer": [{"reference": "Organization/evi-kalmar"}]}
+        r = http.post("/ServiceRequest", json=to_evi)
+        assert r.status_code == 422 and referral in r.text
+        assert r.json()["issue"][0]["expression"] == ["ServiceRequest.meta.profile"]
