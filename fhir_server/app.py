@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from fastapi import FastAPI
@@ -16,12 +17,23 @@ from fhir_server.model import format_instant
 from fhir_server.search import SearchRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage import open_store
+from fhir_server.workflow import Region, install_workflow, load_region
 
-__all__ = ["create_app", "build_runtime"]
+__all__ = ["create_app", "build_runtime", "region_of"]
+
+
+def region_of(settings: Settings) -> Region:
+    """The region file's configuration, with the environment's upstream URL on top."""
+    region = load_region(settings.region_file) if settings.region_file else Region()
+    if settings.upstream_fhir_url:
+        region = replace(region, upstream_fhir_url=settings.upstream_fhir_url)
+    return region
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Store, search registry (spec + the guide's + stored SearchParameters) and the engine's own hooks."""
+    """Store, search registry (spec + the guide's + stored SearchParameters), the engine's
+    own hooks and the region's workflow rules."""
+    region = region_of(settings)
     runtime = Runtime(
         store=open_store(settings.storage),
         registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
@@ -31,9 +43,10 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     install_search_parameter_hook(runtime)
     if settings.enforce_profiles:
-        install_profile_enforcement(runtime, tuple(settings.required_profiles))
+        install_profile_enforcement(runtime, (*settings.required_profiles, *region.required_profiles))
     load_stored_search_parameters(runtime)
     install_implementation_guide(runtime, ig_directory(settings.profiles_dir), base_url=settings.public_base)
+    install_workflow(runtime, region)
     return runtime
 
 

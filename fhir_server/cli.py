@@ -21,6 +21,7 @@ def _settings(args: argparse.Namespace):
         "port": getattr(args, "port", None),
         "base_url": getattr(args, "base_url", None),
         "max_body_size": getattr(args, "max_body_size", None),
+        "region_file": getattr(args, "region", None),
     }
     # flags win over EVI_* environment variables, which win over defaults
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -204,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--storage", help="storage URL (EVI_STORAGE), e.g. sqlite:///var/lib/evi/evi.db")
     serve.add_argument("--base-url", help="public base URL (EVI_BASE_URL), default http://HOST:PORT/fhir")
     serve.add_argument("--max-body-size", type=int, help="largest request body in bytes (EVI_MAX_BODY_SIZE)")
+    serve.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE), e.g. regions/kalmar.toml")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(func=_serve)
@@ -211,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="load a file or folder of resources/Bundles (a transaction per file)")
     load.add_argument("path")
     load.add_argument("--storage", help="storage URL (EVI_STORAGE)")
+    load.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE)")
     load.set_defaults(func=_load)
 
     copy = sub.add_parser("copy", help="copy every resource with its full history between two stores (resumable)")
@@ -238,8 +241,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fhir_server.workflow import RegionError
+
     args = _parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except RegionError as exc:
+        print(f"evi-fhir: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     #: [{"type": "ServiceRequest", "profile": "https://evi-fhir.org/fhir/StructureDefinition/evi-referral",
     #:   "performer": "Organization/evi-kalmar"}]
     required_profiles: list[RequiredProfile] = Field(default_factory=list)
+    #: the region's configuration file (TOML; README "Region configuration")
+    region_file: str | None = None
+    #: the region's upstream FHIR server for the existing-contact check (overrides the region file)
+    upstream_fhir_url: str | None = None
     #: the implementation guide's folder (default: profiles/ of a checkout, or the installed copy)
     profiles_dir: str | None = None
     default_page_size: int = Field(default=20, gt=0)

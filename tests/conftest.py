@@ -1,4 +1,5 @@
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -6,11 +7,14 @@ import pytest
 from tests.support.live_server import LiveServer
 
 
+TEST_REGION = Path(__file__).parent / "support" / "region-test.toml"
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """One server for the session, on a SQLite file (tests use unique identifiers)."""
     db = tmp_path_factory.mktemp("db") / "evi.db"
-    with LiveServer(storage=f"sqlite://{db}") as live:
+    with LiveServer(storage=f"sqlite://{db}", region_file=str(TEST_REGION)) as live:
         yield live
 
 

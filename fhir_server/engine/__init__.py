@@ -1,6 +1,7 @@
 """Every interaction as a plain function over a Work (runtime + RequestContext + unit of work)."""
 
 from fhir_server.engine.bundles import etag, full_url, history_bundle, http_date, outcome_resource, searchset_bundle
+from fhir_server.engine.conditional import find_matches, parse_query
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.history import HistoryRequest, history, parse_history_params
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
@@ -31,6 +32,7 @@ __all__ = [
     "create",
     "delete",
     "etag",
+    "find_matches",
     "full_url",
     "history",
     "history_bundle",
@@ -39,6 +41,7 @@ __all__ = [
     "http_date",
     "outcome_resource",
     "parse_history_params",
+    "parse_query",
     "page",
     "patch",
     "plan_everything",

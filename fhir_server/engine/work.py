@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
@@ -15,6 +16,8 @@ from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import Store, UnitOfWork
 
 __all__ = ["Runtime", "Work"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,15 +30,23 @@ class Runtime:
     max_page_size: int = 1000
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
     profiles_dir: str | None = None
+    #: what installed rule sets keep for their operations (e.g. workflow's "region")
+    services: dict = field(default_factory=dict)
 
     @contextmanager
     def work(self, ctx: RequestContext, *, write: bool) -> Iterator["Work"]:
         with self.store.unit_of_work(write=write) as uow:
             work = Work(self, ctx, uow)
             yield work
+            work.run_before_commit()
         # committed: now the after-commit hooks may look at the world
         for event in work.committed:
             self.hooks.run(HookPoint.AFTER_COMMIT, event)
+        for action in work.after_commit:
+            try:
+                action()
+            except Exception:  # the write stands; a follow-up must never turn it into an error
+                log.exception("after-commit action %r failed", action)
 
 
 @dataclass
@@ -44,7 +55,20 @@ class Work:
     ctx: RequestContext
     uow: UnitOfWork
     committed: list[WriteEvent] = field(default_factory=list)
+    #: run in order once the request's own writes are done, still inside the unit of
+    #: work (they may write, veto, and add more): domain rules that need the whole
+    #: transaction, e.g. an intake Task whose Patient comes later in the Bundle
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: run after the commit, outside the unit of work; failures are logged, not raised
+    #: (slow follow-ups such as calls to other servers, which must not hold a write lock)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: state that domain rules keep for this unit of work, keyed by rule
+    state: dict = field(default_factory=dict)
     _last_instant: str | None = None
+
+    def run_before_commit(self) -> None:
+        while self.before_commit:
+            self.before_commit.pop(0)()
 
     def next_instant(self) -> str:
         """Now, but never before the newest stored version: lastUpdated only moves forward."""

@@ -1,0 +1,28 @@
+"""EVI's rules (domain.md §3) as hooks on the write pipeline, plus the operations they
+offer. ``install_workflow`` registers everything for one runtime and region."""
+
+from __future__ import annotations
+
+from fhir_server.engine import Runtime
+from fhir_server.workflow.intake import install_intake, intake_task_for
+from fhir_server.workflow.region import Region, RegionError, RequiredProfileRule, load_region, resolve_unit
+from fhir_server.workflow.task_states import TRANSITIONS, allow_server_transition, install_task_state_machine, is_allowed
+
+__all__ = [
+    "Region",
+    "RegionError",
+    "RequiredProfileRule",
+    "TRANSITIONS",
+    "allow_server_transition",
+    "install_workflow",
+    "intake_task_for",
+    "is_allowed",
+    "load_region",
+    "resolve_unit",
+]
+
+
+def install_workflow(runtime: Runtime, region: Region) -> None:
+    runtime.services["region"] = region  # for the workflow's operations
+    install_task_state_machine(runtime)
+    install_intake(runtime, region)
