@@ -33,7 +33,18 @@ def context_of(request: Request, preference: Preference | None = None) -> Reques
         base_url=settings_of(request).public_base,
         request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
         strict_handling=preference.strict,
+        follow_ups=follow_ups_of(request),
     )
+
+
+def follow_ups_of(request: Request) -> list:
+    """The request's list of after-commit follow-ups; ``routes`` runs them in a worker
+    thread once the handler is done, so a slow one (a call to another server) never
+    blocks the event loop. Every context of one request shares the list."""
+    found = getattr(request.state, "follow_ups", None)
+    if found is None:
+        found = request.state.follow_ups = []
+    return found
 
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route as StarletteRoute
 
@@ -25,7 +26,8 @@ from fhir_server.api.interactions import (
     update,
 )
 from fhir_server.api.operations import everything, reindex, validate
-from fhir_server.api.operations import expand, lookup, validate_code
+from fhir_server.api.operations import expand, lookup, triage, validate_code
+from fhir_server.engine import run_follow_ups
 
 __all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
 
@@ -64,6 +66,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/$validate-code", validate_code.code_system, None, "type", "validate-code"),
     Route("GET", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
     Route("POST", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
+    # EVI's workflow operations on intake Tasks
+    Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue"),
+    Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage"),
     Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
     Route("POST", "/{resource_type}", create.create, "create", "type"),
@@ -92,7 +97,11 @@ ROUTES: tuple[Route, ...] = (
 
 def _endpoint(handler):
     async def endpoint(request: Request):
-        return await handler(request, **request.path_params)
+        response = await handler(request, **request.path_params)
+        follow_ups = getattr(request.state, "follow_ups", None)
+        if follow_ups:  # committed writes' follow-ups, before the client hears back
+            await run_in_threadpool(run_follow_ups, follow_ups)
+        return response
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
     return endpoint

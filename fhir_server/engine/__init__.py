@@ -10,7 +10,7 @@ from fhir_server.engine.reindex import install_search_parameter_hook, load_store
 from fhir_server.engine.search import SearchPage, compartment_clause, page, plan_everything, plan_search, search
 from fhir_server.engine.transaction import process_bundle
 from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
-from fhir_server.engine.work import Runtime, Work
+from fhir_server.engine.work import Runtime, Work, run_follow_ups
 from fhir_server.engine.write import WriteOutcome
 from fhir_server.storage.base import ResourceVersion
 
@@ -49,6 +49,7 @@ __all__ = [
     "process_bundle",
     "read",
     "reindex",
+    "run_follow_ups",
     "search",
     "searchset_bundle",
     "update",

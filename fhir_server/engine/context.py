@@ -19,3 +19,6 @@ class RequestContext:
     purpose_of_use: str | None = None
     #: ``Prefer: handling=strict``: refuse unknown search parameters instead of ignoring them
     strict_handling: bool = False
+    #: where committed units of work leave their follow-ups (``Work.after_commit``) for
+    #: the caller to run off the request's thread; None: run them at once, in line
+    follow_ups: list | None = field(default=None, compare=False)

@@ -15,9 +15,18 @@ from fhir_server.model.meta import format_instant
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import Store, UnitOfWork
 
-__all__ = ["Runtime", "Work"]
+__all__ = ["Runtime", "Work", "run_follow_ups"]
 
 log = logging.getLogger(__name__)
+
+
+def run_follow_ups(actions: list[Callable[[], None]]) -> None:
+    """Run after-commit actions; the writes stand, so a failing follow-up is logged, not raised."""
+    for action in actions:
+        try:
+            action()
+        except Exception:
+            log.exception("after-commit action %r failed", action)
 
 
 @dataclass
@@ -42,11 +51,11 @@ class Runtime:
         # committed: now the after-commit hooks may look at the world
         for event in work.committed:
             self.hooks.run(HookPoint.AFTER_COMMIT, event)
-        for action in work.after_commit:
-            try:
-                action()
-            except Exception:  # the write stands; a follow-up must never turn it into an error
-                log.exception("after-commit action %r failed", action)
+        if work.after_commit:
+            if ctx.follow_ups is not None:
+                ctx.follow_ups.extend(work.after_commit)
+            else:
+                run_follow_ups(work.after_commit)
 
 
 @dataclass

@@ -118,6 +118,12 @@ class UnitOfWork(Protocol):
     def newest_instant(self) -> str | None:
         """The greatest last_updated stored, so new versions never go back in time."""
 
+    def guard(self, key: str) -> None:
+        """Serialize this unit of work with every other one that guards ``key``, until
+        commit: a rule that reads a count and then writes (a team's free places) holds
+        across processes. Losers of a race get ``ConcurrentWrite``/``VersionConflict``
+        or wait, depending on the engine."""
+
     def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
         """Every stored version in write order, after the cursor ``after``: (cursor, version)."""
 

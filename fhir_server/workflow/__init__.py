@@ -4,7 +4,11 @@ offer. ``install_workflow`` registers everything for one runtime and region."""
 from __future__ import annotations
 
 from fhir_server.engine import Runtime
+from fhir_server.workflow.care_transfer import install_care_transfer
 from fhir_server.workflow.intake import install_intake, intake_task_for
+from fhir_server.workflow.queue import triage_queue
+from fhir_server.workflow.sip import install_sip
+from fhir_server.workflow.triage import triage
 from fhir_server.workflow.region import Region, RegionError, RequiredProfileRule, load_region, resolve_unit
 from fhir_server.workflow.task_states import TRANSITIONS, allow_server_transition, install_task_state_machine, is_allowed
 
@@ -19,6 +23,8 @@ __all__ = [
     "is_allowed",
     "load_region",
     "resolve_unit",
+    "triage",
+    "triage_queue",
 ]
 
 
@@ -26,3 +32,5 @@ def install_workflow(runtime: Runtime, region: Region) -> None:
     runtime.services["region"] = region  # for the workflow's operations
     install_task_state_machine(runtime)
     install_intake(runtime, region)
+    install_sip(runtime)
+    install_care_transfer(runtime, region)

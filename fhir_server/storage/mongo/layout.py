@@ -47,6 +47,8 @@ __all__ = [
 RESOURCES = "resources"
 HISTORY = "history"
 COUNTERS = "counters"
+#: one document per guarded key (UnitOfWork.guard): concurrent transactions that guard it conflict
+GUARDS = "guards"
 
 #: the entry kinds of ``search/index.py``; each is one array under ``_idx``
 KINDS = ("token", "string", "number", "date", "quantity", "uri", "reference", "composite")

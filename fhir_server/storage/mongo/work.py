@@ -21,6 +21,7 @@ from fhir_server.storage.base import HistoryPage, HistoryQuery, ResourceVersion,
 from fhir_server.storage.mongo.compile import MAX_FOLLOW_UP, compile_filter
 from fhir_server.storage.mongo.layout import (
     BODY_ONLY,
+    GUARDS,
     current_document,
     history_document,
     index_document,
@@ -138,6 +139,13 @@ class MongoUnitOfWork:
             {"_id": 0, "i": 1}, sort=[("i", 1)], limit=limit, **self._kw,
         )
         return [d["i"] for d in docs]
+
+    def guard(self, key: str) -> None:
+        """In a transaction, write the key's guard document: two transactions that both
+        write it conflict (WriteConflict), so only one commits. Without transactions
+        (standalone, emulated) there is nothing to serialize with; see docs/mongodb.md."""
+        if self._session is not None:
+            self._store.db[GUARDS].update_one({"_id": key}, {"$inc": {"n": 1}}, upsert=True, session=self._session)
 
     def newest_instant(self) -> str | None:
         doc = self._history.find_one({}, {"_id": 0, "lu": 1}, sort=[("lu", -1)], **self._kw)

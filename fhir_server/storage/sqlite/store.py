@@ -322,6 +322,11 @@ class SqliteUnitOfWork:
         versions = dict(self._conn.execute("SELECT type, COUNT(*) FROM history GROUP BY type").fetchall())
         return {t: (current.get(t, 0), versions[t]) for t in versions}
 
+    def guard(self, key: str) -> None:
+        # a write unit of work holds SQLite's one write lock (BEGIN IMMEDIATE) from its
+        # first statement, which serializes it with every other writer of the file
+        self._conn  # noqa: B018  (starts the transaction)
+
     def newest_instant(self) -> str | None:
         row = self._conn.execute("SELECT last_updated FROM history ORDER BY seq DESC LIMIT 1").fetchone()
         return row[0] if row else None

@@ -1,0 +1,126 @@
+"""Builders and loaders for EVI workflow tests: valid Swedish identifiers, the example
+units, and the scenario Bundles of examples/scenarios with fresh identities."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+TEST_REGION = Path(__file__).parent / "region-test.toml"
+
+PNR = "http://electronichealth.se/identifier/personnummer"
+HSA = "urn:oid:1.2.752.29.4.19"
+SD = "https://evi-fhir.org/fhir/StructureDefinition/"
+CS = "https://evi-fhir.org/fhir/CodeSystem/"
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+__all__ = [
+    "CS", "EXAMPLES", "FHIR_JSON", "HSA", "PNR", "SD", "TEST_REGION",
+    "example", "load_examples", "luhn_digit", "patient", "personnummer", "post_transaction", "referral",
+    "scenario", "slot",
+]
+
+
+def luhn_digit(nine: str) -> str:
+    total = 0
+    for i, ch in enumerate(nine):
+        n = int(ch) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return str((10 - total % 10) % 10)
+
+
+def personnummer(born: date, serial: int | None = None) -> str:
+    """A valid 12-digit personnummer (serial 980–999: fictional) for a birth date."""
+    serial = random.randint(980, 999) if serial is None else serial
+    nine = f"{born:%y%m%d}{serial:03d}"
+    return f"{born:%Y%m%d}{serial:03d}{luhn_digit(nine)}"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / "valid" / f"{name}.json").read_text())
+
+
+def load_examples(client: httpx.Client) -> None:
+    """PUT every resource of examples/valid in one transaction (the example units, slots...)."""
+    resources = [json.loads(p.read_text()) for p in sorted((EXAMPLES / "valid").glob("*.json"))]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
+    r = client.post("", json=bundle, headers=FHIR_JSON)
+    assert r.status_code == 200, r.text
+
+
+def post_transaction(client: httpx.Client, bundle: dict) -> dict[str, str]:
+    """Post a transaction; return fullUrl -> 'Type/id' of what each entry landed on."""
+    r = client.post("", json=bundle, headers=FHIR_JSON)
+    assert r.status_code == 200, r.text
+    landed = {}
+    for entry, response in zip(bundle["entry"], r.json()["entry"]):
+        location = response["response"].get("location", "")
+        parts = location.split("/")
+        if "_history" in parts:
+            parts = parts[: parts.index("_history")]
+        landed[entry.get("fullUrl", "")] = "/".join(parts[-2:])
+    return landed
+
+
+def scenario(name: str, *, born: date | None = None) -> dict:
+    """A scenario Bundle; with ``born``, its child gets a fresh personnummer of that birth date."""
+    bundle = json.loads((EXAMPLES / "scenarios" / f"{name}.json").read_text())
+    if born is None:
+        return bundle
+    bundle = copy.deepcopy(bundle)
+    pnr = personnummer(born)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] != "Patient":
+            continue
+        old = next(i["value"] for i in resource["identifier"] if i["system"] == PNR)
+        resource["identifier"] = [{"system": PNR, "value": pnr}]
+        resource["birthDate"] = born.isoformat()
+        if "ifNoneExist" in entry["request"]:
+            entry["request"]["ifNoneExist"] = entry["request"]["ifNoneExist"].replace(old, pnr)
+    return bundle
+
+
+def patient(born: date, *, pnr: str | None = None, placement: dict | None = None) -> dict:
+    resource = {
+        "resourceType": "Patient",
+        "meta": {"profile": [SD + "evi-patient"]},
+        "identifier": [{"system": PNR, "value": pnr or personnummer(born)}],
+        "name": [{"family": "Testsson", "given": ["Test"]}],
+        "birthDate": born.isoformat(),
+    }
+    if placement:
+        resource["extension"] = [placement]
+    return resource
+
+
+def referral(patient_ref: str, *, priority: str = "routine", requester: str | None = None,
+             channel: str = "referral-electronic", performer: str | None = None) -> dict:
+    resource = {
+        "resourceType": "ServiceRequest",
+        "meta": {"profile": [SD + "evi-referral"]},
+        "extension": [{"url": SD + "evi-contact-channel",
+                       "valueCoding": {"system": CS + "evi-contact-channel", "code": channel}}],
+        "status": "active",
+        "intent": "order" if channel.startswith("referral") else "proposal",
+        "priority": priority,
+        "subject": {"reference": patient_ref},
+        "requester": {"reference": requester or patient_ref},
+        "reasonCode": [{"coding": [{"system": CS + "evi-clinical-question", "code": "anxiety"}]}],
+    }
+    if performer:
+        resource["performer"] = [{"reference": performer}]
+    return resource
+
+
+def slot(schedule_ref: str, start: str, end: str, status: str = "free") -> dict:
+    return {"resourceType": "Slot", "schedule": {"reference": schedule_ref}, "status": status,
+            "start": start, "end": end}
