@@ -212,7 +212,8 @@ def _amend_task(runtime: Runtime, ctx, task_id: str, notes: list[str], when: str
                         "type": _parameter("triage-outcome", profiles_dir),
                         "valueCoding": coding(TRIAGE_OUTCOME, "redirect-existing-contact", profiles_dir),
                     })
-                task["input"] = inputs
+                if inputs:
+                    task["input"] = inputs
                 task["note"] = list(task.get("note") or []) + [_note(n, when) for n in notes]
                 update(work, "Task", task_id, task, if_match=f'W/"{current.version_id}"')
             return
