@@ -16,7 +16,7 @@ from fhir_server.engine.guide import install_implementation_guide, supported_pro
 from fhir_server.model import format_instant
 from fhir_server.search import SearchRegistry
 from fhir_server.settings import Settings
-from fhir_server.storage import open_store
+from fhir_server.storage import Store, open_store
 from fhir_server.workflow import Region, install_workflow, load_region
 
 __all__ = ["create_app", "build_runtime", "region_of"]
@@ -30,12 +30,12 @@ def region_of(settings: Settings) -> Region:
     return region
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Store, search registry (spec + the guide's + stored SearchParameters), the engine's
-    own hooks and the region's workflow rules."""
+def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
+    """Store (``settings.storage``, or one given), search registry (spec + the guide's +
+    stored SearchParameters), the engine's own hooks and the region's workflow rules."""
     region = region_of(settings)
     runtime = Runtime(
-        store=open_store(settings.storage),
+        store=store if store is not None else open_store(settings.storage),
         registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
