@@ -88,18 +88,29 @@ def _load(args: argparse.Namespace) -> int:
     runtime = build_runtime(settings)
     ctx = RequestContext(base_url=settings.public_base)
     progress = _Progress(len(files))
-    failures, entries = [], 0
+    entries = 0
+    pending: list[tuple[Path, str | None]] = [(path, None) for path in files]
     try:
-        for path in files:
-            try:
-                data = orjson.loads(path.read_bytes())
-                if not isinstance(data, dict):
-                    raise ValueError("not a JSON object")
-                result = process_bundle(runtime, ctx, _as_bundle(data), return_pref="minimal")
-                entries += len(result.get("entry", []))
-            except (FhirError, ValueError, orjson.JSONDecodeError) as exc:
-                failures.append((path, getattr(exc, "message", str(exc))))
-            progress.step(path.name)
+        # a file that fails is tried again after the others: domain rules may need
+        # what a later file holds (a SIP needs its CareTeam and Consent); stop when a
+        # whole round makes no progress
+        while pending:
+            failures: list[tuple[Path, str | None]] = []
+            for path, _ in pending:
+                try:
+                    data = orjson.loads(path.read_bytes())
+                    if not isinstance(data, dict):
+                        raise ValueError("not a JSON object")
+                    result = process_bundle(runtime, ctx, _as_bundle(data), return_pref="minimal")
+                    entries += len(result.get("entry", []))
+                    progress.step(path.name)
+                except (FhirError, ValueError, orjson.JSONDecodeError) as exc:
+                    failures.append((path, getattr(exc, "message", str(exc))))
+            if len(failures) == len(pending):
+                break
+            pending = failures
+        else:
+            failures = []
     finally:
         progress.close()
         runtime.store.close()
