@@ -94,6 +94,7 @@ def _load(args: argparse.Namespace) -> int:
         # a file that fails is tried again after the others: domain rules may need
         # what a later file holds (a SIP needs its CareTeam and Consent); stop when a
         # whole round makes no progress
+        first_round = True
         while pending:
             failures: list[tuple[Path, str | None]] = []
             for path, _ in pending:
@@ -103,9 +104,11 @@ def _load(args: argparse.Namespace) -> int:
                         raise ValueError("not a JSON object")
                     result = process_bundle(runtime, ctx, _as_bundle(data), return_pref="minimal")
                     entries += len(result.get("entry", []))
-                    progress.step(path.name)
                 except (FhirError, ValueError, orjson.JSONDecodeError) as exc:
                     failures.append((path, getattr(exc, "message", str(exc))))
+                if first_round:
+                    progress.step(path.name)
+            first_round = False
             if len(failures) == len(pending):
                 break
             pending = failures

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -98,3 +99,17 @@ def test_load_a_folder_of_resources_and_bundles(tmp_path, capsys):
 
 def test_load_reports_a_missing_path(tmp_path):
     assert main(["load", str(tmp_path / "nope"), "--storage", "sqlite://:memory:"]) == 2
+
+
+def test_load_retries_files_that_need_a_later_file(tmp_path, capsys):
+    """A SIP CarePlan (rule 8) needs its CareTeam and Consent, which sort after it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    valid = Path(__file__).resolve().parents[1] / "examples" / "valid"
+    for name in ("CarePlan-sip-oskar", "CareTeam-sip-oskar", "Consent-sip-oskar", "Goal-sip-oskar-skolnarvaro",
+                 "Patient-child-oskar", "Organization-bup-uddevalla", "Organization-socialtjansten-uddevalla",
+                 "Organization-elevhalsan-uddevalla"):
+        (data / f"{name}.json").write_text((valid / f"{name}.json").read_text())
+    db = tmp_path / "evi.db"
+    assert main(["load", str(data), "--storage", f"sqlite://{db}"]) == 0
+    assert "loaded 8 of 8 files" in capsys.readouterr().err
