@@ -21,6 +21,24 @@ _TYPE_SPECIFIC = {
     "lookup": frozenset({"CodeSystem"}),
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
 }
+#: the product's own operations (profiles/OperationDefinition-*.json): name -> (canonical, types)
+_PRODUCT_OPERATIONS = {
+    "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
+    "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
+}
+
+
+def _applies(name: str, rtype: str) -> bool:
+    if name in _PRODUCT_OPERATIONS:
+        return rtype in _PRODUCT_OPERATIONS[name][1]
+    return name not in _TYPE_SPECIFIC or rtype in _TYPE_SPECIFIC[name]
+
+
+def _definition(name: str, rtype: str) -> str:
+    if name in _PRODUCT_OPERATIONS:
+        return _PRODUCT_OPERATIONS[name][0]
+    core = f"{rtype}-{name}" if name in _TYPE_SPECIFIC else _OPERATION_DEFINITIONS.get(name, name)
+    return f"http://hl7.org/fhir/OperationDefinition/{core}"
 
 
 def _rev_includes(registry: SearchRegistry) -> dict[str, set[str]]:
@@ -81,9 +99,8 @@ def build_capability_statement(
         if (supported_profiles or {}).get(rtype):
             entry["supportedProfile"] = list(supported_profiles[rtype])
         ops = [
-            {"name": name, "definition": "http://hl7.org/fhir/OperationDefinition/"
-             + (f"{rtype}-{name}" if name in _TYPE_SPECIFIC else _OPERATION_DEFINITIONS.get(name, name))}
-            for name in type_operations if name not in _TYPE_SPECIFIC or rtype in _TYPE_SPECIFIC[name]
+            {"name": name, "definition": _definition(name, rtype)}
+            for name in type_operations if _applies(name, rtype)
         ]
         if ops:
             entry["operation"] = ops
