@@ -124,3 +124,41 @@ def referral(patient_ref: str, *, priority: str = "routine", requester: str | No
 def slot(schedule_ref: str, start: str, end: str, status: str = "free") -> dict:
     return {"resourceType": "Slot", "schedule": {"reference": schedule_ref}, "status": status,
             "start": start, "end": end}
+
+# ---- $triage (appended for tests/integration/workflow/test_triage*.py) ----------------------
+
+INTAKE_CODE = f"{CS}evi-task-type|intake"
+NYBESOK_SCHEDULE = "Schedule/bup-uddevalla-nybesok"
+
+
+def intake_task_of(client: httpx.Client, landed: dict[str, str]) -> dict:
+    """The intake Task of the ServiceRequest a posted scenario (``post_transaction``'s answer) made."""
+    sr_ref = next(v for v in landed.values() if v.startswith("ServiceRequest/"))
+    bundle = client.get("/Task", params={"focus": sr_ref, "code": INTAKE_CODE}).json()
+    tasks = [e["resource"] for e in bundle.get("entry", [])]
+    assert len(tasks) == 1, bundle
+    return tasks[0]
+
+
+def new_intake_task(client: httpx.Client, name: str = "self-referral-guardian", born: date | None = None) -> dict:
+    """Post scenario ``name`` with a fresh child; return its intake Task."""
+    return intake_task_of(client, post_transaction(client, scenario(name, born=born or date(2013, 4, 1))))
+
+
+def triage_parameters(outcome: str, **params: dict) -> dict:
+    """Parameters for $triage: ``triage_parameters("book-first-visit", slot={"valueReference": ...})``."""
+    parameter = [{"name": "outcome", "valueCoding": {"system": f"{CS}evi-triage-outcome", "code": outcome}}]
+    parameter += [{"name": name, **value} for name, value in params.items()]
+    return {"resourceType": "Parameters", "parameter": parameter}
+
+
+def new_slot(client: httpx.Client, schedule_ref: str = NYBESOK_SCHEDULE, status: str = "free",
+             day: int | None = None) -> str:
+    """POST a one-hour Slot on the Schedule; return its id."""
+    day = random.randint(1, 28) if day is None else day
+    hour = random.randint(8, 16)
+    start, end = f"2026-03-{day:02d}T{hour:02d}:00:00+01:00", f"2026-03-{day:02d}T{hour + 1:02d}:00:00+01:00"
+    r = client.post("/Slot", json=slot(schedule_ref, start, end, status), headers=FHIR_JSON)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
