@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
         client = StdlibClient(server.base, 120)
         load_examples(client)
+        client.close()
 
         plain = [("", intake_bundle(rng, qr, profiled=False)) for _ in range(n)]
         intake = [("", intake_bundle(rng, qr, profiled=True)) for _ in range(n)]
@@ -163,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         results["intake"] = report("intake transaction", phase, lat, "tx")
         print(f"{'':<28} ratio intake / baseline {results['intake']['rate'] / results['baseline']['rate']:.2f}")
 
-        # the intake Tasks, and a fresh free Slot for each booking
+        # the intake Tasks, and a fresh free Slot for each booking (a new connection:
+        # the server closes idle keep-alive connections after 5 s)
+        client = StdlibClient(server.base, 120)
         sr_ids = []
         for data in answers:
             for entry in orjson.loads(data)["entry"]:
