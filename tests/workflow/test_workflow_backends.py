@@ -67,3 +67,33 @@ def test_state_machine_and_rollback(runtime):
     with runtime.work(CTX, write=False) as work:
         assert work.uow.current("Basic", "b1") is None
         assert work.uow.current("Task", "t1").version_id == 1
+
+
+def test_triage_books_a_slot_once(runtime):
+    from fhir_server.workflow import triage
+
+    _load_examples(runtime)
+    tasks = []
+    for born in (date(2012, 1, 5), date(2013, 2, 6)):
+        answer = process_bundle(runtime, CTX, scenario("self-referral-guardian", born=born))
+        parts = next(p for p in (e["response"]["location"].split("/") for e in answer["entry"]) if "ServiceRequest" in p)
+        sr = f"ServiceRequest/{parts[parts.index('ServiceRequest') + 1]}"
+        [task] = _read(runtime, "Task", [("focus", sr), ("code", f"{CS}evi-task-type|intake")])
+        tasks.append(task["id"])
+    slot = {"resourceType": "Slot", "id": "s1", "schedule": {"reference": "Schedule/bup-uddevalla-nybesok"},
+            "status": "free", "start": "2027-03-01T09:00:00+01:00", "end": "2027-03-01T09:45:00+01:00"}
+    process_bundle(runtime, CTX, {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": slot, "request": {"method": "PUT", "url": "Slot/s1"}}]})
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "outcome", "valueCoding": {"system": f"{CS}evi-triage-outcome", "code": "book-first-visit"}},
+        {"name": "slot", "valueReference": {"reference": "Slot/s1"}}]}
+    result = triage(runtime, CTX, tasks[0], params)
+    [appointment] = [p["resource"] for p in result["parameter"] if p["name"] == "created"]
+    assert appointment["slot"] == [{"reference": "Slot/s1"}] and appointment["status"] == "booked"
+    with pytest.raises(Conflict):
+        triage(runtime, CTX, tasks[1], params)
+    with runtime.work(CTX, write=False) as work:
+        assert orjson.loads(work.uow.current("Slot", "s1").body)["status"] == "busy"
+        assert work.uow.current("Slot", "s1").version_id == 2
+        assert orjson.loads(work.uow.current("Task", tasks[1]).body)["status"] == "requested"
+    assert len(_read(runtime, "Appointment", [("slot", "Slot/s1")])) == 1
