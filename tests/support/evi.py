@@ -125,6 +125,7 @@ def slot(schedule_ref: str, start: str, end: str, status: str = "free") -> dict:
     return {"resourceType": "Slot", "schedule": {"reference": schedule_ref}, "status": status,
             "start": start, "end": end}
 
+
 # ---- $triage (appended for tests/integration/workflow/test_triage*.py) ----------------------
 
 INTAKE_CODE = f"{CS}evi-task-type|intake"
@@ -162,3 +163,92 @@ def new_slot(client: httpx.Client, schedule_ref: str = NYBESOK_SCHEDULE, status:
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
+
+# -- SiS integrated care and care-responsibility transfer (rule 7) ------------------------------
+
+TASK_TYPE = CS + "evi-task-type"
+ORG_TYPE = CS + "evi-organization-type"
+STEP_SYSTEM = CS + "evi-integrated-care-step"
+
+
+def mobile_team(capacity: int | None = None, *, name: str = "Mobilt team BUP (test)") -> dict:
+    """A BUP mobile-team Organization with a fresh HSA-id; ``capacity`` None: no evi-capacity."""
+    resource = {
+        "resourceType": "Organization",
+        "meta": {"profile": [SD + "evi-organization"]},
+        "identifier": [{"system": HSA, "value": f"SE2321000131-MT{random.getrandbits(40):010X}"}],
+        "active": True,
+        "type": [{"coding": [{"system": ORG_TYPE, "code": "bup-mobile-team"}]}],
+        "name": name,
+    }
+    if capacity is not None:
+        resource["extension"] = [{"url": SD + "evi-capacity", "valueInteger": capacity}]
+    return resource
+
+
+def sis_transfer(*, born: date, team: str | dict | None = None, placement: tuple[str, str] | None = ("sis", "LVU"),
+                 consent: bool = True) -> dict:
+    """examples/scenarios/sis-transfer.json with a fresh child born ``born``.
+
+    ``team``: an existing ``Organization/{id}`` to transfer to, or an Organization resource
+    to create (default: a fresh ``mobile_team(10)``) - so tests never share the example team.
+    ``placement``: (type, legalBasis) of the child's evi-placement, None for no placement.
+    ``consent``: False leaves the Consent out."""
+    bundle = scenario("sis-transfer", born=born)
+    team = mobile_team(10) if team is None else team
+    entries = []
+    team_url = None
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        kind = resource["resourceType"]
+        if kind == "Organization" and any(c["code"] == "bup-mobile-team" for t in resource["type"] for c in t["coding"]):
+            team_url = entry["fullUrl"]
+            if isinstance(team, str):
+                continue
+            entry = {"fullUrl": team_url, "resource": copy.deepcopy(team), "request": {"method": "POST", "url": "Organization"}}
+        elif kind == "Patient":
+            ext = next(e for e in resource["extension"] if e["url"] == SD + "evi-placement")
+            if placement is None:
+                resource["extension"].remove(ext)
+                if not resource["extension"]:
+                    del resource["extension"]
+            else:
+                for sub in ext["extension"]:
+                    if sub["url"] == "type":
+                        sub["valueCoding"]["code"] = placement[0]
+                    elif sub["url"] == "legalBasis":
+                        sub["valueCoding"]["code"] = placement[1]
+        elif kind == "Consent" and not consent:
+            continue
+        elif kind == "Task" and not consent:
+            resource.pop("reasonReference", None)
+        entries.append(entry)
+    bundle["entry"] = entries
+    if isinstance(team, str):  # point every reference to the team's urn at the existing team
+        text = json.dumps(bundle).replace(f'"{team_url}"', f'"{team}"')
+        bundle = json.loads(text)
+    return bundle
+
+
+def landed_of(landed: dict[str, str], resource_type: str) -> str:
+    """The one 'Type/id' of ``resource_type`` among what post_transaction returned."""
+    found = [v for v in landed.values() if v.startswith(f"{resource_type}/")]
+    assert len(found) == 1, (resource_type, found)
+    return found[0]
+
+
+def integrated_care_episode(patient_ref: str, team_ref: str, *, status: str = "active", step: str = "efforts",
+                            sis_home: str = "Organization/sis-ljungbacken", start: str = "2026-01-10") -> dict:
+    """An evi-integrated-care EpisodeOfCare managed by ``team_ref``."""
+    return {
+        "resourceType": "EpisodeOfCare",
+        "meta": {"profile": [SD + "evi-integrated-care"]},
+        "extension": [
+            {"url": SD + "evi-sis-home", "valueReference": {"reference": sis_home}},
+            {"url": SD + "evi-integrated-care-step", "valueCoding": {"system": STEP_SYSTEM, "code": step}},
+        ],
+        "status": status,
+        "patient": {"reference": patient_ref},
+        "managingOrganization": {"reference": team_ref},
+        "period": {"start": start},
+    }
