@@ -7,10 +7,23 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
-from fhir_server.api import build_routes, install_error_handlers, operations, system_interactions, type_interactions
+from fhir_server.api import (
+    MOUNT,
+    SecurityHeaders,
+    Workers,
+    build_routes,
+    install_error_handlers,
+    operations,
+    system_interactions,
+    trailing_slash_redirect,
+    type_interactions,
+)
 from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
 from fhir_server.engine import Runtime, install_search_parameter_hook, load_stored_search_parameters
+from fhir_server.engine.capabilities import Capabilities
 from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
@@ -19,7 +32,17 @@ from fhir_server.settings import Settings
 from fhir_server.storage import Store, open_store
 from fhir_server.workflow import Region, install_workflow, load_region
 
-__all__ = ["create_app", "build_runtime", "region_of"]
+__all__ = ["create_app", "build_runtime", "region_of", "uvicorn_options"]
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """How uvicorn must run the app: no ``server`` banner, and the proxy's forwarded
+    scheme and client address believed only with ``EVI_TRUST_PROXY`` (uvicorn otherwise
+    believes any loopback peer)."""
+    options: dict = {"server_header": False, "proxy_headers": settings.trust_proxy}
+    if settings.trust_proxy:
+        options["forwarded_allow_ips"] = "*"
+    return options
 
 
 def region_of(settings: Settings) -> Region:
@@ -34,12 +57,14 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
     """Store (``settings.storage``, or one given), search registry (spec + the guide's +
     stored SearchParameters), the engine's own hooks and the region's workflow rules."""
     region = region_of(settings)
+    guide_parameters = ig_search_parameters(ig_directory(settings.profiles_dir))
     runtime = Runtime(
         store=store if store is not None else open_store(settings.storage),
-        registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
+        registry=SearchRegistry.from_spec(extra=guide_parameters),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         profiles_dir=settings.profiles_dir,
+        registry_factory=lambda: SearchRegistry.from_spec(extra=guide_parameters),
     )
     install_search_parameter_hook(runtime)
     if settings.enforce_profiles:
@@ -62,15 +87,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.runtime = runtime
-    app.state.capability_statement = build_capability_statement(
-        settings.public_base,
-        runtime.registry,
-        type_interactions(),
-        system_interactions(),
-        operations(),
+    app.state.workers = Workers(settings.read_workers, settings.write_workers)
+    profiles = supported_profiles(ig_directory(settings.profiles_dir))
+    app.state.capabilities = Capabilities(
+        lambda base, registry: build_capability_statement(
+            base, registry, type_interactions(), system_interactions(), operations(),
+            date=app.state.capabilities.date, supported_profiles=profiles,
+        ),
         date=format_instant(datetime.now(timezone.utc)),
-        supported_profiles=supported_profiles(ig_directory(settings.profiles_dir)),
     )
     install_error_handlers(app)
-    app.router.routes.extend(build_routes("/fhir"))
+    app.router.routes.extend(build_routes(MOUNT))
+    app.router.redirect_slashes = False
+    app.router.default = trailing_slash_redirect(app.router, frozenset({MOUNT + "/"}))
+    # outermost last: CORS (answers preflights), security headers on everything,
+    # gzip of large answers (compressed in a thread past 128 KiB), then the catch-all
+    app.add_middleware(GZipMiddleware, minimum_size=1400)
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match",
+                           "If-None-Exist", "If-Modified-Since", "Prefer", "X-Request-Id"],
+            expose_headers=["ETag", "Location", "Last-Modified", "Content-Location", "X-Progress", "X-Request-Id"],
+            max_age=600,
+        )
     return app

@@ -6,7 +6,8 @@ OperationOutcome with the class's HTTP status and issue code::
     FhirError (500, exception)
      ├── BadRequest (400, invalid)
      │    ├── InvalidResource (400, structure)   JSON parsed but not a valid R4 resource
-     │    └── InvalidSearch (400, invalid)        bad search / history parameter
+     │    ├── InvalidSearch (400, invalid)        bad search / history parameter
+     │    └── ResponseTooLarge (400, too-costly)  the answer would pass EVI_MAX_RESPONSE_ENTRIES
      ├── NotFound (404, not-found)
      ├── MethodNotAllowed (405, not-supported)
      ├── NotAcceptable (406, not-supported)
@@ -16,7 +17,8 @@ OperationOutcome with the class's HTTP status and issue code::
      ├── PayloadTooLarge (413, too-costly)
      ├── UnsupportedMediaType (415, not-supported)
      ├── Unprocessable (422, processing)          business rules, profiles, failed patch test
-     └── TooCostly (503, too-costly)              a search that ran past the query time limit
+     └── TooCostly (503, too-costly)              the request ran past its time budget, or the
+                                                  server had no worker for it within that budget
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "BadRequest",
     "InvalidResource",
     "InvalidSearch",
+    "ResponseTooLarge",
     "NotFound",
     "MethodNotAllowed",
     "NotAcceptable",
@@ -85,6 +88,13 @@ class InvalidResource(BadRequest):
 
 class InvalidSearch(BadRequest):
     code = "invalid"
+
+
+class ResponseTooLarge(BadRequest):
+    """The answer would carry more resources than a request may have: the client asked
+    for too much at once (a smaller _count or fewer includes work)."""
+
+    code = "too-costly"
 
 
 class NotFound(FhirError):

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     storage: str = "sqlite://evi.db"
     host: str = "127.0.0.1"
     port: int = 8080
-    #: public base URL as clients see it (behind a proxy); default http://host:port/fhir
+    #: pins the public base URL (behind a proxy); default: each answer's links follow the
+    #: request's own address (Host, and the Forwarded headers with ``trust_proxy``)
     base_url: str | None = None
     #: request bodies above this many bytes are refused with 413
     max_body_size: int = Field(default=16 * 1024 * 1024, gt=0)
@@ -43,6 +44,25 @@ class Settings(BaseSettings):
     profiles_dir: str | None = None
     default_page_size: int = Field(default=20, gt=0)
     max_page_size: int = Field(default=1000, gt=0)
+    #: seconds a request may take, queueing for a worker included; past it: 503 too-costly
+    #: and whatever it was doing is rolled back (0: no limit)
+    request_timeout: float = Field(default=30.0, ge=0)
+    #: resources one answer may carry (search matches and includes, history entries,
+    #: summed over a batch's entries); more: 400 too-costly
+    max_response_entries: int = Field(default=10_000, gt=0)
+    #: worker threads for requests that only read / that write (store work never runs
+    #: on the event loop; writers queue for SQLite's one write lock anyway)
+    read_workers: int = Field(default=8, gt=0)
+    write_workers: int = Field(default=4, gt=0)
+    #: server processes for ``evi-fhir serve`` (all on the same database)
+    workers: int = Field(default=1, gt=0)
+    #: take the client-facing scheme, host and path prefix from ``Forwarded`` /
+    #: ``X-Forwarded-Proto``, ``-Host``, ``-Prefix`` (only behind a proxy that sets them)
+    trust_proxy: bool = False
+    #: origins allowed to call from a browser (CORS); empty: CORS off
+    cors_origins: list[str] = Field(default_factory=list)
+    #: creating or activating SearchParameters and ``$reindex`` (runtime configuration)
+    allow_runtime_searchparameters: bool = True
 
     @property
     def public_base(self) -> str:

@@ -8,10 +8,10 @@ from starlette.responses import Response
 
 from fhir_server.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["FHIR_JSON", "read_body", "check_accept", "fhir_response", "empty_response"]
+__all__ = ["FHIR_JSON", "JSON_TYPES", "receive_body", "body_of", "media_type_of", "check_accept", "fhir_response", "empty_response"]
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-_JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir", "text/json"})
+JSON_TYPES = _JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir", "text/json"})
 _FORMAT_JSON = frozenset({"json", "application/json", "application/fhir+json", "application/json+fhir", "text/json"})
 _XML = ("xml",)
 
@@ -20,15 +20,9 @@ def _media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
-async def read_body(request: Request, max_size: int, *, allowed: frozenset[str] = _JSON_TYPES) -> bytes:
-    """The request body, refusing oversized bodies without reading them whole."""
-    content_type = request.headers.get("content-type")
-    if content_type:
-        media = _media_type(content_type)
-        if media not in allowed:
-            if any(x in media for x in _XML):
-                raise UnsupportedMediaType(f"{media} is not supported: this server speaks FHIR JSON (application/fhir+json)")
-            raise UnsupportedMediaType(f"Content-Type {media} is not supported here; use {' or '.join(sorted(allowed))}")
+async def receive_body(request: Request, max_size: int) -> bytes:
+    """Read the request body on the event loop, refusing oversized bodies without
+    reading them whole; the handler (in a worker thread) takes it with ``body_of``."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_size:
         raise PayloadTooLarge(f"The request body ({declared} bytes) exceeds the limit of {max_size} bytes")
@@ -39,6 +33,21 @@ async def read_body(request: Request, max_size: int, *, allowed: frozenset[str] 
             raise PayloadTooLarge(f"The request body exceeds the limit of {max_size} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def media_type_of(request: Request) -> str | None:
+    content_type = request.headers.get("content-type")
+    return _media_type(content_type) if content_type else None
+
+
+def body_of(request: Request, *, allowed: frozenset[str] = _JSON_TYPES) -> bytes:
+    """The body ``receive_body`` read, if its media type is one of ``allowed`` (else 415)."""
+    media = media_type_of(request)
+    if media is not None and media not in allowed:
+        if any(x in media for x in _XML):
+            raise UnsupportedMediaType(f"{media} is not supported: this server speaks FHIR JSON (application/fhir+json)")
+        raise UnsupportedMediaType(f"Content-Type {media} is not supported here; use {' or '.join(sorted(allowed))}")
+    return getattr(request.state, "body", b"")
 
 
 def check_accept(request: Request) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from starlette.requests import Request
 
+from fhir_server.api.base import request_base
 from fhir_server.api.prefer import Preference, parse_prefer
-from fhir_server.engine import RequestContext, Runtime
+from fhir_server.engine import Budget, RequestContext, Runtime
 from fhir_server.errors import NotFound
 from fhir_server.model import is_resource_type
 from fhir_server.settings import Settings
 
-__all__ = ["runtime_of", "settings_of", "context_of", "preference_of", "query_pairs", "check_type", "is_pretty"]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+__all__ = ["runtime_of", "settings_of", "context_of", "base_of", "budget_of", "request_id_of", "preference_of", "query_pairs", "check_type", "is_pretty"]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -30,11 +34,38 @@ def preference_of(request: Request) -> Preference:
 def context_of(request: Request, preference: Preference | None = None) -> RequestContext:
     preference = preference or preference_of(request)
     return RequestContext(
-        base_url=settings_of(request).public_base,
-        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        base_url=base_of(request),
+        request_id=request_id_of(request),
         strict_handling=preference.strict,
         follow_ups=follow_ups_of(request),
+        budget=budget_of(request),
     )
+
+
+def base_of(request: Request) -> str:
+    found = getattr(request.state, "base_url", None)
+    if found is None:
+        found = request.state.base_url = request_base(request, settings_of(request))
+    return found
+
+
+def request_id_of(request: Request) -> str:
+    """The client's ``X-Request-Id`` when it is a plain token, else a new one."""
+    found = getattr(request.state, "request_id", None)
+    if found is None:
+        given = request.headers.get("x-request-id", "")
+        found = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request.state.request_id = found
+    return found
+
+
+def budget_of(request: Request) -> Budget:
+    """The request's budget, set when it arrived (``api.routes``), shared by all its contexts."""
+    found = getattr(request.state, "budget", None)
+    if found is None:
+        settings = settings_of(request)
+        found = request.state.budget = Budget.for_request(settings.request_timeout, settings.max_response_entries)
+    return found
 
 
 def follow_ups_of(request: Request) -> list:

@@ -4,13 +4,17 @@ and those lists are what the CapabilityStatement is generated from.
 Routes are plain Starlette routes: FastAPI's APIRoute (dependency solving, two
 passes of matching) cost a third of the server time of a create (measured with
 benchmarks/rest_core.py).
+
+Nothing a handler does runs on the event loop: the loop only reads the body (bounded)
+and hands the request to a worker thread (``api.workers``), so a long search, a large
+transaction or ``$reindex`` costs its own client time, not everyone's. Each request
+gets its budget (``EVI_REQUEST_TIMEOUT``, ``EVI_MAX_RESPONSE_ENTRIES``) when it arrives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route as StarletteRoute
 
@@ -27,7 +31,10 @@ from fhir_server.api.interactions import (
 )
 from fhir_server.api.operations import everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, triage, validate_code
-from fhir_server.engine import run_follow_ups
+from fhir_server.api.content import receive_body
+from fhir_server.api.deps import settings_of
+from fhir_server.api.workers import workers_of
+from fhir_server.engine import Budget, run_follow_ups
 
 __all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
 
@@ -42,21 +49,26 @@ class Route:
     level: str  # system, type, instance
     #: an operation's name (CapabilityStatement rest.operation / resource.operation)
     operation: str | None = None
+    #: runs with the writers (False: with the readers; None: on the event loop, for
+    #: answers that need no store, e.g. the cached CapabilityStatement)
+    writes: bool | None = False
+    #: bound by the request time budget (False: long-running administration)
+    budgeted: bool = True
 
 
 # order matters: literal segments (metadata, _history, _search, $op) before {id}
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/metadata", capabilities.capabilities, None, "system"),
-    Route("POST", "", transaction.transaction, "transaction", "system"),
-    Route("POST", "/", transaction.transaction, "batch", "system"),
+    Route("POST", "", transaction.transaction, "transaction", "system", writes=True),
+    Route("POST", "/", transaction.transaction, "batch", "system", writes=True),
     Route("GET", "", search_type.search_system, "search-system", "system"),
     Route("GET", "/", search_type.search_system, None, "system"),
     Route("POST", "/_search", search_type.search_system_post, None, "system"),
     Route("GET", "/_history", history.history_system, "history-system", "system"),
-    Route("POST", "/$reindex", reindex.reindex_system, None, "system", "reindex"),
+    Route("POST", "/$reindex", reindex.reindex_system, None, "system", "reindex", writes=True, budgeted=False),
     Route("GET", "/{resource_type}/_history", history.history_type, "history-type", "type"),
     Route("POST", "/{resource_type}/_search", search_type.search_type_post, None, "type"),
-    Route("POST", "/{resource_type}/$reindex", reindex.reindex_type, None, "type", "reindex"),
+    Route("POST", "/{resource_type}/$reindex", reindex.reindex_type, None, "type", "reindex", writes=True, budgeted=False),
     # terminology: literal types before /{resource_type}/{id}, which would take "$expand" for an id
     Route("GET", "/ValueSet/$expand", expand.expand, None, "type", "expand"),
     Route("POST", "/ValueSet/$expand", expand.expand, None, "type", "expand"),
@@ -68,13 +80,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
     # EVI's workflow operations on intake Tasks
     Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue"),
-    Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage"),
+    Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True),
     Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
-    Route("POST", "/{resource_type}", create.create, "create", "type"),
-    Route("PUT", "/{resource_type}", update.conditional_update, None, "type"),
-    Route("PATCH", "/{resource_type}", patch.conditional_patch, None, "type"),
-    Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type"),
+    Route("POST", "/{resource_type}", create.create, "create", "type", writes=True),
+    Route("PUT", "/{resource_type}", update.conditional_update, None, "type", writes=True),
+    Route("PATCH", "/{resource_type}", patch.conditional_patch, None, "type", writes=True),
+    Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type", writes=True),
     Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance"),
     Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance"),
     Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything"),
@@ -89,26 +101,44 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
     Route("GET", "/{resource_type}/{id}", read.read, "read", "instance"),
-    Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance"),
-    Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance"),
-    Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance"),
+    Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True),
+    Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance", writes=True),
+    Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance", writes=True),
 )
 
 
-def _endpoint(handler):
+def _endpoint(route: Route):
+    handler = route.endpoint
+
     async def endpoint(request: Request):
-        response = await handler(request, **request.path_params)
-        follow_ups = getattr(request.state, "follow_ups", None)
-        if follow_ups:  # committed writes' follow-ups, before the client hears back
-            await run_in_threadpool(run_follow_ups, follow_ups)
-        return response
+        settings = settings_of(request)
+        seconds = settings.request_timeout if route.budgeted else None
+        request.state.budget = Budget.for_request(seconds, settings.max_response_entries)
+        if route.writes is None:
+            return handler(request, **request.path_params)
+        if request.method in _WITH_BODY:
+            request.state.body = await receive_body(request, settings.max_body_size)
+        return await workers_of(request).run(route.writes, _handle, handler, request)
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
     return endpoint
 
 
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _handle(handler, request: Request):
+    """In a worker thread: the handler, then its committed writes' follow-ups (a call to
+    another server), before the client hears back."""
+    response = handler(request, **request.path_params)
+    follow_ups = getattr(request.state, "follow_ups", None)
+    if follow_ups:
+        run_follow_ups(follow_ups)
+    return response
+
+
 def build_routes(prefix: str) -> list[StarletteRoute]:
-    return [StarletteRoute(prefix + r.path, _endpoint(r.endpoint), methods=[r.method]) for r in ROUTES]
+    return [StarletteRoute(prefix + r.path, _endpoint(r), methods=[r.method]) for r in ROUTES]
 
 
 def type_interactions() -> list[str]:

@@ -2,12 +2,22 @@
 
 from fhir_server.engine.bundles import etag, full_url, history_bundle, http_date, outcome_resource, searchset_bundle
 from fhir_server.engine.conditional import find_matches, parse_query
-from fhir_server.engine.context import RequestContext
+from fhir_server.engine.context import Budget, RequestContext
 from fhir_server.engine.history import HistoryRequest, history, parse_history_params
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.instance import delete, patch, read, update, vread
 from fhir_server.engine.reindex import install_search_parameter_hook, load_stored_search_parameters, reindex
-from fhir_server.engine.search import SearchPage, compartment_clause, page, plan_everything, plan_search, search
+from fhir_server.engine.search import (
+    PAGING_PARAMS,
+    SearchOrigin,
+    SearchPage,
+    compartment_clause,
+    page,
+    plan_everything,
+    plan_origin,
+    plan_search,
+    search,
+)
 from fhir_server.engine.transaction import process_bundle
 from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
 from fhir_server.engine.work import Runtime, Work, run_follow_ups
@@ -15,12 +25,15 @@ from fhir_server.engine.write import WriteOutcome
 from fhir_server.storage.base import ResourceVersion
 
 __all__ = [
+    "Budget",
     "HistoryRequest",
+    "PAGING_PARAMS",
     "HookPoint",
     "Hooks",
     "RequestContext",
     "ResourceVersion",
     "Runtime",
+    "SearchOrigin",
     "SearchPage",
     "Work",
     "WriteEvent",
@@ -45,6 +58,7 @@ __all__ = [
     "page",
     "patch",
     "plan_everything",
+    "plan_origin",
     "plan_search",
     "process_bundle",
     "read",

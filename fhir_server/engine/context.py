@@ -2,10 +2,54 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
-__all__ = ["RequestContext"]
+from fhir_server.errors import ResponseTooLarge, TooCostly
+
+__all__ = ["RequestContext", "Budget"]
+
+
+class Budget:
+    """What one request may still spend: time (a ``time.monotonic()`` deadline, after
+    which stores stop its work and roll it back) and resources in its answer (matches,
+    includes and history entries, summed over every entry of a batch).
+
+    Shared by every context of one request; thread-safe.
+    """
+
+    def __init__(self, deadline: float | None = None, entries: int | None = None):
+        self.deadline = deadline
+        self._entries = entries
+        self._spent = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_request(cls, seconds: float | None, entries: int | None) -> "Budget":
+        return cls(time.monotonic() + seconds if seconds else None, entries)
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TooCostly("The request ran past its time budget and was stopped; nothing was changed")
+
+    def spend(self, entries: int, what: str) -> None:
+        """Count ``entries`` resources into the answer; refuse past the limit."""
+        if self._entries is None:
+            return
+        with self._lock:
+            self._spent += entries
+            spent = self._spent
+        if spent > self._entries:
+            raise ResponseTooLarge(
+                f"{what} would make the answer hold {spent} resources, more than the limit of "
+                f"{self._entries} per request (EVI_MAX_RESPONSE_ENTRIES): lower _count, or narrow "
+                "_include/_revinclude or the batch"
+            )
+
+
+_UNLIMITED = Budget()
 
 
 @dataclass(frozen=True)
@@ -22,3 +66,9 @@ class RequestContext:
     #: where committed units of work leave their follow-ups (``Work.after_commit``) for
     #: the caller to run off the request's thread; None: run them at once, in line
     follow_ups: list | None = field(default=None, compare=False)
+    #: the request's time and answer-size budget (unlimited for the server's own work)
+    budget: Budget = field(default=_UNLIMITED, compare=False)
+
+    @property
+    def deadline(self) -> float | None:
+        return self.budget.deadline

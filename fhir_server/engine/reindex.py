@@ -12,7 +12,7 @@ import orjson
 
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, WriteEvent
-from fhir_server.engine.work import Runtime
+from fhir_server.engine.work import SEARCH_PARAMETERS, Runtime, stored_search_parameters
 from fhir_server.errors import Unprocessable
 from fhir_server.model import is_resource_type, resource_types
 from fhir_server.search.expression import check_syntax, compile_expression
@@ -43,28 +43,15 @@ def reindex(runtime: Runtime, ctx: RequestContext, resource_type: str | None) ->
     return counts
 
 
-def _apply(runtime: Runtime, resource: dict | None, previous_body: bytes | None) -> None:
-    if previous_body is not None:
-        old_url = orjson.loads(previous_body).get("url")
-        if isinstance(old_url, str) and (resource is None or resource.get("url") != old_url):
-            runtime.registry.unregister(old_url)
-    if resource is None:
-        return
-    definition = definition_from_resource(resource)
-    if definition is None:
-        return
-    if resource.get("status") == "active":
-        runtime.registry.register(definition)
-    else:
-        runtime.registry.unregister(definition.url)
-
-
 def install_search_parameter_hook(runtime: Runtime) -> None:
     def before_commit(event: WriteEvent) -> None:
-        """An active SearchParameter must be usable: its type known, its expression compilable."""
-        if event.resource_type != "SearchParameter" or event.resource is None:
+        """An active SearchParameter must be usable: its type known, its expression compilable.
+        Every write of one raises the store's counter, so every server process on the
+        database rebuilds its registry on its next request (``Runtime.sync_registry``)."""
+        if event.resource_type != "SearchParameter":
             return
-        if event.resource.get("status") != "active":
+        event.work.uow.bump(SEARCH_PARAMETERS)
+        if event.resource is None or event.resource.get("status") != "active":
             return
         definition = definition_from_resource(event.resource)
         if definition is None:
@@ -89,25 +76,15 @@ def install_search_parameter_hook(runtime: Runtime) -> None:
 
     def after_commit(event: WriteEvent) -> None:
         if event.resource_type == "SearchParameter":
-            previous = event.previous.body if event.previous is not None and not event.previous.deleted else None
-            _apply(runtime, event.resource, previous)
+            runtime.registry_changed()
 
     runtime.hooks.register(HookPoint.BEFORE_COMMIT, before_commit)
     runtime.hooks.register(HookPoint.AFTER_COMMIT, after_commit)
 
 
 def load_stored_search_parameters(runtime: Runtime) -> int:
-    loaded = 0
+    """Build the registry with the store's active SearchParameters (at start-up)."""
+    runtime.registry_changed()
     with runtime.store.unit_of_work(write=False) as uow:
-        after = None
-        while True:
-            ids = uow.current_ids("SearchParameter", after, BATCH)
-            for version in uow.load("SearchParameter", ids):
-                resource = orjson.loads(version.body)
-                if resource.get("status") == "active" and (d := definition_from_resource(resource)):
-                    runtime.registry.register(d)
-                    loaded += 1
-            if len(ids) < BATCH:
-                break
-            after = ids[-1]
-    return loaded
+        runtime.sync_registry(uow)
+        return len(stored_search_parameters(uow))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from fhir_server.engine.paging import SNAPSHOT_LIMIT, Snapshot
+from fhir_server.engine.paging import SNAPSHOT_LIMIT, SearchOrigin, Snapshot
 from fhir_server.engine.valueset import expand_value_sets
 from fhir_server.engine.work import Work
 from fhir_server.errors import Gone, InvalidSearch, Issue, NotFound
@@ -15,7 +15,10 @@ from fhir_server.search.plan import CompartmentClause, Include, SearchPlan, pars
 from fhir_server.spec import load_table
 from fhir_server.storage.base import ResourceVersion
 
-__all__ = ["SearchPage", "plan_search", "plan_everything", "search", "page", "compartment_clause", "MAX_INCLUDE_DEPTH"]
+__all__ = [
+    "SearchOrigin", "SearchPage", "plan_search", "plan_everything", "plan_origin", "search", "page",
+    "compartment_clause", "MAX_INCLUDE_DEPTH", "PAGING_PARAMS",
+]
 
 MAX_INCLUDE_DEPTH = 4
 #: parameters that select a page rather than a match, never repeated in links
@@ -82,6 +85,17 @@ def plan_search(
     return expand_value_sets(work, plan)
 
 
+def plan_origin(work: Work, origin: SearchOrigin) -> SearchPlan:
+    """The plan of a search as first asked (for a later page, on any server process)."""
+    params = list(origin.params)
+    if origin.everything and origin.compartment:
+        return plan_everything(work, *origin.compartment, params)
+    if origin.compartment:
+        clause = compartment_clause(*origin.compartment, origin.resource_type)
+        return plan_search(work, origin.resource_type, params, compartment=clause)
+    return plan_search(work, origin.resource_type, params)
+
+
 def _warnings(plan: SearchPlan) -> tuple[Issue, ...]:
     return tuple(
         Issue(f"Parameter {name} was ignored: {why}", "not-supported", (name,), severity="warning")
@@ -89,7 +103,9 @@ def _warnings(plan: SearchPlan) -> tuple[Issue, ...]:
     )
 
 
-def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]]) -> SearchPage:
+def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]], *, origin: SearchOrigin | None = None) -> SearchPage:
+    """A search's first page. ``origin``: how to plan it again for later pages (default:
+    a plain search of ``plan.resource_type`` with ``params``)."""
     uow = work.uow
     if plan.summary_count:
         total = uow.search(plan, with_total=True, limit=0).total
@@ -108,7 +124,8 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]]) -> Searc
     snapshot = None
     if plan.offset + plan.count < len(refs) or not complete or plan.offset > 0:
         kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)
-        snapshot = work.runtime.pages.put(refs, total, complete, kept, plan)
+        origin = origin or SearchOrigin(plan.resource_type, kept)
+        snapshot = work.runtime.pages.put(refs, total, complete, kept, origin)
     found = _page(work, plan, refs, complete, total, plan.offset, plan.count, snapshot)
     return dataclasses.replace(found, self_params=tuple(params))
 
@@ -118,7 +135,7 @@ def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
     snapshot = work.runtime.pages.get(token)
     if snapshot is None:
         raise Gone("This search's result pages have expired; run the search again")
-    plan = snapshot.plan
+    plan = plan_origin(work, snapshot.origin)
     count = plan.count if count is None else min(count, work.runtime.max_page_size)
     found = _page(work, plan, list(snapshot.refs), snapshot.complete, snapshot.total, offset, count, snapshot)
     return dataclasses.replace(found, self_params=snapshot.params)
@@ -134,6 +151,7 @@ def _page(work, plan, refs, complete, total, offset, count, snapshot) -> SearchP
         has_next = len(page_refs) > count
         page_refs = page_refs[:count]
     matches = uow.load_refs(page_refs)
+    work.ctx.budget.spend(len(matches), "The page of matches")
     included = _includes(work, plan.includes, matches)
     return SearchPage(plan, matches, included, total, offset, count, snapshot, has_next, _warnings(plan))
 
@@ -162,6 +180,8 @@ def _includes(work: Work, includes: tuple[Include, ...], matches: list[ResourceV
         for include in active:
             found.extend(r for r in _include_step(work, include, frontier) if r not in seen)
         found = list(dict.fromkeys(found))
+        # counted before they are loaded: an exploding _include:iterate stops here
+        work.ctx.budget.spend(len(found), "_include/_revinclude")
         seen.update(found)
         frontier = work.uow.load_refs(found)
         included.extend(frontier)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
+import orjson
+
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
-from fhir_server.engine.paging import PageCache
+from fhir_server.engine.paging import Pages
 from fhir_server.model.meta import format_instant
-from fhir_server.search.registry import SearchRegistry
+from fhir_server.search.registry import SearchRegistry, definition_from_resource
 from fhir_server.storage.base import Store, UnitOfWork
 
-__all__ = ["Runtime", "Work", "run_follow_ups"]
+__all__ = ["Runtime", "Work", "run_follow_ups", "SEARCH_PARAMETERS"]
+
+#: the store counter that every write of a SearchParameter raises (``UnitOfWork.bump``)
+SEARCH_PARAMETERS = "search-parameters"
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +40,35 @@ class Runtime:
     store: Store
     registry: SearchRegistry
     hooks: Hooks = field(default_factory=Hooks)
-    pages: PageCache = field(default_factory=PageCache)
     default_page_size: int = 20
     max_page_size: int = 1000
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
     profiles_dir: str | None = None
     #: what installed rule sets keep for their operations (e.g. workflow's "region")
     services: dict = field(default_factory=dict)
+    #: the registry without stored SearchParameters (spec + guide); default: ``registry`` as given
+    registry_factory: Callable[[], SearchRegistry] | None = None
+    #: search snapshots, in the store (shared by every process on the database)
+    pages: Pages = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pages = Pages(self.store.pages)
+        if self.registry_factory is None:
+            definitions, indexed = self.registry.definitions(), self.registry.indexed_codes
+            self.registry_factory = lambda: SearchRegistry(definitions, indexed)
+        #: the store's SEARCH_PARAMETERS counter the registry reflects (-1: reload)
+        self._registry_generation = -1
+        self._registry_lock = threading.Lock()
 
     @contextmanager
     def work(self, ctx: RequestContext, *, write: bool) -> Iterator["Work"]:
-        with self.store.unit_of_work(write=write) as uow:
+        ctx.budget.check_time()  # a request that waited past its budget for a worker
+        if write:  # in a reader: a write unit of work takes the write lock on first use
+            with self.store.unit_of_work(write=False, deadline=ctx.deadline) as uow:
+                self.sync_registry(uow)
+        with self.store.unit_of_work(write=write, deadline=ctx.deadline) as uow:
+            if not write:
+                self.sync_registry(uow)
             work = Work(self, ctx, uow)
             yield work
             work.run_before_commit()
@@ -56,6 +80,40 @@ class Runtime:
                 ctx.follow_ups.extend(work.after_commit)
             else:
                 run_follow_ups(work.after_commit)
+
+    def sync_registry(self, uow: UnitOfWork) -> None:
+        """Take in stored SearchParameters that changed since the registry was built, by
+        this process or another one on the same database (the store's counter says)."""
+        generation = uow.generation(SEARCH_PARAMETERS)
+        if generation == self._registry_generation:
+            return
+        with self._registry_lock:
+            if generation == self._registry_generation:
+                return
+            registry = self.registry_factory()
+            for definition in stored_search_parameters(uow):
+                registry.register(definition)
+            # swapped whole: requests under way keep the registry they started with
+            self.registry = registry
+            self._registry_generation = generation
+
+    def registry_changed(self) -> None:
+        """A SearchParameter was written here: rebuild the registry on the next unit of work."""
+        self._registry_generation = -1
+
+
+def stored_search_parameters(uow: UnitOfWork, batch: int = 500) -> list:
+    """The definitions of every active SearchParameter in the store."""
+    found, after = [], None
+    while True:
+        ids = uow.current_ids("SearchParameter", after, batch)
+        for version in uow.load("SearchParameter", ids):
+            resource = orjson.loads(version.body)
+            if resource.get("status") == "active" and (d := definition_from_resource(resource)):
+                found.append(d)
+        if len(ids) < batch:
+            return found
+        after = ids[-1]
 
 
 @dataclass

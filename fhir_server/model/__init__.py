@@ -2,11 +2,12 @@
 
 from fhir_server.model.meta import format_instant, is_valid_id, new_id, stamp_meta
 from fhir_server.model.parse import parse_json, parse_resource, validate_resource
-from fhir_server.model.patch import apply_json_patch
+from fhir_server.model.patch import MergePatch, apply_json_patch
 from fhir_server.model.resource_types import is_resource_type, resource_types
-from fhir_server.model.summary import SUBSETTED, select_elements, summarize
+from fhir_server.model.summary import SUBSETTED, select_elements, summarize, summarize_deep
 
 __all__ = [
+    "MergePatch",
     "SUBSETTED",
     "apply_json_patch",
     "format_instant",
@@ -19,5 +20,6 @@ __all__ = [
     "select_elements",
     "stamp_meta",
     "summarize",
+    "summarize_deep",
     "validate_resource",
 ]

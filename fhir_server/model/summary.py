@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from fhir_server.spec import load_table
 
-__all__ = ["SUBSETTED", "summarize", "select_elements"]
+__all__ = ["SUBSETTED", "summarize", "summarize_deep", "select_elements"]
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 _ALWAYS = ("resourceType", "id", "meta")
@@ -50,6 +50,31 @@ def summarize(resource: dict, mode: str) -> dict:
     else:
         kept = {k: v for k, v in resource.items() if k in _ALWAYS or k in summary or k in mandatory}
     return _tagged(resource, kept)
+
+
+def summarize_deep(resource: dict) -> dict:
+    """``_summary=true`` applied inside backbone elements too (``CapabilityStatement.rest
+    .resource`` keeps its type, profiles and operations, not its search parameters)."""
+    kept = _deep(resource, resource["resourceType"])
+    kept.update({k: resource[k] for k in _ALWAYS if k in resource})
+    return _tagged(resource, kept)
+
+
+def _deep(value: dict, path: str) -> dict:
+    elements = load_table("types").get(path, {}).get("e", {})
+    kept = {}
+    for key, item in value.items():
+        facts = elements.get(key)
+        if facts is None or not (facts.get("s") or facts.get("min", 0) >= 1):
+            continue
+        child = facts["t"][0] if facts.get("t") else None
+        if child and child.startswith(path.split(".", 1)[0] + "."):  # a backbone element
+            items = item if isinstance(item, list) else [item]
+            trimmed = [_deep(i, child) for i in items if isinstance(i, dict)]
+            kept[key] = trimmed if isinstance(item, list) else trimmed[0]
+        else:
+            kept[key] = item
+    return kept
 
 
 def select_elements(resource: dict, names: tuple[str, ...]) -> dict:

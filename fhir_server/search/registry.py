@@ -169,6 +169,14 @@ class SearchRegistry:
                 self._remove(found)
                 self._extractors = {}
 
+    def definitions(self) -> list[SearchParamDef]:
+        """Every definition (one per url), to build an equal registry from."""
+        return list(self._by_url.values())
+
+    @property
+    def indexed_codes(self) -> frozenset[str] | None:
+        return self._indexed_codes
+
     def by_url(self, url: str) -> SearchParamDef | None:
         return self._by_url.get(url)
 

@@ -14,6 +14,7 @@ from typing import ContextManager, Protocol
 
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.pages import PageStore
 
 __all__ = [
     "ResourceVersion",
@@ -130,8 +131,21 @@ class UnitOfWork(Protocol):
     def statistics(self) -> dict[str, tuple[int, int]]:
         """Per resource type: (current resources not deleted, versions)."""
 
+    def generation(self, name: str) -> int:
+        """A counter that ``bump`` raises (0 when never raised): how server processes
+        sharing a database learn that shared configuration (stored SearchParameters)
+        changed."""
+
+    def bump(self, name: str) -> None:
+        """Raise the counter ``name`` in this (write) unit of work."""
+
 
 class Store(Protocol):
-    def unit_of_work(self, *, write: bool) -> ContextManager[UnitOfWork]: ...
+    #: search snapshots, shared by every process on this database
+    pages: PageStore
+
+    def unit_of_work(self, *, write: bool, deadline: float | None = None) -> ContextManager[UnitOfWork]:
+        """``deadline`` (``time.monotonic()``): past it, the store stops the work with
+        ``TooCostly`` and rolls it back."""
 
     def close(self) -> None: ...

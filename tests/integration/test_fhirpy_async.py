@@ -238,10 +238,13 @@ async def test_conditional_update_and_delete(client, uid):
 
 async def test_json_patch_and_native_patch(server, client, uid):
     patient = await new_patient(client, uid)
-    # fhirpy's own patch: merge-style JSON as application/json → 415
-    with pytest.raises(OperationOutcome) as info:
-        await client.patch("Patient", patient.id, active=False)
-    assert issue_codes(outcome_of(info.value)) == ["not-supported"]
+    # fhirpy's own patch: a partial resource as application/json, taken as JSON Merge Patch
+    merged = await client.patch("Patient", patient.id, active=False)
+    assert merged["active"] is False and merged["meta"]["versionId"] == "2"
+    patient["gender"] = "female"
+    await patient.patch(gender="unknown")  # resource.patch(): only the named fields travel
+    fresh = await client.get("Patient", patient.id)
+    assert fresh["gender"] == "unknown" and fresh["active"] is False and fresh["meta"]["versionId"] == "3"
 
     pc = with_headers(server.base_url, Content_Type=JSON_PATCH)
     patched = await pc.execute(
@@ -249,13 +252,13 @@ async def test_json_patch_and_native_patch(server, client, uid):
         method="patch",
         data=[{"op": "replace", "path": "/gender", "value": "other"}, {"op": "add", "path": "/active", "value": False}],
     )
-    assert patched["meta"]["versionId"] == "2"
+    assert patched["meta"]["versionId"] == "4"
     assert patched["gender"] == "other" and patched["active"] is False
 
     with pytest.raises(OperationOutcome) as info:
         await pc.execute(f"Patient/{patient.id}", method="patch", data=[{"op": "test", "path": "/gender", "value": "x"}])
     assert issue_codes(outcome_of(info.value)) == ["processing"]
-    assert (await client.get("Patient", patient.id))["meta"]["versionId"] == "2"
+    assert (await client.get("Patient", patient.id))["meta"]["versionId"] == "4"
 
 
 async def test_if_match(server, client, uid):

@@ -754,15 +754,41 @@ def test_json_patch_producing_an_invalid_resource_is_refused(server, client, uid
     assert client.get("Patient", patient.id)["gender"] == "female"
 
 
-def test_fhirpy_native_patch_is_refused_with_415(client, uid):
-    """fhirpy's ``patch`` sends a merge-style JSON object as application/json;
-    this server speaks only JSON Patch (application/json-patch+json)."""
+def test_fhirpy_native_patch_is_a_json_merge_patch(server, client, uid):
+    """fhirpy's ``patch`` sends a partial resource as application/json: a JSON Merge
+    Patch (RFC 7386), where null removes an element."""
     patient = new_patient(client, uid)
+    patched = client.patch("Patient", patient.id, active=False)
+    assert patched["active"] is False and patched["meta"]["versionId"] == "2"
+    assert patched["gender"] == patient["gender"]  # untouched elements stay
+    patient.patch(gender="unknown")
+    assert client.get("Patient", patient.id)["gender"] == "unknown"
+    merge = with_headers(server, Content_Type="application/merge-patch+json")
+    removed = merge.execute(f"Patient/{patient.id}", method="patch", data={"active": None})
+    assert "active" not in removed and removed["meta"]["versionId"] == "4"
+    # the merged result is validated like any write
     with pytest.raises(OperationOutcome) as info:
-        client.patch("Patient", patient.id, active=False)
-    outcome = outcome_of(info.value)
-    assert issue_codes(outcome) == ["not-supported"]
-    assert "json-patch+json" in outcome["issue"][0]["diagnostics"]
+        client.patch("Patient", patient.id, gender="nonsense")
+    assert "Patient.gender" in expressions(outcome_of(info.value))
+    with pytest.raises(OperationOutcome) as info:
+        client.patch("Patient", patient.id, id="other")
+    assert issue_codes(outcome_of(info.value)) == ["processing"]
+    assert client.get("Patient", patient.id)["meta"]["versionId"] == "4"
+
+
+def test_fhirpath_patch_and_misdeclared_json_patch_are_415(server, client, uid):
+    patient = new_patient(client, uid)
+    as_json = with_headers(server, Content_Type="application/json")
+    with pytest.raises(OperationOutcome) as info:
+        as_json.execute(f"Patient/{patient.id}", method="patch", data=[{"op": "add", "path": "/active", "value": True}])
+    assert "json-patch+json" in outcome_of(info.value)["issue"][0]["diagnostics"]
+    fhirpath_patch = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Patient.active"},
+        {"name": "value", "valueBoolean": False}]}]}
+    fhir_json = with_headers(server, Content_Type="application/fhir+json")
+    with pytest.raises(OperationOutcome) as info:
+        fhir_json.execute(f"Patient/{patient.id}", method="patch", data=fhirpath_patch)
+    assert issue_codes(outcome_of(info.value)) == ["not-supported"]
     assert client.get("Patient", patient.id)["meta"]["versionId"] == "1"
 
 

@@ -1,5 +1,7 @@
 """What only the SQLite store does: merged range subqueries, the query time limit."""
 
+import time
+
 import pytest
 
 from fhir_server.errors import TooCostly
@@ -31,4 +33,62 @@ def test_a_read_past_the_time_limit_is_stopped_with_too_costly():
             uow._conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c").fetchone()
     with store.unit_of_work(write=False) as uow:  # the store stays usable
         assert uow.newest_instant() is None
+    store.close()
+
+
+def test_a_unit_of_work_past_its_deadline_is_stopped_with_too_costly():
+    import time
+
+    store = SqliteStore(":memory:")
+    with pytest.raises(TooCostly):
+        with store.unit_of_work(write=False, deadline=time.monotonic() + 0.05) as uow:
+            uow._conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c").fetchone()
+    store.close()
+
+
+def test_readers_do_not_wait_for_an_open_write_transaction(tmp_path):
+    """WAL readers on their own connections see the last commit while a writer works."""
+    import threading
+
+    from fhir_server.storage.base import ResourceVersion
+
+    store = SqliteStore(str(tmp_path / "r.db"))
+    with store.unit_of_work(write=True) as uow:
+        uow.write(ResourceVersion("Patient", "a", 1, "2026-01-01T00:00:00.000000Z", False, "PUT", b"{}"), None)
+    inside, release = threading.Event(), threading.Event()
+
+    def writer():
+        with store.unit_of_work(write=True) as uow:
+            uow.write(ResourceVersion("Patient", "b", 1, "2026-01-01T00:00:01.000000Z", False, "PUT", b"{}"), None)
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inside.wait(10)
+    with store.unit_of_work(write=False, deadline=time.monotonic() + 1) as uow:
+        assert uow.current("Patient", "a") is not None  # answered at once
+        assert uow.current("Patient", "b") is None  # not yet committed
+    release.set()
+    thread.join()
+    with store.unit_of_work(write=False) as uow:
+        assert uow.current("Patient", "b") is not None
+    store.close()
+
+
+def test_a_writer_that_cannot_get_the_lock_within_its_deadline_is_too_costly(tmp_path):
+    import sqlite3
+
+    store = SqliteStore(str(tmp_path / "w.db"))
+    other = sqlite3.connect(str(tmp_path / "w.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(TooCostly):
+            with store.unit_of_work(write=True, deadline=time.monotonic() + 0.2) as uow:
+                uow.newest_instant()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with store.unit_of_work(write=True) as uow:  # the store stays usable
+        uow.newest_instant()
     store.close()

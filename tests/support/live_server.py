@@ -8,7 +8,7 @@ import time
 
 import uvicorn
 
-from fhir_server.app import create_app
+from fhir_server.app import create_app, uvicorn_options
 from fhir_server.settings import Settings
 
 __all__ = ["LiveServer", "free_port"]
@@ -25,13 +25,20 @@ class LiveServer:
         port = free_port()
         self.settings = Settings(host="127.0.0.1", port=port, **settings)
         self.app = create_app(self.settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+            **uvicorn_options(self.settings),
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def base_url(self) -> str:
         return self.settings.public_base
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
 
     def __enter__(self) -> "LiveServer":
         self._thread.start()

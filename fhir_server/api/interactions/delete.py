@@ -11,7 +11,7 @@ from fhir_server.api.render import write_response
 from fhir_server.errors import BadRequest
 
 
-async def delete(request: Request, resource_type: str, id: str) -> Response:
+def delete(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     pref = preference_of(request)
     ctx = context_of(request, pref)
@@ -20,7 +20,7 @@ async def delete(request: Request, resource_type: str, id: str) -> Response:
     return write_response(outcome, ctx.base_url, pref.return_pref, pretty=is_pretty(request))
 
 
-async def conditional_delete(request: Request, resource_type: str) -> Response:
+def conditional_delete(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     if not request.url.query:
         raise BadRequest("DELETE on a type needs search criteria (conditional delete)")

@@ -24,15 +24,15 @@ def _history(request: Request, resource_type: str | None, id: str | None) -> Res
     return fhir_response(engine.history_bundle(ctx.base_url, url, list(hreq.params), page), pretty=is_pretty(request))
 
 
-async def history_instance(request: Request, resource_type: str, id: str) -> Response:
+def history_instance(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     return _history(request, resource_type, id)
 
 
-async def history_type(request: Request, resource_type: str) -> Response:
+def history_type(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     return _history(request, resource_type, None)
 
 
-async def history_system(request: Request) -> Response:
+def history_system(request: Request) -> Response:
     return _history(request, None, None)

@@ -1,4 +1,12 @@
-"""patch with JSON Patch, plain and conditional (R4 http.html#patch)."""
+"""patch, plain and conditional (R4 http.html#patch), with
+
+- JSON Patch (``application/json-patch+json``, a JSON array of operations), and
+- JSON Merge Patch (``application/merge-patch+json``, RFC 7386: a partial resource,
+  ``null`` removing an element). A JSON object sent as ``application/json`` or
+  ``application/fhir+json`` is taken as a merge patch too: that is what fhirpy's
+  ``patch()`` and other clients send. FHIRPath Patch (a Parameters body) is refused
+  with 415.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +15,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import engine
-from fhir_server.api.content import check_accept, read_body
-from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of, settings_of
+from fhir_server.api.content import body_of, check_accept, media_type_of
+from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of
 from fhir_server.api.render import write_response
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, UnsupportedMediaType
+from fhir_server.model import MergePatch
 
-_PATCH_TYPES = frozenset({"application/json-patch+json"})
+_JSON_PATCH = "application/json-patch+json"
+_MERGE_PATCH = "application/merge-patch+json"
+_PATCH_TYPES = frozenset({_JSON_PATCH, _MERGE_PATCH, "application/json", "application/fhir+json"})
 
 
-async def _operations(request: Request) -> object:
-    body = await read_body(request, settings_of(request).max_body_size, allowed=_PATCH_TYPES)
+def _operations(request: Request) -> object:
+    body = body_of(request, allowed=_PATCH_TYPES)
+    media = media_type_of(request)
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"Malformed JSON Patch document: {exc}") from None
+        raise BadRequest(f"Malformed patch document: {exc}") from None
+    if media == _JSON_PATCH or (media is None and isinstance(document, list)):
+        return document
+    if isinstance(document, list):
+        raise UnsupportedMediaType(f"A JSON Patch document (a JSON array) must be sent as {_JSON_PATCH}")
+    if not isinstance(document, dict):
+        raise BadRequest("A JSON Merge Patch document must be a JSON object (a partial resource)")
+    if document.get("resourceType") == "Parameters" and media != _MERGE_PATCH:
+        raise UnsupportedMediaType(
+            "FHIRPath Patch (a Parameters body) is not supported; send JSON Patch "
+            f"({_JSON_PATCH}) or JSON Merge Patch ({_MERGE_PATCH})"
+        )
+    return MergePatch(document)
 
 
-async def patch(request: Request, resource_type: str, id: str) -> Response:
+def patch(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    operations = await _operations(request)
+    operations = _operations(request)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:
@@ -34,12 +58,12 @@ async def patch(request: Request, resource_type: str, id: str) -> Response:
     return write_response(outcome, ctx.base_url, pref.return_pref, pretty=is_pretty(request))
 
 
-async def conditional_patch(request: Request, resource_type: str) -> Response:
+def conditional_patch(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     check_accept(request)
     if not request.url.query:
         raise BadRequest("PATCH to a type needs search criteria (conditional patch) or an id in the URL")
-    operations = await _operations(request)
+    operations = _operations(request)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

@@ -11,7 +11,7 @@ from fhir_server.api.deps import check_type, context_of, is_pretty, runtime_of
 from fhir_server.api.render import read_response, version_headers
 
 
-async def read(request: Request, resource_type: str, id: str) -> Response:
+def read(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_accept(request)
     with runtime_of(request).work(context_of(request), write=False) as work:
@@ -22,7 +22,7 @@ async def read(request: Request, resource_type: str, id: str) -> Response:
     return read_response(version, pretty=is_pretty(request))
 
 
-async def vread(request: Request, resource_type: str, id: str, vid: str) -> Response:
+def vread(request: Request, resource_type: str, id: str, vid: str) -> Response:
     check_type(resource_type)
     check_accept(request)
     with runtime_of(request).work(context_of(request), write=False) as work:

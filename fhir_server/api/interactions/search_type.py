@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import engine
-from fhir_server.api.content import check_accept, fhir_response, read_body
-from fhir_server.api.deps import check_type, context_of, is_pretty, query_pairs, runtime_of, settings_of
+from fhir_server.api.content import check_accept, fhir_response, body_of
+from fhir_server.api.deps import check_type, context_of, is_pretty, query_pairs, runtime_of
 from fhir_server.errors import InvalidSearch
 
 _FORM = frozenset({"application/x-www-form-urlencoded"})
@@ -33,55 +33,57 @@ def _paging_request(params: list[tuple[str, str]]) -> tuple[str, int, int | None
 
 
 def run_search(
-    request: Request, resource_type: str | None, params: list[tuple[str, str]], compartment=None,
-    self_path: str | None = None, planner=None,
+    request: Request, resource_type: str | None, params: list[tuple[str, str]], *,
+    origin: engine.SearchOrigin | None = None, self_path: str | None = None,
 ) -> Response:
-    """Run a search, or fetch a page of an earlier one; ``planner(work)`` overrides the planning."""
+    """Run a search, or fetch a page of an earlier one. ``origin``: a compartment search
+    or ``$everything`` (planned from it, and named by its snapshot for later pages)."""
     check_accept(request)
     ctx = context_of(request)
     paging = _paging_request(params)
     with runtime_of(request).work(ctx, write=False) as work:
         if paging is not None:
             found = engine.page(work, *paging)
+        elif origin is not None:
+            found = engine.search(work, engine.plan_origin(work, origin), params, origin=origin)
         else:
-            if planner is not None:
-                plan = planner(work)
-            else:
-                plan = engine.plan_search(work, resource_type, params, compartment=compartment)
-            found = engine.search(work, plan, params)
+            found = engine.search(work, engine.plan_search(work, resource_type, params), params)
     path = self_path or (f"/{found.plan.resource_type}" if found.plan.resource_type else "")
     bundle = engine.searchset_bundle(ctx.base_url, f"{ctx.base_url}{path}", found)
     return fhir_response(bundle, pretty=is_pretty(request))
 
 
-async def search_type(request: Request, resource_type: str) -> Response:
+def search_type(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     return run_search(request, resource_type, query_pairs(request))
 
 
-async def _form(request: Request) -> list[tuple[str, str]]:
-    body = await read_body(request, settings_of(request).max_body_size, allowed=_FORM)
+def _form(request: Request) -> list[tuple[str, str]]:
+    body = body_of(request, allowed=_FORM)
     return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
 
 
-async def search_type_post(request: Request, resource_type: str) -> Response:
+def search_type_post(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
-    return run_search(request, resource_type, [*query_pairs(request), *await _form(request)])
+    return run_search(request, resource_type, [*query_pairs(request), *_form(request)])
 
 
-async def search_system(request: Request) -> Response:
+def search_system(request: Request) -> Response:
     return run_search(request, None, query_pairs(request))
 
 
-async def search_system_post(request: Request) -> Response:
-    return run_search(request, None, [*query_pairs(request), *await _form(request)])
+def search_system_post(request: Request) -> Response:
+    return run_search(request, None, [*query_pairs(request), *_form(request)])
 
 
-async def search_compartment(request: Request, compartment_type: str, compartment_id: str, resource_type: str) -> Response:
+def search_compartment(request: Request, compartment_type: str, compartment_id: str, resource_type: str) -> Response:
     check_type(compartment_type)
     target = None if resource_type == "*" else resource_type
     if target is not None:
         check_type(target)
-    clause = engine.compartment_clause(compartment_type, compartment_id, target)
+    engine.compartment_clause(compartment_type, compartment_id, target)  # 404 for an unknown compartment
+    params = query_pairs(request)
+    kept = tuple((k, v) for k, v in params if k not in engine.PAGING_PARAMS)
+    origin = engine.SearchOrigin(target, kept, (compartment_type, compartment_id))
     path = f"/{compartment_type}/{compartment_id}/{resource_type}"
-    return run_search(request, target, query_pairs(request), clause, self_path=path)
+    return run_search(request, target, params, origin=origin, self_path=path)

@@ -13,7 +13,7 @@ from fhir_server.api.interactions.search_type import run_search
 _ALLOWED = frozenset({"_count", "_type", "_since", "_format", "_pretty", "_getpages", "_getpagesoffset", "_elements", "_summary"})
 
 
-async def everything(request: Request, resource_type: str, id: str) -> Response:
+def everything(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     with runtime_of(request).work(context_of(request), write=False) as work:
         engine.read(work, resource_type, id)  # 404 / 410 for an unknown or deleted patient
@@ -23,7 +23,6 @@ async def everything(request: Request, resource_type: str, id: str) -> Response:
             continue
         # _since: resources updated since then (the operation's own parameter)
         params.append(("_lastUpdated", f"ge{v}") if k == "_since" else (k, v))
-    return run_search(
-        request, None, params, self_path=f"/{resource_type}/{id}/$everything",
-        planner=lambda work: engine.plan_everything(work, resource_type, id, params),
-    )
+    kept = tuple((k, v) for k, v in params if k not in engine.PAGING_PARAMS)
+    origin = engine.SearchOrigin(None, kept, (resource_type, id), everything=True)
+    return run_search(request, None, params, origin=origin, self_path=f"/{resource_type}/{id}/$everything")

@@ -14,8 +14,8 @@ from fhir_server.engine import terminology
 __all__ = ["lookup"]
 
 
-async def lookup(request: Request) -> Response:
-    inputs = await operation_request(request)
+def lookup(request: Request) -> Response:
+    inputs = operation_request(request)
     with runtime_of(request).work(context_of(request), write=False) as work:
         result = terminology.lookup(work, inputs)
     return fhir_response(result, pretty=is_pretty(request))

@@ -22,12 +22,12 @@ def _result(counts: dict[str, int]) -> dict:
     }
 
 
-async def reindex_system(request: Request) -> Response:
+def reindex_system(request: Request) -> Response:
     counts = engine.reindex(runtime_of(request), context_of(request), None)
     return fhir_response(_result(counts))
 
 
-async def reindex_type(request: Request, resource_type: str) -> Response:
+def reindex_type(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     counts = engine.reindex(runtime_of(request), context_of(request), resource_type)
     return fhir_response(_result(counts))

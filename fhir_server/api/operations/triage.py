@@ -11,17 +11,17 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_server.api.content import check_accept, fhir_response, read_body
-from fhir_server.api.deps import context_of, is_pretty, query_pairs, runtime_of, settings_of
+from fhir_server.api.content import check_accept, fhir_response, body_of
+from fhir_server.api.deps import context_of, is_pretty, query_pairs, runtime_of
 from fhir_server.errors import BadRequest
 from fhir_server.model import parse_json
 from fhir_server.workflow import triage as triage_rules
 from fhir_server.workflow import triage_queue as queue_rules
 
 
-async def triage(request: Request, id: str) -> Response:
+def triage(request: Request, id: str) -> Response:
     check_accept(request)
-    raw = await read_body(request, settings_of(request).max_body_size)
+    raw = body_of(request)
     if not raw:
         raise BadRequest("$triage needs a Parameters body with at least 'outcome'")
     parameters = parse_json(raw)
@@ -33,7 +33,7 @@ async def triage(request: Request, id: str) -> Response:
     return fhir_response(result, pretty=is_pretty(request))
 
 
-async def triage_queue(request: Request) -> Response:
+def triage_queue(request: Request) -> Response:
     check_accept(request)
     bundle = queue_rules(runtime_of(request), context_of(request), query_pairs(request))
     return fhir_response(bundle, pretty=is_pretty(request))

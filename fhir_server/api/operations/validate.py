@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import engine
-from fhir_server.api.content import check_accept, fhir_response, read_body
-from fhir_server.api.deps import check_type, context_of, runtime_of, settings_of
+from fhir_server.api.content import check_accept, fhir_response, body_of
+from fhir_server.api.deps import check_type, context_of, runtime_of
 from fhir_server.engine.profiles import validate_operation
 from fhir_server.errors import BadRequest
 from fhir_server.model import parse_json
@@ -42,10 +42,10 @@ def _outcome(issues) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [i.to_fhir("processing") for i in issues]}
 
 
-async def validate_type(request: Request, resource_type: str, id: str | None = None) -> Response:
+def validate_type(request: Request, resource_type: str, id: str | None = None) -> Response:
     check_type(resource_type)
     check_accept(request)
-    raw = await read_body(request, settings_of(request).max_body_size)
+    raw = body_of(request)
     resource, mode, profile = _arguments(parse_json(raw) if raw else None, request)
     if mode is not None and mode not in _MODES:
         raise BadRequest(f"mode must be create, update or delete; got {mode!r}")
@@ -63,5 +63,5 @@ async def validate_type(request: Request, resource_type: str, id: str | None = N
     return fhir_response(_outcome(validate_operation(runtime, resource, resource_type, profile)))
 
 
-async def validate_instance(request: Request, resource_type: str, id: str) -> Response:
-    return await validate_type(request, resource_type, id)
+def validate_instance(request: Request, resource_type: str, id: str) -> Response:
+    return validate_type(request, resource_type, id)

@@ -16,24 +16,24 @@ from fhir_server.engine import terminology
 __all__ = ["value_set", "value_set_instance", "code_system", "code_system_instance"]
 
 
-async def _validate(request: Request, resource_type: str, id: str | None) -> Response:
-    inputs = await operation_request(request)
+def _validate(request: Request, resource_type: str, id: str | None) -> Response:
+    inputs = operation_request(request)
     with runtime_of(request).work(context_of(request), write=False) as work:
         result = terminology.validate_code(work, resource_type, inputs, id)
     return fhir_response(result, pretty=is_pretty(request))
 
 
-async def value_set(request: Request) -> Response:
-    return await _validate(request, "ValueSet", None)
+def value_set(request: Request) -> Response:
+    return _validate(request, "ValueSet", None)
 
 
-async def value_set_instance(request: Request, id: str) -> Response:
-    return await _validate(request, "ValueSet", id)
+def value_set_instance(request: Request, id: str) -> Response:
+    return _validate(request, "ValueSet", id)
 
 
-async def code_system(request: Request) -> Response:
-    return await _validate(request, "CodeSystem", None)
+def code_system(request: Request) -> Response:
+    return _validate(request, "CodeSystem", None)
 
 
-async def code_system_instance(request: Request, id: str) -> Response:
-    return await _validate(request, "CodeSystem", id)
+def code_system_instance(request: Request, id: str) -> Response:
+    return _validate(request, "CodeSystem", id)

@@ -32,6 +32,7 @@ __all__ = [
     "RESOURCES",
     "HISTORY",
     "COUNTERS",
+    "PAGES",
     "KINDS",
     "PRESENT",
     "RESOURCE_INDEXES",
@@ -47,6 +48,8 @@ __all__ = [
 RESOURCES = "resources"
 HISTORY = "history"
 COUNTERS = "counters"
+#: search snapshots (paging state), expired by a TTL index
+PAGES = "pages"
 #: one document per guarded key (UnitOfWork.guard): concurrent transactions that guard it conflict
 GUARDS = "guards"
 

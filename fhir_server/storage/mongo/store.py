@@ -11,6 +11,7 @@ stays atomic depends on the deployment (``transactions.py``).
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -20,8 +21,10 @@ from pymongo import ReturnDocument
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from fhir_server.errors import TooCostly
 from fhir_server.storage.mongo.layout import (
     COUNTERS,
+    PAGES,
     HISTORY,
     HISTORY_INDEXES,
     RESOURCE_INDEXES,
@@ -34,6 +37,7 @@ from fhir_server.storage.mongo.transactions import (
     detect_mode,
     is_write_conflict,
 )
+from fhir_server.storage.mongo.pages import MongoPageStore
 from fhir_server.storage.mongo.work import MongoUnitOfWork
 
 __all__ = ["MongoStore", "DEFAULT_DATABASE", "database_from_url"]
@@ -64,6 +68,7 @@ class MongoStore:
         self.history = self.db[HISTORY]
         self.counters = self.db[COUNTERS]
         self.mode = detect_mode(client) if transactions == "auto" else transactions
+        self.pages = MongoPageStore(self.db[PAGES])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
 
@@ -85,7 +90,21 @@ class MongoStore:
         return int(doc["n"])
 
     @contextmanager
-    def unit_of_work(self, *, write: bool) -> Iterator[MongoUnitOfWork]:
+    def unit_of_work(self, *, write: bool, deadline: float | None = None) -> Iterator[MongoUnitOfWork]:
+        """``deadline``: every operation of the unit of work shares the time left (pymongo's
+        client-side operation timeout); one that runs out is TooCostly (503)."""
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        try:
+            with pymongo.timeout(remaining):
+                with self._unit_of_work(write) as uow:
+                    yield uow
+        except pymongo.errors.PyMongoError as exc:
+            if getattr(exc, "timeout", False):
+                raise TooCostly("The request ran past its time budget and was stopped; nothing was changed") from None
+            raise
+
+    @contextmanager
+    def _unit_of_work(self, write: bool) -> Iterator[MongoUnitOfWork]:
         if write and self.mode == REPLICA_SET:
             with self._transaction() as uow:
                 yield uow

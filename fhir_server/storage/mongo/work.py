@@ -147,6 +147,13 @@ class MongoUnitOfWork:
         if self._session is not None:
             self._store.db[GUARDS].update_one({"_id": key}, {"$inc": {"n": 1}}, upsert=True, session=self._session)
 
+    def generation(self, name: str) -> int:
+        doc = self._store.counters.find_one({"_id": f"generation:{name}"}, **self._kw)
+        return int(doc["n"]) if doc else 0
+
+    def bump(self, name: str) -> None:
+        self._store.counters.update_one({"_id": f"generation:{name}"}, {"$inc": {"n": 1}}, upsert=True, **self._kw)
+
     def newest_instant(self) -> str | None:
         doc = self._history.find_one({}, {"_id": 0, "lu": 1}, sort=[("lu", -1)], **self._kw)
         newest = doc["lu"] if doc else None

@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_type_seq ON history (type, seq);
 
+-- a number per name that writers raise (e.g. "search-parameters"), so every process
+-- sharing the file learns of a change on its next request
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    n    INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS resource (
     type         TEXT NOT NULL,
     id           TEXT NOT NULL,

@@ -1,14 +1,21 @@
 """The embedded default store: one SQLite file (or memory), WAL mode.
 
-One connection serves the process behind a lock: SQLite has a single writer
-anyway, and with the GIL a second connection buys little. ``BEGIN IMMEDIATE``
-takes the database write lock at the start of a write unit of work, so the
-read-check-write of a version is atomic across threads and across processes
-that share the file.
+Writers: one connection behind a lock, taken when a write unit of work first touches
+the store (parsing and validation never hold it), then ``BEGIN IMMEDIATE`` takes the
+database write lock, so the read-check-write of a version is atomic across threads
+and across processes that share the file. Readers: a pool of connections of their
+own; under WAL a reader never waits for the writer and sees the last commit as of its
+first statement. ``:memory:`` has one connection for everything (another connection
+would open another, empty database).
+
+Every unit of work may carry a deadline (the request's time budget): a statement that
+runs past it is interrupted, the unit of work rolls back, and the caller gets 503
+too-costly; a writer that cannot get the write lock before it gets the same.
 """
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 import time
@@ -27,6 +34,8 @@ from fhir_server.storage.base import (
     group_by_type,
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
+from fhir_server.storage.pages import MemoryPageStore
+from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
@@ -37,60 +46,102 @@ _CURRENT = (
 )
 
 
-class SqliteStore:
-    #: seconds a read may run before SQLite interrupts it (one runaway search must not
-    #: hold the process: the event loop runs store calls directly)
-    QUERY_TIMEOUT = 30.0
+def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    # WAL + NORMAL: a commit survives a process crash; only an OS crash or
+    # power loss may lose the last transactions (sqlite.org/pragma.html#pragma_synchronous)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+    return conn
 
-    def __init__(self, path: str, *, query_timeout: float | None = None):
+
+class SqliteStore:
+    #: seconds a unit of work without a deadline of its own may run (one runaway search
+    #: must not hold a worker for ever)
+    QUERY_TIMEOUT = 30.0
+    #: reader connections kept open (each serves one unit of work at a time)
+    READERS = 8
+
+    def __init__(self, path: str, *, query_timeout: float | None = None, readers: int | None = None):
         self.path = path
         self.query_timeout = query_timeout or self.QUERY_TIMEOUT
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a commit survives a process crash; only an OS crash or
-        # power loss may lose the last transactions (sqlite.org/pragma.html#pragma_synchronous)
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.executescript(SCHEMA)
-        self._checkpointer = _Checkpointer(path) if path != ":memory:" else None
+        self._memory = path == ":memory:"
+        self._writer = _connect(path)
+        if not self._memory:
+            self._writer.execute("PRAGMA journal_mode = WAL")
+        self._writer.executescript(SCHEMA)
+        self._write_lock = threading.Lock()
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._reader_slots = threading.BoundedSemaphore(readers or self.READERS)
+        self._all_readers: list[sqlite3.Connection] = []
+        self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
+        self._checkpointer = _Checkpointer(path) if not self._memory else None
         if self._checkpointer is not None:
             # checkpoints (and their fsync) run in the background, not inside a request's COMMIT
-            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._writer.execute("PRAGMA wal_autocheckpoint = 0")
             self._checkpointer.start()
 
+    def _deadline(self, deadline: float | None) -> float:
+        own = time.monotonic() + self.query_timeout
+        return own if deadline is None else min(deadline, own)
+
     @contextmanager
-    def unit_of_work(self, *, write: bool) -> Iterator["SqliteUnitOfWork"]:
-        with self._lock:
-            uow = SqliteUnitOfWork(self._conn, write)
-            if not write:
-                deadline = time.monotonic() + self.query_timeout
-                self._conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
-            try:
+    def unit_of_work(self, *, write: bool, deadline: float | None = None) -> Iterator["SqliteUnitOfWork"]:
+        deadline = self._deadline(deadline)
+        if write or self._memory:
+            uow = SqliteUnitOfWork(self._writer, write, lock=self._write_lock, deadline=deadline)
+            with self._run(uow):
                 yield uow
-            except sqlite3.OperationalError as exc:
-                if uow.started:
-                    self._conn.execute("ROLLBACK")
-                if "interrupted" in str(exc):
-                    raise TooCostly(f"The search ran longer than {self.query_timeout:g} s and was stopped; narrow it") from None
-                raise
-            except BaseException:
-                if uow.started:
-                    self._conn.execute("ROLLBACK")
-                raise
-            else:
-                if uow.started:
-                    self._conn.execute("COMMIT")
-            finally:
-                if not write:
-                    self._conn.set_progress_handler(None, 0)
+            return
+        conn = self._reader(deadline)
+        try:
+            uow = SqliteUnitOfWork(conn, False, deadline=deadline)
+            with self._run(uow):
+                yield uow
+        finally:
+            self._readers.put(conn)
+            self._reader_slots.release()
+
+    def _reader(self, deadline: float) -> sqlite3.Connection:
+        if not self._reader_slots.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            raise TooCostly("The server is busy: no database reader became free within the request's time budget")
+        try:
+            return self._readers.get_nowait()
+        except queue.Empty:
+            conn = _connect(self.path, readonly=True)
+            self._all_readers.append(conn)
+            return conn
+
+    @contextmanager
+    def _run(self, uow: "SqliteUnitOfWork") -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            uow.rollback()
+            if "interrupted" in str(exc):
+                raise TooCostly("The request ran past its time budget and was stopped; nothing was changed") from None
+            if "locked" in str(exc) or "busy" in str(exc):  # another process held the write lock too long
+                raise TooCostly("The database stayed busy with another writer past the request's time "
+                                "budget; nothing was changed, try again") from None
+            raise
+        except BaseException:
+            uow.rollback()
+            raise
+        else:
+            uow.commit()
+        finally:
+            uow.release()
 
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()
-        with self._lock:
-            self._conn.close()
+        with self._write_lock:
+            self._writer.close()
+        for conn in self._all_readers:
+            conn.close()
+        self.pages.close()
 
 
 class _Checkpointer(threading.Thread):
@@ -139,17 +190,62 @@ class SqliteUnitOfWork:
     """Begins its SQLite transaction on first use, so that work done before touching
     the store (parsing, validation) never holds the database write lock."""
 
-    def __init__(self, conn: sqlite3.Connection, write: bool):
+    def __init__(self, conn: sqlite3.Connection, write: bool, *, lock: threading.Lock | None = None, deadline: float):
         self._raw = conn
         self._write = write
+        self._lock = lock
+        self._deadline = deadline
+        self._locked = False
+        self._handler = False
         self.started = False
 
     @property
     def _conn(self) -> sqlite3.Connection:
         if not self.started:
+            if self._lock is not None and not self._locked:
+                if not self._lock.acquire(timeout=max(self._deadline - time.monotonic(), 0)):
+                    raise TooCostly("The server is busy: the database write lock did not become free within "
+                                    "the request's time budget; nothing was changed")
+                self._locked = True
+            # only now is the connection this unit of work's (the writer's is shared)
+            deadline = self._deadline
+            self._raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+            self._handler = True
+            if self._write:  # another process's writer: wait for it no longer than the budget
+                wait_ms = int(max(self._deadline - time.monotonic(), 0) * 1000)
+                self._raw.execute(f"PRAGMA busy_timeout = {wait_ms}")
             self._raw.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
             self.started = True
         return self._raw
+
+    def commit(self) -> None:
+        if self.started:
+            self._raw.execute("COMMIT")
+            self.started = False
+
+    def rollback(self) -> None:
+        if self.started:
+            self.started = False
+            if self._raw.in_transaction:  # an interrupted write may have rolled back already
+                self._raw.execute("ROLLBACK")
+
+    def release(self) -> None:
+        if self._handler:
+            self._handler = False
+            self._raw.set_progress_handler(None, 0)
+        if self._locked:
+            self._locked = False
+            self._lock.release()
+
+    # -- counters: a number per name that writers raise, so that every process sees a change
+    def generation(self, name: str) -> int:
+        row = self._conn.execute("SELECT n FROM counters WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def bump(self, name: str) -> None:
+        self._conn.execute(
+            "INSERT INTO counters (name, n) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET n = n + 1", (name,)
+        )
 
     def current(self, resource_type: str, id: str) -> ResourceVersion | None:
         row = self._conn.execute(_CURRENT, (resource_type, id)).fetchone()
