@@ -228,7 +228,7 @@ sys.exit(main(sys.argv[2:]))
 class Server:
     """The real server as a subprocess on a SQLite file (``db``, default a fresh one in ``workdir``)."""
 
-    def __init__(self, workdir: Path, profile_dir: Path | None, db: Path | None = None):
+    def __init__(self, workdir: Path, profile_dir: Path | None, db: Path | None = None, checkout: Path | None = None):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.db = db or workdir / "http.db"
@@ -248,7 +248,10 @@ class Server:
             # the same CLI, with a cProfile switched on and off by SIGUSR1/SIGUSR2, so
             # each phase gets its own profile without startup and warm-up in it
             cmd = [sys.executable, "-c", _PROFILED_SERVER, str(profile_dir), *serve]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir)
+        env = None
+        if checkout is not None:  # another checkout's code (e.g. main before a change), same client
+            env = {**os.environ, "PYTHONPATH": str(checkout), "EVI_PROFILES_DIR": str(checkout / "profiles")}
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
 
     def profile_start(self) -> None:
         if self.profile_dir is not None:
@@ -513,6 +516,41 @@ def print_profile(path: Path, title: str, limit: int) -> None:
     stats.sort_stats("cumulative").print_stats(limit)
 
 
+def compare(args) -> int:
+    """Create and read rates over HTTP: ``--compare`` checkout vs. this one, interleaved so
+    that the machine's noise falls on both alike; medians of the rounds and their ratio."""
+    current = Path(__file__).resolve().parents[1]
+    rates: dict[str, dict[str, list[float]]] = {n: {"create": [], "read": [], "create_cpu": [], "read_cpu": []}
+                                                for n in ("before", "now")}
+    print(f"compare: before = {args.compare}, now = {current}; n={args.n}, {args.rounds} rounds, machine load "
+          f"{os.getloadavg()[0]:.2f}")
+    for round_no in range(args.rounds):
+        for name, checkout in (("before", args.compare.resolve()), ("now", current)):
+            with tempfile.TemporaryDirectory(prefix="evi-compare-") as tmp:
+                server = Server(Path(tmp), None, checkout=checkout)
+                try:
+                    server.wait_ready()
+                    tag = uuid.uuid4().hex[:8]
+                    http_creates(server, args.client, create_bodies(args.warmup, f"{tag}-w"))
+                    created, ids = http_creates(server, args.client, create_bodies(args.n, tag))
+                    http_reads(server, args.client, ids, args.warmup)
+                    read = http_reads(server, args.client, ids, args.n)
+                finally:
+                    server.stop()
+            for phase, measured in (("create", created), ("read", read)):
+                rates[name][phase].append(measured.rate)
+                rates[name][phase + "_cpu"].append(measured.server_cpu / measured.count * 1e3)
+            print(f"  round {round_no + 1} {name:<6} create {created.rate:7.0f}/s ({created.server_cpu / created.count * 1e3:.3f} "
+                  f"ms CPU)  read {read.rate:7.0f}/s ({read.server_cpu / read.count * 1e3:.3f} ms CPU)"
+                  f"{'  NOISY' if created.noisy() or read.noisy() else ''}")
+    for phase in ("create", "read"):
+        before, now = statistics.median(rates["before"][phase]), statistics.median(rates["now"][phase])
+        cpu_before, cpu_now = (statistics.median(rates[n][phase + "_cpu"]) for n in ("before", "now"))
+        print(f"{phase:<7} before {before:7.0f}/s  now {now:7.0f}/s  now/before {now / before:.2f}   "
+              f"server CPU ms/req before {cpu_before:.3f} now {cpu_now:.3f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=3000, help="creates and reads per mode (default 3000)")
@@ -525,7 +563,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", metavar="DIR", type=Path, help="cProfile each server phase (after warm-up) and the in-process creates into DIR/*.prof and print the top rows (slows everything: the numbers are then not benchmarks)")
     parser.add_argument("--profile-lines", type=int, default=25, help="rows per profile table (default 25)")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line at the end")
+    parser.add_argument("--compare", metavar="CHECKOUT", type=Path,
+                        help="instead: HTTP create and read rates of this checkout's server and of the current "
+                             "code, alternating --rounds times on fresh databases, with their ratio")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare (default 3)")
     args = parser.parse_args(argv)
+    if args.compare:
+        if args.quick:
+            args.n, args.warmup = min(args.n, 500), min(args.warmup, 30)
+        return compare(args)
     if args.quick:
         args.n, args.runs, args.warmup = min(args.n, 500), min(args.runs, 3), min(args.warmup, 30)
     phases = set(args.phases.split(","))

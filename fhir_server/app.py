@@ -8,11 +8,10 @@ from datetime import datetime, timezone
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 
 from fhir_server.api import (
     MOUNT,
-    SecurityHeaders,
+    Answers,
     Workers,
     build_routes,
     install_error_handlers,
@@ -82,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        app.state.workers.shutdown()  # requests under way finish before the store closes
         runtime.store.close()
 
     app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -100,10 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(build_routes(MOUNT))
     app.router.redirect_slashes = False
     app.router.default = trailing_slash_redirect(app.router, frozenset({MOUNT + "/"}))
-    # outermost last: CORS (answers preflights), security headers on everything,
-    # gzip of large answers (compressed in a thread past 128 KiB), then the catch-all
-    app.add_middleware(GZipMiddleware, minimum_size=1400)
-    app.add_middleware(SecurityHeaders)
+    # outermost last: CORS (answers preflights), then security headers and gzip on
+    # every answer, then the catch-all that turns an unexpected error into a 500
+    app.add_middleware(Answers)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

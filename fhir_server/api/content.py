@@ -47,7 +47,7 @@ def body_of(request: Request, *, allowed: frozenset[str] = _JSON_TYPES) -> bytes
         if any(x in media for x in _XML):
             raise UnsupportedMediaType(f"{media} is not supported: this server speaks FHIR JSON (application/fhir+json)")
         raise UnsupportedMediaType(f"Content-Type {media} is not supported here; use {' or '.join(sorted(allowed))}")
-    return getattr(request.state, "body", b"")
+    return request.scope.get("state", {}).get("body", b"")
 
 
 def check_accept(request: Request) -> None:

@@ -16,7 +16,7 @@ from fhir_server.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-__all__ = ["runtime_of", "settings_of", "context_of", "base_of", "budget_of", "request_id_of", "preference_of", "query_pairs", "check_type", "is_pretty"]
+__all__ = ["runtime_of", "settings_of", "state_of", "context_of", "base_of", "budget_of", "request_id_of", "preference_of", "query_pairs", "check_type", "is_pretty"]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -42,29 +42,37 @@ def context_of(request: Request, preference: Preference | None = None) -> Reques
     )
 
 
+def state_of(request: Request) -> dict:
+    """What the request carries from one step to the next (the ASGI scope's ``state``:
+    Starlette's ``request.state`` wraps the same dict, with an exception per miss)."""
+    return request.scope.setdefault("state", {})
+
+
 def base_of(request: Request) -> str:
-    found = getattr(request.state, "base_url", None)
+    state = state_of(request)
+    found = state.get("base_url")
     if found is None:
-        found = request.state.base_url = request_base(request, settings_of(request))
+        found = state["base_url"] = request_base(request, settings_of(request))
     return found
 
 
 def request_id_of(request: Request) -> str:
     """The client's ``X-Request-Id`` when it is a plain token, else a new one."""
-    found = getattr(request.state, "request_id", None)
+    state = state_of(request)
+    found = state.get("request_id")
     if found is None:
         given = request.headers.get("x-request-id", "")
-        found = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        request.state.request_id = found
+        found = state["request_id"] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     return found
 
 
 def budget_of(request: Request) -> Budget:
     """The request's budget, set when it arrived (``api.routes``), shared by all its contexts."""
-    found = getattr(request.state, "budget", None)
+    state = state_of(request)
+    found = state.get("budget")
     if found is None:
         settings = settings_of(request)
-        found = request.state.budget = Budget.for_request(settings.request_timeout, settings.max_response_entries)
+        found = state["budget"] = Budget.for_request(settings.request_timeout, settings.max_response_entries)
     return found
 
 
@@ -72,10 +80,7 @@ def follow_ups_of(request: Request) -> list:
     """The request's list of after-commit follow-ups; ``routes`` runs them in a worker
     thread once the handler is done, so a slow one (a call to another server) never
     blocks the event loop. Every context of one request shares the list."""
-    found = getattr(request.state, "follow_ups", None)
-    if found is None:
-        found = request.state.follow_ups = []
-    return found
+    return state_of(request).setdefault("follow_ups", [])
 
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:

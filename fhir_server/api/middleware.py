@@ -1,43 +1,92 @@
-"""What every answer gets, whatever produced it: security headers, and redirects of
-paths with a trailing slash that do not depend on the ``Host`` header."""
+"""What every answer gets, whatever produced it: security headers and gzip
+compression (one ASGI wrapper, no per-request setup), and redirects of paths with a
+trailing slash that do not depend on the ``Host`` header."""
 
 from __future__ import annotations
 
+import gzip
+
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.routing import Match, Router
 
-__all__ = ["SecurityHeaders", "trailing_slash_redirect"]
+__all__ = ["Answers", "trailing_slash_redirect", "accepts_gzip"]
 
 #: for API answers; HTML pages (the dashboard) set a policy of their own
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_SECURITY = (
+    ("x-content-type-options", "nosniff"),
+    # patient data must not sit in shared or browser caches (an answer may choose otherwise)
+    ("cache-control", "no-store"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+)
 
 
-class SecurityHeaders:
-    """``X-Content-Type-Options: nosniff`` everywhere; ``Cache-Control: no-store`` unless
-    the answer chose its own (patient data must not sit in shared or browser caches);
-    framing and content-security policy; ``Referrer-Policy: no-referrer``. (The
-    ``server`` banner is switched off where uvicorn is configured.)"""
+def accepts_gzip(header: str) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (``gzip;q=0`` does not)."""
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip()
+            try:
+                return not q or float(q) > 0
+            except ValueError:
+                return False
+    return False
 
-    def __init__(self, app):
+
+class Answers:
+    """Security headers on every answer (``X-Content-Type-Options: nosniff``,
+    ``Cache-Control: no-store`` unless the answer set its own, ``X-Frame-Options``,
+    ``Referrer-Policy`` and, except on HTML, a content-security policy; the ``server``
+    banner is off where uvicorn is configured), and gzip for a complete answer of at
+    least ``minimum_size`` bytes when the client accepts it (compressed in a thread
+    from ``thread_minimum_size`` on, so a large answer does not hold the event loop)."""
+
+    def __init__(self, app, minimum_size: int = 1400, thread_minimum_size: int = 128 * 1024):
         self.app = app
+        self.minimum_size = minimum_size
+        self.thread_minimum_size = thread_minimum_size
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        compress = any(k == b"accept-encoding" and accepts_gzip(v.decode("latin-1")) for k, v in scope["headers"])
+        held = None
 
-        async def with_headers(message):
-            if message["type"] == "http.response.start":
+        async def answer(message):
+            nonlocal held
+            kind = message["type"]
+            if kind == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("cache-control", "no-store")
-                headers.setdefault("x-frame-options", "DENY")
-                headers.setdefault("referrer-policy", "no-referrer")
+                for name, value in _SECURITY:
+                    headers.setdefault(name, value)
                 if not headers.get("content-type", "").startswith("text/html"):
                     headers.setdefault("content-security-policy", _API_CSP)
+                if compress and "content-encoding" not in headers:
+                    held = message  # decided on seeing the body
+                    return
+            elif kind == "http.response.body" and held is not None:
+                start, held = held, None
+                body = message.get("body", b"")
+                if message.get("more_body") or len(body) < self.minimum_size:
+                    await send(start)  # streamed or small: as it is
+                else:
+                    if len(body) >= self.thread_minimum_size:
+                        body = await run_in_threadpool(gzip.compress, body, 6)
+                    else:
+                        body = gzip.compress(body, 6)
+                    headers = MutableHeaders(scope=start)
+                    headers["content-encoding"] = "gzip"
+                    headers["content-length"] = str(len(body))
+                    headers.add_vary_header("Accept-Encoding")
+                    await send(start)
+                    message = {"type": "http.response.body", "body": body}
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, receive, answer)
 
 
 def trailing_slash_redirect(router: Router, keep: frozenset[str]):

@@ -32,7 +32,7 @@ from fhir_server.api.interactions import (
 from fhir_server.api.operations import everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, triage, validate_code
 from fhir_server.api.content import receive_body
-from fhir_server.api.deps import settings_of
+from fhir_server.api.deps import settings_of, state_of
 from fhir_server.api.workers import workers_of
 from fhir_server.engine import Budget, run_follow_ups
 
@@ -113,11 +113,12 @@ def _endpoint(route: Route):
     async def endpoint(request: Request):
         settings = settings_of(request)
         seconds = settings.request_timeout if route.budgeted else None
-        request.state.budget = Budget.for_request(seconds, settings.max_response_entries)
+        state = state_of(request)
+        state["budget"] = Budget.for_request(seconds, settings.max_response_entries)
         if route.writes is None:
             return handler(request, **request.path_params)
         if request.method in _WITH_BODY:
-            request.state.body = await receive_body(request, settings.max_body_size)
+            state["body"] = await receive_body(request, settings.max_body_size)
         return await workers_of(request).run(route.writes, _handle, handler, request)
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
@@ -131,7 +132,7 @@ def _handle(handler, request: Request):
     """In a worker thread: the handler, then its committed writes' follow-ups (a call to
     another server), before the client hears back."""
     response = handler(request, **request.path_params)
-    follow_ups = getattr(request.state, "follow_ups", None)
+    follow_ups = state_of(request).get("follow_ups")
     if follow_ups:
         run_follow_ups(follow_ups)
     return response

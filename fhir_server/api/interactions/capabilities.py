@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from fhir_server.api.content import FHIR_JSON, check_accept, fhir_response
 from fhir_server.api.deps import context_of, is_pretty, runtime_of
+from fhir_server.api.middleware import accepts_gzip
 from fhir_server.engine.capabilities import Answer
 
 
@@ -22,16 +23,8 @@ def capabilities(request: Request) -> Response:
     if is_pretty(request):
         return fhir_response(answer.body, pretty=True)
     headers = {"Vary": "Accept-Encoding"}
-    if _accepts_gzip(request.headers.get("accept-encoding", "")):
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
         headers["Content-Encoding"] = "gzip"
         return Response(answer.gzipped, headers=headers, media_type=FHIR_JSON)
     return Response(answer.body, headers=headers, media_type=FHIR_JSON)
 
-
-def _accepts_gzip(header: str) -> bool:
-    for part in header.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            q = params.strip().removeprefix("q=").strip()
-            return not q or q.replace(".", "", 1).isdigit() and float(q) > 0
-    return False
