@@ -4,7 +4,7 @@ fixed and pattern values, required/extensible bindings against local value sets,
 FHIRPath invariants, slicing, extensions (context and value types).
 
     guide = ig_resources(ig_directory())
-    validator = Validator(guide, local_value_sets(guide))
+    validator = Validator(guide, local_value_sets(guide))   # or value_set_lookup(guide_terminology(dir))
     issues = validator.validate(resource)            # its meta.profile claims + base
     issues = validator.validate(resource, [url])     # these profiles, its claims + base
 
@@ -36,11 +36,11 @@ from fhir_server.conformance.snapshot import make_resolver
 from fhir_server.conformance.validation.definitions import Definitions, compiled_regex
 from fhir_server.conformance.validation.issues import ValidationIssue
 from fhir_server.conformance.validation.slicing import Slicer
-from fhir_server.conformance.validation.terminology import local_value_sets
+from fhir_server.conformance.validation.terminology import local_value_sets, value_set_lookup
 from fhir_server.conformance.validation.walker import Run
 from fhir_server.spec import load_table
 
-__all__ = ["ValidationIssue", "Validator", "local_value_sets"]
+__all__ = ["ValidationIssue", "Validator", "local_value_sets", "value_set_lookup"]
 
 log = logging.getLogger(__name__)
 
