@@ -77,11 +77,10 @@ def _snapshot(store, registry):
 
 
 def _mongomock():
-    import mongomock
+    from fhir_server.storage.mongo import MongoStore
+    from tests.support.mongo_replica_set import ReplicaSet
 
-    from fhir_server.storage.mongo import EMULATED, MongoStore
-
-    return MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+    return MongoStore(ReplicaSet(), "evi")
 
 
 def _mongodb():
