@@ -96,5 +96,5 @@ def guide_terminology(directory: Path | None) -> GuideTerminology:
         with _lock:
             found = _loaded.get(key)
             if found is None:
-                found = _loaded[key] = GuideTerminology(ig_resources(key))
+                found = _loaded[key] = GuideTerminology(ig_resources(directory))  # shares its cache
     return found

@@ -7,9 +7,13 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
+
 import fhir_server.conformance.ig_terminology as module
+from fhir_server.app import build_runtime
 from fhir_server.conformance import GuideTerminology, guide_terminology, ig_directory
 from fhir_server.workflow.displays import coding
+from fhir_server.settings import Settings
 from fhir_server.workflow.sip import principal_by_type
 
 EVI = "https://evi-fhir.org/fhir/CodeSystem/"
@@ -70,3 +74,12 @@ def test_each_directory_is_read_once_even_by_racing_threads(tmp_path, monkeypatc
     assert len(reads) == 1 and all(f is found[0] for f in found)
     assert guide_terminology(tmp_path / "guide" / ".." / "guide") is found[0]  # the same folder
     assert guide_terminology(ig_directory()) is not found[0]
+
+
+def test_a_guide_folder_that_is_missing_is_an_error_not_an_empty_guide(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        guide_terminology(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="implementation guide folder"):
+        build_runtime(Settings(storage="sqlite://:memory:", profiles_dir=str(tmp_path / "missing")))
+    (tmp_path / "empty").mkdir()
+    assert guide_terminology(tmp_path / "empty").codes("urn:any") == frozenset()
