@@ -103,50 +103,88 @@ def _as_bundle(data: dict) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def _load(args: argparse.Namespace) -> int:
-    from fhir_server.app import build_runtime
-    from fhir_server.engine import RequestContext, process_bundle
+def _files(paths: list[str]) -> tuple[list[Path], list[Path]]:
+    """(the .json files of every path in order, the paths that do not exist)."""
+    files: list[Path] = []
+    missing: list[Path] = []
+    for name in paths:
+        root = Path(name)
+        if not root.exists():
+            missing.append(root)
+        elif root.is_dir():
+            files.extend(sorted(p for p in root.rglob("*.json") if p.is_file()))
+        else:
+            files.append(root)
+    return list(dict.fromkeys(files)), missing
+
+
+def _read(path: Path) -> dict | None:
+    """The file's resource, or None for JSON that is no FHIR resource (an ``*.expected.json``
+    of examples/invalid, a package manifest): those are skipped, not failed."""
+    data = orjson.loads(path.read_bytes())
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        return None
+    return data
+
+
+def _load_round(runtime, ctx, pending: list[Path], progress: "_Progress | None") -> tuple[int, list, list]:
+    """One pass over ``pending``: (entries stored, (path, message) failures, skipped paths)."""
+    from fhir_server.engine import process_bundle
     from fhir_server.errors import FhirError
 
-    root = Path(args.path)
-    if not root.exists():
+    entries, failures, skipped = 0, [], []
+    for path in pending:
+        try:
+            data = _read(path)
+            if data is None:
+                skipped.append(path)
+            else:
+                entries += len(process_bundle(runtime, ctx, _as_bundle(data), return_pref="minimal").get("entry", []))
+        except (FhirError, ValueError, orjson.JSONDecodeError) as exc:
+            failures.append((path, getattr(exc, "message", str(exc))))
+        if progress is not None:
+            progress.step(path.name)
+    return entries, failures, skipped
+
+
+def _load(args: argparse.Namespace) -> int:
+    from fhir_server.app import build_runtime
+    from fhir_server.engine import RequestContext
+
+    files, missing = _files(args.paths)
+    for root in missing:
         print(f"evi-fhir load: {root} does not exist", file=sys.stderr)
+    if missing:
         return 2
-    files = sorted(p for p in root.rglob("*.json") if p.is_file()) if root.is_dir() else [root]
     settings = _settings(args)
     runtime = build_runtime(settings)
     ctx = RequestContext(base_url=settings.public_base)
     progress = _Progress(len(files))
-    entries = 0
-    pending: list[tuple[Path, str | None]] = [(path, None) for path in files]
+    entries, skipped = 0, []
+    pending: list[Path] = files
+    failures: list[tuple[Path, str]] = []
     try:
         # a file that fails is tried again after the others: domain rules may need
         # what a later file holds (a SIP needs its CareTeam and Consent); stop when a
         # whole round makes no progress
         first_round = True
         while pending:
-            failures: list[tuple[Path, str | None]] = []
-            for path, _ in pending:
-                try:
-                    data = orjson.loads(path.read_bytes())
-                    if not isinstance(data, dict):
-                        raise ValueError("not a JSON object")
-                    result = process_bundle(runtime, ctx, _as_bundle(data), return_pref="minimal")
-                    entries += len(result.get("entry", []))
-                except (FhirError, ValueError, orjson.JSONDecodeError) as exc:
-                    failures.append((path, getattr(exc, "message", str(exc))))
-                if first_round:
-                    progress.step(path.name)
+            stored, failures, passed_over = _load_round(runtime, ctx, pending, progress if first_round else None)
+            entries += stored
+            skipped += passed_over
             first_round = False
-            if len(failures) == len(pending):
+            if len(failures) == len(pending) or not failures:
                 break
-            pending = failures
-        else:
-            failures = []
+            pending = [path for path, _ in failures]
     finally:
         progress.close()
         runtime.store.close()
-    print(f"loaded {len(files) - len(failures)} of {len(files)} files ({entries} entries)", file=sys.stderr)
+    resources = len(files) - len(skipped)
+    print(f"loaded {resources - len(failures)} of {resources} files ({entries} entries)", file=sys.stderr)
+    if skipped:
+        print(f"skipped {len(skipped)} files that are not FHIR resources (no resourceType):", file=sys.stderr)
+        for path in skipped:
+            print(f"  skipped {path}", file=sys.stderr)
     for path, message in failures:
         print(f"  failed {path}: {message}", file=sys.stderr)
     return 1 if failures else 0
@@ -256,8 +294,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(func=_serve)
 
-    load = sub.add_parser("load", help="load a file or folder of resources/Bundles (a transaction per file)")
-    load.add_argument("path")
+    load = sub.add_parser(
+        "load", help="load files or folders of resources/Bundles (a transaction per file; JSON that is no "
+        "FHIR resource, such as examples/invalid/*.expected.json, is skipped and listed)")
+    load.add_argument("paths", nargs="+", metavar="path")
     load.add_argument("--storage", help="storage URL (EVI_STORAGE)")
     load.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE)")
     load.set_defaults(func=_load)
@@ -287,12 +327,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fhir_server.storage.factory import UnsupportedStorage
     from fhir_server.workflow import RegionError
 
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except RegionError as exc:
+    except (RegionError, UnsupportedStorage) as exc:  # configuration the server cannot start with
         print(f"evi-fhir: {exc}", file=sys.stderr)
         return 2
 

@@ -136,7 +136,7 @@ class CodeSystemView:
             below = self.descendants(code)
             return {"is-a": below | {code}, "descendent-of": below, "generalizes": self.ancestors(code) | {code},
                     "is-not-a": everything - below - {code}}[op]
-        values = {c: self._values(c, prop) for c in self.concepts}
+        values = {c: self.property_values(c, prop) for c in self.concepts}
         if op == "=":
             return {c for c, vs in values.items() if value in vs}
         if op in ("in", "not-in"):
@@ -153,7 +153,10 @@ class CodeSystemView:
             return {c for c, vs in values.items() if bool(vs) == (value == "true")}
         raise unprocessable(f"Filter operator {op!r} is not supported", code="not-supported")
 
-    def _values(self, code: str, prop: str) -> list[str]:
+    def property_values(self, code: str, prop: str) -> list[str]:
+        """A concept's values of ``prop``: its own properties, or ``concept``/``code``,
+        ``display``, ``parent``, ``child`` as filters name them (codes of Codings, booleans
+        as ``true``/``false``)."""
         if prop in ("concept", "code"):
             return [code]
         if prop == "display":

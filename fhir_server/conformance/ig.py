@@ -36,9 +36,15 @@ def ig_directory(override: str | None = None) -> Path | None:
 
 @lru_cache(maxsize=4)
 def ig_resources(directory: Path | None) -> tuple[dict, ...]:
-    """Every JSON resource of the guide, sorted by file name."""
-    if directory is None or not directory.is_dir():
+    """Every JSON resource of the guide, sorted by file name (none without a guide).
+
+    A folder that is named but missing is an error of the server's set-up, not an
+    empty guide: FileNotFoundError (a server that silently had no profiles would
+    accept what its profiles forbid)."""
+    if directory is None:
         return ()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"The implementation guide folder {directory} does not exist")
     return tuple(orjson.loads(p.read_bytes()) for p in sorted(directory.rglob("*.json")))
 
 

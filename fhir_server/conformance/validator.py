@@ -4,7 +4,7 @@ fixed and pattern values, required/extensible bindings against local value sets,
 FHIRPath invariants, slicing, extensions (context and value types).
 
     guide = ig_resources(ig_directory())
-    validator = Validator(guide, local_value_sets(guide))
+    validator = Validator(guide, local_value_sets(guide))   # or value_set_lookup(guide_terminology(dir))
     issues = validator.validate(resource)            # its meta.profile claims + base
     issues = validator.validate(resource, [url])     # these profiles, its claims + base
 
@@ -29,20 +29,18 @@ extensions / invariants, slicing, rules, fhirpath, terminology, xhtml.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 
 from fhir_server.conformance.snapshot import make_resolver
 from fhir_server.conformance.validation.definitions import Definitions, compiled_regex
 from fhir_server.conformance.validation.issues import ValidationIssue
 from fhir_server.conformance.validation.slicing import Slicer
-from fhir_server.conformance.validation.terminology import local_value_sets
+from fhir_server.conformance.validation.terminology import local_value_sets, value_set_lookup
 from fhir_server.conformance.validation.walker import Run
 from fhir_server.spec import load_table
 
-__all__ = ["ValidationIssue", "Validator", "local_value_sets"]
+__all__ = ["ValidationIssue", "Validator", "local_value_sets", "value_set_lookup"]
 
-log = logging.getLogger(__name__)
 
 ValueSets = Callable[[str], "frozenset[tuple[str | None, str]] | None"]
 #: core value sets the lookup cannot expand (UCUM, MIME types, languages ...): codes
@@ -74,7 +72,9 @@ class Validator:
 
     def validate(self, resource: dict, profiles: Sequence[str] | None = None) -> list[ValidationIssue]:
         """Issues of *resource* against *profiles* (None: its meta.profile claims) and
-        the base definition of its type.  Never raises for bad input."""
+        the base definition of its type.  Bad input gives issues; a failure of the
+        validator itself (a file of the guide or of the spec tables gone, a bug) raises
+        and is the server's error (500), never an issue blamed on the resource."""
         run = Run(self)
         if not isinstance(resource, dict):
             run.error("structure", "", "A resource must be a JSON object")
@@ -82,11 +82,8 @@ class Validator:
         path = resource.get("resourceType") if isinstance(resource.get("resourceType"), str) else "Resource"
         try:
             run.resource(resource, path, [u for u in profiles if isinstance(u, str)] if profiles else None)
-        except RecursionError:
+        except RecursionError:  # the client's nesting, not a fault of the validator
             run.error("too-costly", path, "The resource is nested too deeply to validate")
-        except Exception as exc:  # noqa: BLE001 - a validator bug must not turn into a server error
-            log.exception("profile validation failed")
-            run.error("exception", path, f"The validator failed on this resource: {exc!r}")
         return run.issues
 
     def known_profile(self, url: str) -> bool:
@@ -119,10 +116,7 @@ class Validator:
         """(pairs, codes, systems) of a value set, or None when it is not known here."""
         url = url.split("|", 1)[0]
         if url not in self._code_cache:
-            try:
-                pairs = self._value_sets(url)
-            except Exception:  # noqa: BLE001 - a broken lookup must not break validation
-                pairs = None
+            pairs = self._value_sets(url)  # None when not expandable here; a failure is the server's
             self._code_cache[url] = None if pairs is None else (
                 frozenset(pairs), frozenset(c for _, c in pairs), frozenset(s for s, _ in pairs))
         return self._code_cache[url]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 
-from fhir_server.conformance import ig_directory, ig_resources
-from fhir_server.conformance.validator import ValidationIssue, Validator, local_value_sets
+from fhir_server.conformance import guide_terminology, ig_directory, ig_resources
+from fhir_server.conformance.validator import ValidationIssue, Validator, value_set_lookup
 from fhir_server.engine.hooks import HookPoint, WriteEvent
 from fhir_server.engine.work import Runtime
 from fhir_server.errors import Issue, Unprocessable
@@ -30,9 +30,9 @@ def validator_for(runtime: Runtime) -> Validator:
         with _lock:
             found = _validators.get(key)
             if found is None:
-                guide = ig_resources(ig_directory(runtime.profiles_dir))
-                profiles = [r for r in guide if r.get("resourceType") == "StructureDefinition"]
-                found = Validator(profiles, local_value_sets(guide))
+                directory = ig_directory(runtime.profiles_dir)
+                profiles = [r for r in ig_resources(directory) if r.get("resourceType") == "StructureDefinition"]
+                found = Validator(profiles, value_set_lookup(guide_terminology(directory)))
                 _validators[key] = found
     return found
 

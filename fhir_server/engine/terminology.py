@@ -1,6 +1,9 @@
 """The terminology operations over the store: find ValueSets and CodeSystems by
-canonical url (the implementation guide's are stored too, see ``engine/guide.py``),
-then let ``conformance.terminology`` do the work.
+canonical url (the implementation guide's are stored too, see ``engine/guide.py``;
+should one be missing there, the guide's own copy is used), then let
+``conformance.terminology`` do the work. ``resolver`` is the lookup the ``:in`` /
+``:not-in`` search modifiers use too (``engine/valueset.py``), so every expansion of
+the server is the same one.
 
 | operation                                | unknown target       | bad input | unexpandable |
 |------------------------------------------|----------------------|-----------|--------------|
@@ -21,15 +24,15 @@ from datetime import datetime, timezone
 
 import orjson
 
+from fhir_server.conformance import guide_terminology, ig_directory, terminology
 from fhir_server.conformance.parameters import Inputs, parse_expand, parse_lookup, parse_validate_code
-from fhir_server.conformance import terminology
 from fhir_server.engine.instance import read
 from fhir_server.engine.work import Work
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.model import format_instant
 from fhir_server.search.plan import parse_search
 
-__all__ = ["find_canonical", "expand", "lookup", "validate_code"]
+__all__ = ["find_canonical", "resolver", "expand", "lookup", "validate_code"]
 
 #: more stored resources sharing one canonical url than this are not told apart
 _CANDIDATES = 20
@@ -60,13 +63,21 @@ def find_canonical(work: Work, resource_type: str, url: str, version: str | None
     return max(found, key=lambda r: (r.get("meta") or {}).get("lastUpdated", ""))
 
 
-def _resolver(work: Work):
+def resolver(work: Work) -> terminology.Resolve:
+    """A ``Resolve`` for one request: stored resources first, then the implementation
+    guide's (``guide_terminology``); answers are kept for the request."""
     cache: dict[tuple[str, str, str | None], dict | None] = {}
+    guide = guide_terminology(ig_directory(work.runtime.profiles_dir))
 
     def resolve(resource_type: str, url: str, version: str | None = None) -> dict | None:
         key = (resource_type, url, version)
         if key not in cache:
-            cache[key] = find_canonical(work, resource_type, url, version)
+            found = find_canonical(work, resource_type, url, version)
+            if found is None:
+                found = guide.resolve(resource_type, url, version)
+                if found is not None and version and found.get("version") not in (None, version):
+                    found = None  # the guide's copy is another version
+            cache[key] = found
         return cache[key]
 
     return resolve
@@ -91,7 +102,7 @@ def _target(work: Work, resource_type: str, instance_id: str | None, given: dict
 def expand(work: Work, inputs: Inputs, instance_id: str | None = None) -> dict:
     """``$expand``: the expanded ValueSet."""
     request = parse_expand(inputs)
-    resolve = _resolver(work)
+    resolve = resolver(work)
     vs = _target(work, "ValueSet", instance_id, request.value_set, request.url, request.value_set_version, resolve)
     now = format_instant(datetime.now(timezone.utc))
     return terminology.expand(vs, resolve, request, identifier=f"urn:uuid:{uuid.uuid4()}", timestamp=now)
@@ -113,7 +124,7 @@ def validate_code(work: Work, resource_type: str, inputs: Inputs, instance_id: s
     """``$validate-code`` against a ValueSet or a CodeSystem: Parameters with result, message, display."""
     code_system = resource_type == "CodeSystem"
     request = parse_validate_code(inputs, code_system=code_system)
-    resolve = _resolver(work)
+    resolve = resolver(work)
     version = None if code_system else request.value_set_version
     url = request.url
     if code_system and url is None and instance_id is None and request.value_set is None:

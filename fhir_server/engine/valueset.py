@@ -1,90 +1,53 @@
-"""``:in`` / ``:not-in``: expand a ValueSet held in this server into token values.
+"""``:in`` / ``:not-in``: expand a ValueSet held by this server into token values.
 
-A local ValueSet is found by its url among the stored ValueSet resources and
-those of the implementation guide (profiles/); its
-``compose.include`` lists concepts or whole CodeSystems (also stored here).
-Anything else is a clear error rather than a silently empty match.
+The ValueSet is found by its url among the stored ValueSets, then the implementation
+guide's, and expanded by the server's one expansion
+(``conformance.terminology.value_set_concepts``, as ``$expand`` does): filters,
+nested ``include.valueSet`` (intersected with the include's system part), ``exclude``,
+stored and guide CodeSystems. A ValueSet this server does not hold, or one whose
+expansion needs something it does not hold, is a 400 rather than a silently empty
+match (R4 search.html#modifiers: the value set "must be resolvable by the server").
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import orjson
-
-from fhir_server.conformance.ig import ig_directory, ig_resources
+from fhir_server.conformance.terminology import Resolve, value_set_concepts
+from fhir_server.engine.terminology import resolver
 from fhir_server.engine.work import Work
-from fhir_server.errors import InvalidSearch
+from fhir_server.errors import InvalidSearch, Unprocessable
 from fhir_server.search.params.token import TokenValue, ValueSetValue
-from fhir_server.search.plan import Chain, Clause, HasClause, SearchPlan, parse_search
+from fhir_server.search.plan import Chain, Clause, HasClause, SearchPlan
 
 __all__ = ["expand_value_sets"]
 
 
-def _find(work: Work, resource_type: str, url: str) -> dict | None:
-    """A ValueSet or CodeSystem by url: stored ones first, then the implementation guide's."""
-    plan = parse_search(resource_type, [("url", url)], work.runtime.registry)
-    result = work.uow.search(plan, with_total=False, limit=1)
-    versions = work.uow.load(resource_type, result.ids)
-    if versions:
-        return orjson.loads(versions[0].body)
-    for resource in ig_resources(ig_directory(work.runtime.profiles_dir)):
-        if resource.get("resourceType") == resource_type and resource.get("url") == url:
-            return resource
-    return None
-
-
-def _concepts(concepts: list) -> list[str]:
-    out = []
-    for c in concepts or ():
-        if isinstance(c, dict) and c.get("code"):
-            out.append(c["code"])
-            out.extend(_concepts(c.get("concept")))
-    return out
-
-
-def _expand(work: Work, url: str, seen: frozenset[str] = frozenset()) -> tuple[TokenValue, ...]:
-    if url in seen:
-        raise InvalidSearch(f"ValueSet {url} includes itself")
-    vs = _find(work, "ValueSet", url.split("|", 1)[0])
+def _expand(resolve: Resolve, canonical: str) -> tuple[TokenValue, ...]:
+    url, _, version = canonical.partition("|")
+    vs = resolve("ValueSet", url, version or None)
     if vs is None:
-        raise InvalidSearch(f"Unknown ValueSet {url!r}: :in and :not-in work with ValueSets held by this server")
-    values: list[TokenValue] = []
-    expansion = (vs.get("expansion") or {}).get("contains")
-    if expansion:
-        return tuple(TokenValue(c.get("system"), c["code"], True) for c in expansion if c.get("code"))
-    for include in (vs.get("compose") or {}).get("include") or ():
-        system = include.get("system")
-        if include.get("concept"):
-            values.extend(TokenValue(system, c["code"], True) for c in include["concept"] if c.get("code"))
-        elif system:
-            cs = _find(work, "CodeSystem", system)
-            if cs is None:
-                raise InvalidSearch(f"ValueSet {url} includes CodeSystem {system}, which this server does not hold")
-            values.extend(TokenValue(system, code, True) for code in _concepts(cs.get("concept")))
-        for nested in include.get("valueSet") or ():
-            values.extend(_expand(work, nested, seen | {url}))
-    excluded = {
-        (x.get("system"), c.get("code"))
-        for x in (vs.get("compose") or {}).get("exclude") or ()
-        for c in x.get("concept") or ()
-    }
-    return tuple(v for v in values if (v.system, v.code) not in excluded)
+        raise InvalidSearch(f"Unknown ValueSet {canonical!r}: :in and :not-in work with ValueSets held by this server")
+    try:
+        concepts = value_set_concepts(vs, resolve)
+    except Unprocessable as exc:
+        raise InvalidSearch(f"ValueSet {canonical!r} cannot be expanded here: {exc.message}") from None
+    return tuple(TokenValue(c.system, c.code, True) for c in concepts)
 
 
-def _rewrite(work: Work, f):
+def _rewrite(resolve: Resolve, f):
     if isinstance(f, HasClause):
-        return dataclasses.replace(f, inner=_rewrite(work, f.inner))
+        return dataclasses.replace(f, inner=_rewrite(resolve, f.inner))
     if not isinstance(f, Clause):
         return f
     if f.chain is not None:
-        return dataclasses.replace(f, chain=Chain(tuple((t, _rewrite(work, inner)) for t, inner in f.chain.by_type)))
+        by_type = tuple((t, _rewrite(resolve, inner)) for t, inner in f.chain.by_type)
+        return dataclasses.replace(f, chain=Chain(by_type))
     if f.modifier in ("in", "not-in"):
-        return dataclasses.replace(
-            f, values=tuple(ValueSetValue(v.url, _expand(work, v.url)) for v in f.values)
-        )
+        return dataclasses.replace(f, values=tuple(ValueSetValue(v.url, _expand(resolve, v.url)) for v in f.values))
     return f
 
 
 def expand_value_sets(work: Work, plan: SearchPlan) -> SearchPlan:
-    return dataclasses.replace(plan, clauses=tuple(_rewrite(work, f) for f in plan.clauses))
+    resolve = resolver(work)
+    return dataclasses.replace(plan, clauses=tuple(_rewrite(resolve, f) for f in plan.clauses))

@@ -72,11 +72,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 
 import orjson
 
-from fhir_server.conformance import ig_directory, ig_resources
+from fhir_server.conformance import guide_terminology, ig_directory
 from fhir_server.engine import HookPoint, Runtime, Work, WriteEvent, find_matches
 from fhir_server.errors import Issue, Unprocessable
 from fhir_server.workflow.codes import CAREPLAN_CATEGORY, ORGANIZATION_TYPE, SIP
@@ -363,22 +362,11 @@ def sip_problems(careplan: dict, facts: Facts) -> list[Problem]:
     return problems
 
 
-@lru_cache(maxsize=4)
 def principal_by_type(profiles_dir: str | None = None) -> dict[str, str]:
     """evi-organization-type code -> its ``principal`` property, from the guide's CodeSystem."""
-    found: dict[str, str] = {}
-
-    def walk(concepts) -> None:
-        for concept in concepts or ():
-            for prop in concept.get("property") or ():
-                if prop.get("code") == "principal" and prop.get("valueCode"):
-                    found[concept["code"]] = prop["valueCode"]
-            walk(concept.get("concept"))
-
-    directory = ig_directory(profiles_dir)
-    for resource in ig_resources(directory) if directory else ():
-        if resource.get("resourceType") == "CodeSystem" and resource.get("url") == ORGANIZATION_TYPE:
-            walk(resource.get("concept"))
+    terms = guide_terminology(ig_directory(profiles_dir))
+    found = {code: values[0] for code in terms.codes(ORGANIZATION_TYPE)
+             if (values := terms.property_values(ORGANIZATION_TYPE, code, "principal"))}
     return found or dict(_FALLBACK_PRINCIPALS)
 
 

@@ -26,12 +26,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import Callable
 
 import orjson
 
-from fhir_server.conformance import ig_directory, ig_resources
+from fhir_server.conformance import guide_terminology, ig_directory
 from fhir_server.conformance.mappings import TriageOutcomeMapping, load_mappings, triage_outcome, triage_outcomes
 from fhir_server.engine import RequestContext, Runtime, Work, create, find_matches, read, update
 from fhir_server.errors import BadRequest, Conflict, Issue, PreconditionFailed, Unprocessable
@@ -90,21 +89,9 @@ def _definitions() -> dict[str, dict]:
     return {"outcome": {"valueType": "Coding"}, **table["parameters"]}
 
 
-@lru_cache(maxsize=8)
 def _codes(system: str, profiles_dir: str | None) -> frozenset[str]:
     """Every code of one of the guide's CodeSystems (nested concepts too)."""
-    found: set[str] = set()
-
-    def walk(concepts) -> None:
-        for concept in concepts or ():
-            found.add(concept["code"])
-            walk(concept.get("concept"))
-
-    directory = ig_directory(profiles_dir)
-    for resource in ig_resources(directory) if directory else ():
-        if resource.get("resourceType") == "CodeSystem" and resource.get("url") == system:
-            walk(resource.get("concept"))
-    return frozenset(found)
+    return guide_terminology(ig_directory(profiles_dir)).codes(system)
 
 
 def _known_codes(name: str, profiles_dir: str | None) -> frozenset[str]:

@@ -500,3 +500,40 @@ def test_one_validator_serves_many_threads():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda r: errors(v.validate(r)), [bad] * 64))
     assert all(r == {("Patient.gender", None)} for r in results)
+
+
+# ------------------------------------------------------------------------------ the server's own failures
+
+
+def test_an_invariant_fhirpath_cannot_evaluate_passes_but_a_server_failure_raises():
+    """fhirpathpy's evaluation errors (an expression it cannot evaluate on this data) do not
+    count against the resource; a failure of the server's own part (the value-set lookup
+    behind memberOf, here a file gone) is no issue of the resource: it raises (500)."""
+    profile = sd("member", "Patient", [el("Patient", constraint=[
+        {"key": "ex-eval-1", "severity": "error", "human": "a given name made of A",
+         "expression": "name.given.matches('^A+$')"},  # several given names: fhirpathpy raises
+        {"key": "ex-member-1", "severity": "error", "human": "gender from the colours",
+         "expression": "gender.memberOf('" + VS + "')"}])])
+    patient = {"resourceType": "Patient", "name": [{"given": ["A", "B"]}], "gender": "female"}
+    ok = Validator([profile, COLOURS, COLOUR_VS], local_value_sets([profile, COLOURS, COLOUR_VS]))
+    found = errors(ok.validate(patient, [url("member")]))
+    assert ("Patient", "ex-eval-1") not in found and ("Patient", "ex-member-1") in found
+
+    def gone(url):
+        raise FileNotFoundError(2, "No such file or directory", "/srv/evi/fhir_server/spec/data/valuesets.json")
+
+    with pytest.raises(FileNotFoundError):
+        Validator([profile], gone).validate(patient, [url("member")])
+
+
+def test_a_fault_of_the_validator_raises_instead_of_blaming_the_resource(monkeypatch):
+    from fhir_server.conformance.validation.walker import Run
+
+    def boom(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Run, "resource", boom)
+    with pytest.raises(KeyError):
+        Validator([PATIENT]).validate(GOOD_PATIENT)
+    monkeypatch.setattr(Run, "resource", lambda *a, **k: (_ for _ in ()).throw(RecursionError()))
+    assert [i.code for i in Validator([PATIENT]).validate(GOOD_PATIENT)] == ["too-costly"]  # the client's nesting

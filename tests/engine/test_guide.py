@@ -105,11 +105,12 @@ def test_an_invalid_guide_resource_stops_start_up(tmp_path):
         install_implementation_guide(_runtime("sqlite://:memory:"), folder)
 
 
-def test_standalone_mongodb_takes_the_guide_one_write_at_a_time():
-    mongomock = pytest.importorskip("mongomock")
-    from fhir_server.storage.mongo import STANDALONE, MongoStore
+def test_mongodb_stores_the_guide_once():
+    pytest.importorskip("mongomock")
+    from fhir_server.storage.mongo import MongoStore
+    from tests.support.mongo_replica_set import ReplicaSet
 
-    store = MongoStore(mongomock.MongoClient(), "evi", transactions=STANDALONE)
+    store = MongoStore(ReplicaSet(), "evi")
     runtime = Runtime(store=store, registry=SearchRegistry.from_spec())
     count = len([r for r in ig_resources(ig_directory()) if r.get("id")])
     assert install_implementation_guide(runtime, ig_directory(), base_url=BASE) == count

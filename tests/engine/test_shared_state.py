@@ -18,12 +18,11 @@ CTX = RequestContext(base_url=BASE)
 @pytest.fixture(params=["sqlite-file", "mongomock"])
 def two_runtimes(request, tmp_path):
     if request.param == "mongomock":
-        import mongomock
+        from fhir_server.storage.mongo import MongoStore
+        from tests.support.mongo_replica_set import ReplicaSet
 
-        from fhir_server.storage.mongo import EMULATED, MongoStore
-
-        client = mongomock.MongoClient()  # one server, two processes' stores
-        stores = [MongoStore(client, "evi", transactions=EMULATED) for _ in range(2)]
+        client = ReplicaSet()  # one server, two processes' stores
+        stores = [MongoStore(client, "evi") for _ in range(2)]
     else:
         stores = [open_store(f"sqlite://{tmp_path / 'shared.db'}") for _ in range(2)]
     runtimes = [Runtime(store=s, registry=SearchRegistry.from_spec()) for s in stores]

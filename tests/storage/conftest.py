@@ -1,9 +1,9 @@
 """The shared storage suite: every backend runs the same tests through ``store``.
 
-``mongomock`` runs the Mongo backend in-process (its ``emulated`` transaction
-mode: mongomock has no sessions); ``mongodb`` runs it against a real server when
-``EVI_TEST_MONGO_URI`` names one (a replica set: the suite writes several
-versions per unit of work). ``pytest -k mongo`` selects both.
+``mongomock`` runs the Mongo backend in-process on mongomock dressed as a replica set
+(``tests/support/mongo_replica_set.py``: sessions with journalled transactions);
+``mongodb`` runs it against a real server when ``EVI_TEST_MONGO_URI`` names one (a
+replica set: the store refuses anything else). ``pytest -k mongo`` selects both.
 """
 
 import os
@@ -17,11 +17,10 @@ BACKENDS = ["sqlite-memory", "sqlite-file", "mongomock", "mongodb"]
 
 
 def _mongomock_store():
-    import mongomock
+    from fhir_server.storage.mongo import MongoStore
+    from tests.support.mongo_replica_set import ReplicaSet
 
-    from fhir_server.storage.mongo import EMULATED, MongoStore
-
-    return MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+    return MongoStore(ReplicaSet(), "evi")
 
 
 def _mongodb_store():
@@ -30,15 +29,14 @@ def _mongodb_store():
         pytest.skip("real MongoDB tests need EVI_TEST_MONGO_URI=mongodb://host:port/?replicaSet=... (a replica set)")
     import pymongo
 
-    from fhir_server.storage.mongo import REPLICA_SET, MongoStore
+    from fhir_server.storage.mongo import MongoStore, ReplicaSetRequired
 
     client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
-    store = MongoStore(client, f"evi_test_{uuid.uuid4().hex[:12]}", owns_client=True)
-    if store.mode != REPLICA_SET:
-        client.drop_database(store.db.name)
+    try:
+        return MongoStore(client, f"evi_test_{uuid.uuid4().hex[:12]}", owns_client=True)
+    except ReplicaSetRequired:
         client.close()
-        pytest.skip("EVI_TEST_MONGO_URI is a standalone server: the shared suite needs a replica set (transactions)")
-    return store
+        pytest.skip("EVI_TEST_MONGO_URI is a standalone server: the store needs a replica set (transactions)")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,10 +1,7 @@
-"""The whole server on the MongoDB store (mongomock), over HTTP on a loopback port.
-
-``standalone``: built from a ``mongodb://`` storage URL, as ``evi-fhir serve``
-does; mongomock cannot answer ``hello``, so the store assumes a standalone
-server: single writes work, a transaction with several writes gets 501.
-``emulated``: the store of the shared suite, where several writes per unit of
-work are allowed (as on a replica set).
+"""The whole server on the MongoDB store, over HTTP on a loopback port, built from a
+``mongodb://`` storage URL as ``evi-fhir serve`` does; the client is mongomock dressed
+as a single-node replica set (``tests/support/mongo_replica_set.py``). A standalone
+server is refused at start, with the way to make it a replica set.
 """
 
 from __future__ import annotations
@@ -12,28 +9,26 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import mongomock
 import pymongo
 import pytest
 
-import fhir_server.app
-from fhir_server.storage.mongo import EMULATED, STANDALONE, MongoStore
+from fhir_server.app import create_app
+from fhir_server.cli import main
+from fhir_server.settings import Settings
+from fhir_server.storage.mongo import ReplicaSetRequired
 from tests.support.live_server import LiveServer
+from tests.support.mongo_replica_set import ReplicaSet, Standalone
 
 JSON = "application/fhir+json"
 
 
-@pytest.fixture(params=[STANDALONE, EMULATED])
-def server(request, monkeypatch):
-    client = mongomock.MongoClient()
-    if request.param == STANDALONE:
-        monkeypatch.setattr(pymongo, "MongoClient", lambda url, **options: client)
-    else:
-        monkeypatch.setattr(fhir_server.app, "open_store", lambda url: MongoStore(client, "evi", transactions=EMULATED))
-    with LiveServer(storage="mongodb://db.example:27017/evi_test") as live:
-        assert live.app.state.runtime.store.mode == request.param
+@pytest.fixture
+def server(monkeypatch):
+    client = ReplicaSet()
+    monkeypatch.setattr(pymongo, "MongoClient", lambda url, **options: client)
+    with LiveServer(storage="mongodb://db.example:27017/evi_test?replicaSet=rs0") as live:
         with httpx.Client(base_url=live.base_url, timeout=30, headers={"Accept": JSON}) as http:
-            yield request.param, http
+            yield client, http
 
 
 def _patient(value: str) -> dict:
@@ -75,17 +70,30 @@ def _post(value: str) -> dict:
     return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": _patient(value), "request": {"method": "POST", "url": "Patient"}}
 
 
-def test_transactions_need_a_replica_set_for_several_writes(server):
-    mode, http = server
+def test_a_transaction_with_several_writes_is_all_or_nothing(server):
+    client, http = server
     one, two = uuid.uuid4().hex, uuid.uuid4().hex
     single = http.post("/", json=_transaction(_post(one)), headers={"Content-Type": JSON})
     assert single.status_code == 200, single.text
     response = http.post("/", json=_transaction(_post(two), _post(two)), headers={"Content-Type": JSON})
-    stored = http.get("/Patient", params={"identifier": two}).json()["total"]
-    if mode == STANDALONE:
-        assert response.status_code == 501, response.text
-        issue = response.json()["issue"][0]
-        assert issue["code"] == "not-supported" and "replica set" in issue["diagnostics"]
-        assert stored == 0  # refused, not applied half-way
-    else:
-        assert response.status_code == 200 and stored == 2
+    assert response.status_code == 200 and http.get("/Patient", params={"identifier": two}).json()["total"] == 2
+    # the POST is stored, then the PUT fails its If-Match (POST runs before PUT): all is taken back
+    pid = http.get("/Patient", params={"identifier": one}).json()["entry"][0]["resource"]["id"]
+    stale = {"resource": {**_patient(one), "id": pid}, "request": {"method": "PUT", "url": f"Patient/{pid}",
+                                                                   "ifMatch": 'W/"9"'}}
+    sessions = len(client.sessions)
+    refused = http.post("/", json=_transaction(_post(one + "x"), stale), headers={"Content-Type": JSON})
+    assert refused.status_code == 412, refused.text
+    assert http.get("/Patient", params={"identifier": one + "x"}).json()["total"] == 0
+    assert http.get(f"/Patient/{pid}").json()["meta"]["versionId"] == "1"
+    assert len(client.sessions) > sessions and not any(s.in_transaction for s in client.sessions)
+    assert any(s.aborted for s in client.sessions[sessions:])
+
+
+def test_a_standalone_server_is_refused_at_start(monkeypatch, capsys):
+    monkeypatch.setattr(pymongo, "MongoClient", lambda url, **options: Standalone())
+    with pytest.raises(ReplicaSetRequired, match="replica set"):
+        create_app(Settings(storage="mongodb://db.example:27017/evi_test"))
+    assert main(["load", "--storage", "mongodb://db.example:27017/evi_test", "examples/valid"]) == 2
+    err = capsys.readouterr().err
+    assert "standalone" in err and "rs.initiate()" in err and "Traceback" not in err

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import itertools
 
-import mongomock
 import pymongo
 import pytest
 
 from fhir_server.search import IndexSet
 from fhir_server.storage import HistoryQuery, ResourceVersion, open_store
-from fhir_server.storage.mongo import EMULATED, STANDALONE, MongoStore, database_from_url
+from fhir_server.storage.mongo import MongoStore, ReplicaSetRequired, database_from_url
+from tests.support.mongo_replica_set import ReplicaSet, Standalone
 
 
 def _ts(n: int) -> str:
@@ -38,7 +38,7 @@ def _writes():
 @pytest.fixture(scope="module")
 def pair():
     sqlite = open_store("sqlite://:memory:")
-    mongo = MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+    mongo = MongoStore(ReplicaSet(), "evi")
     for s in (sqlite, mongo):
         for version in _writes():  # one version per unit of work, as the engine writes
             with s.unit_of_work(write=True) as uow:
@@ -109,7 +109,7 @@ def test_at_uses_the_end_of_each_version(pair):
 
 def test_cursor_pages_ignore_versions_written_meanwhile(pair):
     _, mongo = pair
-    store = MongoStore(mongo.db.client, "evi_paging", transactions=EMULATED)
+    store = MongoStore(mongo.db.client, "evi_paging")
     with store.unit_of_work(write=True) as uow:
         for v in range(1, 6):
             uow.write(ResourceVersion("Patient", "p", v, _ts(v), False, "PUT", b"{}"), IndexSet())
@@ -142,7 +142,7 @@ def test_open_store_builds_a_mongo_store_from_a_mongodb_url(monkeypatch):
 
     def fake_client(url, **options):
         made.append((url, options))
-        return mongomock.MongoClient()
+        return ReplicaSet()
 
     monkeypatch.setattr(pymongo, "MongoClient", fake_client)
     store = open_store("mongodb://db.example:27017/evi_vg?replicaSet=rs0")
@@ -150,8 +150,25 @@ def test_open_store_builds_a_mongo_store_from_a_mongodb_url(monkeypatch):
         assert isinstance(store, MongoStore)
         assert store.db.name == "evi_vg"
         assert made[0][0] == "mongodb://db.example:27017/evi_vg?replicaSet=rs0"
-        assert store.mode == STANDALONE  # mongomock cannot answer hello: assume no transactions
         assert {ix["name"] for ix in store.resources.list_indexes()} >= {"type_id", "idx_token", "idx_reference_target"}
         assert {ix["name"] for ix in store.history.list_indexes()} >= {"version", "type_seq", "updated"}
     finally:
         store.close()
+
+
+def test_open_store_refuses_a_standalone_server_and_says_how_to_make_a_replica_set(monkeypatch):
+    clients = []
+
+    def fake_client(url, **options):
+        clients.append(Standalone())
+        return clients[-1]
+
+    monkeypatch.setattr(pymongo, "MongoClient", fake_client)
+    closed = []
+    monkeypatch.setattr(Standalone, "close", lambda self: closed.append(self))
+    with pytest.raises(ReplicaSetRequired) as caught:
+        open_store("mongodb://db.example:27017/evi_vg")
+    message = str(caught.value)
+    assert "standalone" in message and "--replSet rs0" in message and "rs.initiate()" in message
+    assert "?replicaSet=rs0" in message
+    assert closed == clients  # the client the store opened is closed again

@@ -9,14 +9,14 @@ field names and operators.
 
 from __future__ import annotations
 
-import mongomock
 import pytest
 
 from fhir_server.search import SearchParamDef, SearchRegistry, extract_index
-from fhir_server.storage.mongo import EMULATED, MongoStore
+from fhir_server.storage.mongo import MongoStore
 from fhir_server.storage.mongo.compile import compile_filter, literal_regex
 from fhir_server.storage.mongo.sort import sort_pipeline
 from tests.storage.helpers import BASE, plan, put, search_ids
+from tests.support.mongo_replica_set import ReplicaSet
 
 NASTY = [
     '{"$gt": ""}',
@@ -50,7 +50,7 @@ def _patients():
 
 @pytest.fixture(scope="module")
 def store():
-    s = MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+    s = MongoStore(ReplicaSet(), "evi")
     with s.unit_of_work(write=True) as uow:
         for n, patient in enumerate(_patients()):
             put(uow, patient, last_updated=f"2026-01-01T00:00:{n:02d}.000000Z")
@@ -149,7 +149,7 @@ def test_a_parameter_code_is_a_value_even_in_sort_expressions():
         expression="Patient.name.family",
     )
     reg = SearchRegistry.from_spec(extra=[odd])
-    s = MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+    s = MongoStore(ReplicaSet(), "evi")
     with s.unit_of_work(write=True) as uow:
         for i, family in (("a", "Berg"), ("b", "Alm"), ("c", None)):
             body = {"resourceType": "Patient", "id": i, **({"name": [{"family": family}]} if family else {})}

@@ -4,13 +4,13 @@ resource with its search values in ``_idx`` arrays, every version in
 
 from __future__ import annotations
 
-import mongomock
 import pytest
 
-from fhir_server.storage.mongo import EMULATED, MongoStore
+from fhir_server.storage.mongo import MongoStore
 from fhir_server.storage.mongo.compile import compile_filter
 from fhir_server.storage.mongo.layout import KINDS
 from tests.storage.helpers import delete, plan, put, search_ids
+from tests.support.mongo_replica_set import ReplicaSet
 
 SR = {
     "resourceType": "ServiceRequest", "id": "sr1", "status": "active", "intent": "order",
@@ -22,7 +22,7 @@ SR = {
 
 @pytest.fixture
 def store():
-    return MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+    return MongoStore(ReplicaSet(), "evi")
 
 
 def test_the_worked_example_of_the_docs(store):

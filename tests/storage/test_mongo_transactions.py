@@ -1,10 +1,12 @@
-"""Units of work on MongoDB, by deployment.
+"""Units of work on MongoDB: one multi-document transaction per write unit of work, so
+a replica set (or mongos) is required and a standalone server is refused at start.
 
-mongomock has no sessions or transactions, so the replica-set path is tested with
+mongomock has no sessions or transactions, so the transaction path is tested with
 a FAKE session/client that records what the store asks for (``test_fake_session_*``):
 these show the calls (start_transaction, commit, abort, the session on every
-operation), not that a real server rolls back. The standalone path runs on
-mongomock for real: one version per unit of work, a second one refused.
+operation), not that a real server rolls back. The journalled double of
+``tests/support/mongo_replica_set.py`` (which the shared suite uses) shows what a
+failed unit of work leaves behind when the transaction is taken back.
 """
 
 from __future__ import annotations
@@ -16,16 +18,10 @@ from pymongo.errors import OperationFailure
 from fhir_server.errors import Conflict
 from fhir_server.search import IndexSet, TokenEntry
 from fhir_server.storage import ResourceVersion, VersionConflict
-from fhir_server.storage.mongo import (
-    EMULATED,
-    REPLICA_SET,
-    STANDALONE,
-    ConcurrentWrite,
-    MongoStore,
-    TransactionsUnavailable,
-)
-from fhir_server.storage.mongo.transactions import detect_mode
+from fhir_server.storage.mongo import ConcurrentWrite, MongoStore, ReplicaSetRequired
+from fhir_server.storage.mongo.transactions import require_replica_set
 from tests.storage.helpers import search_ids
+from tests.support.mongo_replica_set import ReplicaSet
 
 
 def _v(t, i, vid, second, body=b"{}", deleted=False, method="PUT"):
@@ -126,12 +122,32 @@ class FakeReplicaSetClient:
         return [c for c in self.calls if c[0] == "op"]
 
 
-def test_fake_session_topology_detection_picks_transactions_on_a_replica_set():
-    """FAKE session: ``hello`` with setName (or a mongos) means transactions are used."""
-    assert MongoStore(FakeReplicaSetClient()).mode == REPLICA_SET
-    assert detect_mode(FakeReplicaSetClient({"msg": "isdbgrid"})) == REPLICA_SET
-    assert detect_mode(FakeReplicaSetClient({"isWritablePrimary": True})) == STANDALONE
-    assert detect_mode(mongomock.MongoClient()) == STANDALONE  # cannot tell: the safe choice
+def test_a_replica_set_or_mongos_is_required_when_the_store_opens():
+    """``hello`` with setName (or a mongos) is accepted; a standalone server, or one that
+    cannot tell, is refused before anything is created, with how to make a replica set."""
+    MongoStore(FakeReplicaSetClient())
+    require_replica_set(FakeReplicaSetClient({"msg": "isdbgrid"}))
+    for client, why in ((FakeReplicaSetClient({"isWritablePrimary": True}), "standalone mongod"),
+                        (mongomock.MongoClient(), "cannot tell")):
+        with pytest.raises(ReplicaSetRequired, match=why) as caught:
+            MongoStore(client)
+        assert "mongod with --replSet rs0" in str(caught.value) and "rs.initiate()" in str(caught.value)
+    refused = FakeReplicaSetClient({"isWritablePrimary": True})
+    with pytest.raises(ReplicaSetRequired):
+        MongoStore(refused)
+    assert refused.ops() == []  # no collection or index was made
+
+
+def test_servers_before_4_4_2_are_asked_is_master():
+    class Old(FakeAdmin):
+        def command(self, name):
+            if name == "hello":
+                raise OperationFailure("no such command: hello", code=59)
+            return {"setName": "rs0"}
+
+    client = FakeReplicaSetClient()
+    client.admin = Old({})
+    require_replica_set(client)
 
 
 def test_fake_session_commits_a_write_unit_of_work_with_the_session_on_every_operation():
@@ -203,88 +219,16 @@ def test_fake_session_read_units_of_work_use_no_transaction():
     assert client.session_calls() == []
 
 
-# -- standalone: one version per unit of work -------------------------------------------------
+# -- what a failed unit of work leaves behind (the journalled double) ---------------------------
 
 
 @pytest.fixture
-def standalone():
-    return MongoStore(mongomock.MongoClient(), "evi", transactions=STANDALONE)
+def replica_set():
+    return MongoStore(ReplicaSet(), "evi")
 
 
-def test_standalone_single_version_writes_work(standalone):
-    with standalone.unit_of_work(write=True) as uow:
-        uow.write(_v("Patient", "a", 1, 1, b'{"v":1}', method="POST"), _index("1"))
-        # the held-back version is visible to this unit of work
-        assert uow.current("Patient", "a").body == b'{"v":1}'
-        assert [v.id for v in uow.load("Patient", ["a"])] == ["a"]
-    with standalone.unit_of_work(write=True) as uow:
-        assert uow.current("Patient", "a").version_id == 1
-        uow.write(_v("Patient", "a", 2, 2, b'{"v":2}'), _index("2"))
-    with standalone.unit_of_work(write=True) as uow:
-        uow.write(_v("Patient", "a", 3, 3, deleted=True, method="DELETE"), None)
-    with standalone.unit_of_work(write=False) as uow:
-        assert uow.current("Patient", "a").deleted
-        assert uow.version("Patient", "a", 2).body == b'{"v":2}'
-        assert uow.newest_instant() == "2026-01-01T00:00:03.000000Z"
-    assert search_ids(standalone, "Patient", [("identifier", "2")]) == []
-
-
-def test_standalone_refuses_a_second_version_and_stores_nothing(standalone):
-    with pytest.raises(TransactionsUnavailable) as caught:
-        with standalone.unit_of_work(write=True) as uow:
-            uow.write(_v("Patient", "a", 1, 1, method="POST"), _index("1"))
-            uow.write(_v("Patient", "b", 1, 2, method="POST"), _index("2"))
-    error = caught.value
-    assert error.status == 501
-    outcome = error.to_outcome()
-    assert outcome["issue"][0]["code"] == "not-supported"
-    assert "replica set" in outcome["issue"][0]["diagnostics"] and "nothing was stored" in outcome["issue"][0]["diagnostics"]
-    with standalone.unit_of_work(write=False) as uow:
-        assert uow.current("Patient", "a") is None and uow.current("Patient", "b") is None
-        assert uow.newest_instant() is None
-    assert standalone.history.count_documents({}) == 0 and standalone.resources.count_documents({}) == 0
-
-
-def test_standalone_lost_race_at_commit_is_a_409_and_keeps_the_winner(standalone):
-    with standalone.unit_of_work(write=True) as uow:
-        uow.write(_v("Patient", "a", 1, 1, b'{"v":1}', method="POST"), _index("1"))
-    with pytest.raises(ConcurrentWrite) as caught:
-        with standalone.unit_of_work(write=True) as loser:
-            assert loser.current("Patient", "a").version_id == 1
-            loser.write(_v("Patient", "a", 2, 3, b'{"loser":1}'), _index("loser"))
-            with standalone.unit_of_work(write=True) as winner:  # another process, meanwhile
-                winner.write(_v("Patient", "a", 2, 2, b'{"winner":1}'), _index("winner"))
-    assert caught.value.status == 409
-    with standalone.unit_of_work(write=False) as uow:
-        assert uow.current("Patient", "a").body == b'{"winner":1}'
-        assert [v.body for v in uow.history(_history("Patient", "a")).versions] == [b'{"winner":1}', b'{"v":1}']
-    assert search_ids(standalone, "Patient", [("identifier", "loser")]) == []
-
-
-def test_standalone_reindexes_many_resources_in_one_unit_of_work(standalone):
-    for n, i in enumerate("abc"):
-        with standalone.unit_of_work(write=True) as uow:
-            uow.write(_v("Patient", i, 1, n, method="POST"), _index("old"))
-    with standalone.unit_of_work(write=True) as uow:
-        for v in uow.load("Patient", uow.current_ids("Patient", None, 10)):
-            uow.reindex("Patient", v.id, _index("new"))
-    assert search_ids(standalone, "Patient", [("identifier", "new")]) == ["a", "b", "c"]
-
-
-def test_standalone_reindex_leaves_a_version_written_meanwhile_alone(standalone):
-    with standalone.unit_of_work(write=True) as uow:
-        uow.write(_v("Patient", "a", 1, 1, method="POST"), _index("v1"))
-    with standalone.unit_of_work(write=True) as reindexer:
-        assert [v.version_id for v in reindexer.load("Patient", ["a"])] == [1]
-        with standalone.unit_of_work(write=True) as writer:
-            writer.write(_v("Patient", "a", 2, 2), _index("v2"))
-        reindexer.reindex("Patient", "a", _index("stale"))
-    assert search_ids(standalone, "Patient", [("identifier", "v2")]) == ["a"]
-    assert search_ids(standalone, "Patient", [("identifier", "stale")]) == []
-
-
-def test_emulated_mode_undoes_every_write_of_a_failed_unit_of_work():
-    store = MongoStore(mongomock.MongoClient(), "evi", transactions=EMULATED)
+def test_a_failed_unit_of_work_leaves_nothing_behind(replica_set):
+    store = replica_set
     with store.unit_of_work(write=True) as uow:
         uow.write(_v("Patient", "a", 1, 1, b'{"v":1}', method="POST"), _index("1"))
     with pytest.raises(RuntimeError):
@@ -292,17 +236,53 @@ def test_emulated_mode_undoes_every_write_of_a_failed_unit_of_work():
             uow.write(_v("Patient", "a", 2, 2, b'{"v":2}'), _index("2"))
             uow.write(_v("Patient", "b", 1, 3, method="POST"), _index("3"))
             uow.reindex("Patient", "a", _index("9"))
+            uow.guard("Organization/team")
+            assert uow.current("Patient", "a").version_id == 2  # its own writes, inside
             raise RuntimeError("abort")
     with store.unit_of_work(write=False) as uow:
         assert uow.current("Patient", "a").body == b'{"v":1}' and uow.current("Patient", "b") is None
+        assert uow.newest_instant() == "2026-01-01T00:00:01.000000Z"
     assert store.history.count_documents({}) == 1
     assert store.history.find_one({"v": 1}).get("end") is None  # still current
     assert search_ids(store, "Patient", [("identifier", "1")]) == ["a"]
 
 
-def test_unknown_transaction_mode_is_refused():
-    with pytest.raises(ValueError):
-        MongoStore(mongomock.MongoClient(), transactions="sometimes")
+def test_a_lost_race_takes_back_the_losers_other_writes(replica_set):
+    store = replica_set
+    with store.unit_of_work(write=True) as uow:
+        uow.write(_v("Patient", "a", 1, 1, b'{"v":1}', method="POST"), _index("1"))
+    with pytest.raises(VersionConflict):
+        with store.unit_of_work(write=True) as loser:
+            assert loser.current("Patient", "a").version_id == 1
+            loser.write(_v("Patient", "b", 1, 2, method="POST"), _index("loser"))
+            with store.unit_of_work(write=True) as winner:  # another process, meanwhile
+                winner.write(_v("Patient", "a", 2, 3, b'{"winner":1}'), _index("winner"))
+            loser.write(_v("Patient", "a", 2, 4, b'{"loser":1}'), _index("loser"))
+    with store.unit_of_work(write=False) as uow:
+        assert uow.current("Patient", "a").body == b'{"winner":1}' and uow.current("Patient", "b") is None
+        assert [v.body for v in uow.history(_history("Patient", "a")).versions] == [b'{"winner":1}', b'{"v":1}']
+    assert search_ids(store, "Patient", [("identifier", "loser")]) == []
+
+
+def test_reindex_rewrites_many_resources_in_one_unit_of_work(replica_set):
+    store = replica_set
+    for n, i in enumerate("abc"):
+        with store.unit_of_work(write=True) as uow:
+            uow.write(_v("Patient", i, 1, n, method="POST"), _index("old"))
+    with store.unit_of_work(write=True) as uow:
+        for v in uow.load("Patient", uow.current_ids("Patient", None, 10)):
+            uow.reindex("Patient", v.id, _index("new"))
+    assert search_ids(store, "Patient", [("identifier", "new")]) == ["a", "b", "c"]
+
+
+def test_a_read_unit_of_work_writes_nothing(replica_set):
+    with replica_set.unit_of_work(write=False) as uow:
+        with pytest.raises(RuntimeError, match="read-only"):
+            uow.write(_v("Patient", "a", 1, 1, method="POST"), _index("1"))
+        with pytest.raises(RuntimeError, match="read-only"):
+            uow.reindex("Patient", "a", _index("1"))
+        uow.guard("Organization/team")  # nothing to serialize with: no-op
+    assert replica_set.resources.count_documents({}) == 0
 
 
 def _history(t, i):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -36,11 +38,42 @@ def luhn_digit(nine: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+#: personnummer handed out in this test process, and those the examples hold: a drawn
+#: one is never one of them (random serials collided: test_triage.py alone draws 34
+#: numbers of one birth date, for one server)
+_TAKEN: set[str] = set()
+_TAKEN_LOCK = threading.Lock()
+#: the examples' fictional serials first, then the rest of 900-999
+_SERIALS = (range(980, 1000), range(900, 980))
+
+
+def _example_numbers() -> set[str]:
+    return {m for p in EXAMPLES.rglob("*.json") for m in re.findall(r"\b(?:19|20)\d{10}\b", p.read_text())}
+
+
 def personnummer(born: date, serial: int | None = None) -> str:
-    """A valid 12-digit personnummer (serial 980–999: fictional) for a birth date."""
-    serial = random.randint(980, 999) if serial is None else serial
-    nine = f"{born:%y%m%d}{serial:03d}"
-    return f"{born:%Y%m%d}{serial:03d}{luhn_digit(nine)}"
+    """A valid 12-digit personnummer for a birth date (serial 980–999 as in the examples,
+    900–979 once those are taken).
+
+    Without ``serial``, one this process has not handed out before and no example
+    holds; a birth date whose 100 serials are all taken is a test error.
+    """
+    def number(s: int) -> str:
+        return f"{born:%Y%m%d}{s:03d}{luhn_digit(f'{born:%y%m%d}{s:03d}')}"
+
+    if serial is not None:
+        return number(serial)
+    with _TAKEN_LOCK:
+        if not _TAKEN:
+            _TAKEN.update(_example_numbers())
+        free = []
+        for serials in _SERIALS:
+            free = free or [n for n in map(number, serials) if n not in _TAKEN]
+        if not free:
+            raise RuntimeError(f"all 100 personnummer of {born} are taken: use another birth date")
+        drawn = random.choice(free)
+        _TAKEN.add(drawn)
+        return drawn
 
 
 def example(name: str) -> dict:

@@ -6,6 +6,12 @@ functions of FHIR's FHIRPath profile (fhirpath.html#functions) fhirpathpy lacks:
 ``resolve()`` and ``memberOf()`` need the validation under way (the Bundle and
 contained resources to resolve in, the value sets); it is handed over in a
 ``ContextVar`` so compiled expressions stay shared and calls stay thread-safe.
+
+An expression fhirpathpy cannot parse, or cannot evaluate on the data at hand, does
+not count against the resource (it raises a bare ``Exception``, ``ValueError``,
+``TypeError`` or an ``ArithmeticError`` then: ``_FHIRPATH_FAILURES``). Anything else
+raised while evaluating -- an ``OSError`` of a file gone, a bug in the server's own
+``resolve()``/``memberOf()`` -- is the server's error and propagates (500).
 """
 
 from __future__ import annotations
@@ -37,6 +43,27 @@ class Evaluation:
 
 
 CURRENT: ContextVar[Evaluation | None] = ContextVar("fhir_validation", default=None)
+
+#: what fhirpathpy raises for an expression it cannot parse or evaluate on the data
+_FHIRPATH_FAILURES = (ValueError, TypeError, ArithmeticError)
+
+
+def _cannot_evaluate(exc: Exception) -> bool:
+    return type(exc) is Exception or isinstance(exc, _FHIRPATH_FAILURES)
+
+
+class _ServerFault(Exception):
+    """A failure inside the server's own FHIRPath functions, carried out of fhirpathpy."""
+
+
+def _server_side(fn):
+    """The server's part of an evaluation: whatever it raises is the server's error."""
+    def call(*args):
+        try:
+            return fn(*args)
+        except Exception as exc:
+            raise _ServerFault() from exc
+    return call
 
 
 def _has_value(inputs):
@@ -78,8 +105,8 @@ def _get_value(inputs):
 FUNCTIONS = {
     "hasValue": {"fn": _has_value, "arity": {0: []}},
     "htmlChecks": {"fn": _html_checks, "arity": {0: []}},
-    "resolve": {"fn": _resolve, "arity": {0: []}},
-    "memberOf": {"fn": _member_of, "arity": {1: ["String"]}},
+    "resolve": {"fn": _server_side(_resolve), "arity": {0: []}},
+    "memberOf": {"fn": _server_side(_member_of), "arity": {1: ["String"]}},
     "conformsTo": {"fn": _conforms_to, "arity": {1: ["String"]}},
     "getValue": {"fn": _get_value, "arity": {0: []}},
 }
@@ -117,7 +144,9 @@ def compile_expression(expression: str):
     if found is False:
         try:
             found = fhirpathpy.compile(expression, MODEL, OPTIONS)
-        except Exception as exc:  # noqa: BLE001 - the parser raises bare Exceptions
+        except Exception as exc:
+            if not _cannot_evaluate(exc):
+                raise
             log.debug("cannot compile FHIRPath %r: %s", expression, exc)
             found = None
         _COMPILED[expression] = found
@@ -129,6 +158,10 @@ def evaluate(compiled, data, type_path: str, variables: dict) -> list | None:
     None when the evaluation fails (an unsupported construct)."""
     try:
         return compiled(ResourceNode.create_node(data, type_path), variables)
-    except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions
+    except _ServerFault as fault:
+        raise fault.__cause__ from None
+    except Exception as exc:
+        if not _cannot_evaluate(exc):
+            raise
         log.debug("FHIRPath evaluation failed: %s", exc)
         return None

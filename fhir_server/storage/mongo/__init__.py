@@ -1,14 +1,9 @@
-"""The MongoDB backend (pymongo): for regions that outgrow one machine. See docs/mongodb.md."""
+"""The MongoDB backend (pymongo): for regions that outgrow one machine; a replica set
+(a single-node one is enough) is the minimum deployment. See docs/mongodb.md."""
 
 from fhir_server.storage.mongo.compile import FollowUpTooBroad, UnsupportedClause
 from fhir_server.storage.mongo.store import DEFAULT_DATABASE, MongoStore, database_from_url
-from fhir_server.storage.mongo.transactions import (
-    EMULATED,
-    REPLICA_SET,
-    STANDALONE,
-    ConcurrentWrite,
-    TransactionsUnavailable,
-)
+from fhir_server.storage.mongo.transactions import ConcurrentWrite, ReplicaSetRequired
 from fhir_server.storage.mongo.work import MongoUnitOfWork
 
 __all__ = [
@@ -16,10 +11,7 @@ __all__ = [
     "MongoUnitOfWork",
     "DEFAULT_DATABASE",
     "database_from_url",
-    "REPLICA_SET",
-    "STANDALONE",
-    "EMULATED",
-    "TransactionsUnavailable",
+    "ReplicaSetRequired",
     "ConcurrentWrite",
     "FollowUpTooBroad",
     "UnsupportedClause",

@@ -10,22 +10,11 @@ expression a string that starts with ``$`` would be read as a field path.
 
 from __future__ import annotations
 
-from fhir_server.search.params.quantity import CANONICAL_SYSTEM
 from fhir_server.search.plan import SearchPlan, SortKey
-from fhir_server.storage.mongo.compile import COLUMNS, UnsupportedClause
+from fhir_server.storage.mongo.compile import COLUMNS
+from fhir_server.storage.mongo.values import UnsupportedClause, kind
 
 __all__ = ["compile_sort", "sort_pipeline"]
-
-#: the entry field a sort reads per kind: (ascending, descending)
-_SORT_FIELDS = {
-    "token": ("c", "c"),
-    "string": ("n", "n"),
-    "date": ("lo", "hi"),
-    "number": ("lo", "hi"),
-    "quantity": ("lo", "hi"),
-    "uri": ("u", "u"),
-    "reference": ("ti", "ti"),  # ti, else url (as SQLite's COALESCE)
-}
 
 
 def compile_sort(plan: SearchPlan) -> list[tuple[str, int]] | None:
@@ -56,14 +45,13 @@ def sort_pipeline(plan: SearchPlan, match: dict, skip: int, limit: int) -> list[
         if d.column:
             keys.append((COLUMNS[d.column], direction))
             continue
-        fields = _SORT_FIELDS.get(d.type)
-        if fields is None:
+        compiler = kind(d.type)
+        if compiler.sort is None:
             raise UnsupportedClause(f"sorting by {d.type}")
-        field = fields[1] if key.descending else fields[0]
-        value = {"$ifNull": ["$$e.ti", "$$e.url"]} if d.type == "reference" else f"$$e.{field}"
+        value = compiler.sort_value(compiler.sort[1] if key.descending else compiler.sort[0])
         cond = {"$eq": ["$$e.p", {"$literal": d.code}]}
-        if d.type == "quantity":  # the base-unit copies of UCUM values are for searching only
-            cond = {"$and": [cond, {"$ne": ["$$e.s", {"$literal": CANONICAL_SYSTEM}]}]}
+        if compiler.sort_rows is not None:
+            cond = {"$and": [cond, compiler.sort_rows]}
         entries = {"$filter": {"input": {"$ifNull": [f"$_idx.{d.type}", []]}, "as": "e", "cond": cond}}
         computed[f"_s{n}"] = {"$map": {"input": entries, "as": "e", "in": value}}
         keys += [(f"_n{n}", 1), (f"_s{n}", direction)]

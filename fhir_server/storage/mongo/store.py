@@ -5,8 +5,9 @@ Race-free versions across processes: a version becomes current through one
 conditional single-document write, ``replace_one({_id, v: {$lt: n}}, ..., upsert)``,
 which finds nothing (and then collides on ``_id``) when another writer stored
 version n first; the unique (t, i, v) index of ``history`` backs it up. Either
-way the loser gets ``VersionConflict``. How a unit of work with several writes
-stays atomic depends on the deployment (``transactions.py``).
+way the loser gets ``VersionConflict``. A write unit of work is one multi-document
+transaction, so the server must be a replica set or a sharded cluster; a
+standalone server is refused when the store opens (``transactions.py``).
 """
 
 from __future__ import annotations
@@ -24,20 +25,14 @@ from pymongo.write_concern import WriteConcern
 from fhir_server.errors import TooCostly
 from fhir_server.storage.mongo.layout import (
     COUNTERS,
-    PAGES,
     HISTORY,
     HISTORY_INDEXES,
+    PAGES,
     RESOURCE_INDEXES,
     RESOURCES,
 )
-from fhir_server.storage.mongo.transactions import (
-    MODES,
-    REPLICA_SET,
-    ConcurrentWrite,
-    detect_mode,
-    is_write_conflict,
-)
 from fhir_server.storage.mongo.pages import MongoPageStore
+from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
 from fhir_server.storage.mongo.work import MongoUnitOfWork
 
 __all__ = ["MongoStore", "DEFAULT_DATABASE", "database_from_url"]
@@ -52,22 +47,17 @@ def database_from_url(url: str) -> str:
 
 
 class MongoStore:
-    """``client``: a ``pymongo.MongoClient`` or anything with its interface.
+    """``client``: a ``pymongo.MongoClient`` (or anything with its interface, sessions
+    included) connected to a replica set or a mongos; ``ReplicaSetRequired`` otherwise."""
 
-    ``transactions``: ``auto`` asks the server (``hello``); ``replica-set``,
-    ``standalone`` or ``emulated`` (test doubles only) force a mode.
-    """
-
-    def __init__(self, client, database: str = DEFAULT_DATABASE, *, transactions: str = "auto", owns_client: bool = False):
-        if transactions != "auto" and transactions not in MODES:
-            raise ValueError(f"transactions must be auto or one of {', '.join(MODES)}, not {transactions!r}")
+    def __init__(self, client, database: str = DEFAULT_DATABASE, *, owns_client: bool = False):
+        require_replica_set(client)
         self._client = client
         self._owns_client = owns_client
         self.db = client[database]
         self.resources = self.db[RESOURCES]
         self.history = self.db[HISTORY]
         self.counters = self.db[COUNTERS]
-        self.mode = detect_mode(client) if transactions == "auto" else transactions
         self.pages = MongoPageStore(self.db[PAGES])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
@@ -75,7 +65,11 @@ class MongoStore:
     @classmethod
     def from_url(cls, url: str) -> "MongoStore":
         client = pymongo.MongoClient(url, appname="evi-fhir")
-        return cls(client, database_from_url(url), owns_client=True)
+        try:
+            return cls(client, database_from_url(url), owns_client=True)
+        except BaseException:
+            client.close()
+            raise
 
     def next_seq(self) -> int:
         """The next number of the global write sequence.
@@ -91,8 +85,9 @@ class MongoStore:
 
     @contextmanager
     def unit_of_work(self, *, write: bool, deadline: float | None = None) -> Iterator[MongoUnitOfWork]:
-        """``deadline``: every operation of the unit of work shares the time left (pymongo's
-        client-side operation timeout); one that runs out is TooCostly (503)."""
+        """A write unit of work is one transaction; a read one uses no session (see
+        docs/mongodb.md). ``deadline``: every operation of the unit of work shares the time
+        left (pymongo's client-side operation timeout); one that runs out is TooCostly (503)."""
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         try:
             with pymongo.timeout(remaining):
@@ -105,17 +100,11 @@ class MongoStore:
 
     @contextmanager
     def _unit_of_work(self, write: bool) -> Iterator[MongoUnitOfWork]:
-        if write and self.mode == REPLICA_SET:
+        if write:
             with self._transaction() as uow:
                 yield uow
             return
-        uow = MongoUnitOfWork(self, session=None, write=write, mode=self.mode)
-        try:
-            yield uow
-        except BaseException:
-            uow.undo()
-            raise
-        uow.finish()
+        yield MongoUnitOfWork(self, session=None)
 
     @contextmanager
     def _transaction(self) -> Iterator[MongoUnitOfWork]:
@@ -127,7 +116,7 @@ class MongoStore:
                 read_preference=pymongo.ReadPreference.PRIMARY,
             )
             try:
-                yield MongoUnitOfWork(self, session=session, write=True, mode=REPLICA_SET)
+                yield MongoUnitOfWork(self, session=session)
             except BaseException:
                 session.abort_transaction()
                 raise

@@ -1,73 +1,59 @@
-"""How a unit of work becomes atomic on MongoDB, by deployment.
+"""How a unit of work becomes atomic on MongoDB: one multi-document transaction.
 
-- ``replica-set`` (a replica set or a sharded cluster): a client session with a
-  multi-document transaction per write unit of work (``start_transaction``,
-  ``commit_transaction``, ``abort_transaction`` on any error).
-- ``standalone`` (``hello`` has no ``setName``): MongoDB has no multi-document
-  transactions there. A unit of work may write ONE resource version: it is held
-  back until the unit of work ends and then stored with single-document
-  operations; a second version is refused with ``TransactionsUnavailable``
-  before anything is stored.
-- ``emulated``: for in-process test doubles without sessions (mongomock) only.
-  Writes apply at once and are undone if the unit of work fails. Neither
-  isolated nor crash-safe; never chosen by detection.
+Every write unit of work is a client session with one transaction
+(``start_transaction``, ``commit_transaction``, ``abort_transaction`` on any error);
+every operation of it carries the session. MongoDB has multi-document transactions
+on replica sets and sharded clusters only, so **a replica set is the minimum
+deployment**; a single-node one is enough::
+
+    mongod --replSet rs0 --dbpath /var/lib/mongo ...
+    mongosh --eval 'rs.initiate()'              # once
+    evi-fhir serve --storage 'mongodb://localhost:27017/evi?replicaSet=rs0'
+
+The store asks the server (``hello``) when it opens and refuses a standalone server
+with ``ReplicaSetRequired``, at start rather than on use, because which requests
+store several versions depends on their content, not on anything a client can see:
+the workflow adds an intake Task to a referral, a care transfer writes a Provenance,
+the guide is installed at start-up, a transaction Bundle may hold one entry or many.
+On a standalone server these would fail one by one at run time; the guards that keep
+a slot from being booked twice (``UnitOfWork.guard``) rely on transactions too.
+Failing at start says so once, with the fix. (Earlier versions ran standalone
+servers one version per unit of work, and test doubles with journalled undo; both
+paths are gone.)
 
 Errors::
 
+    UnsupportedStorage (storage/factory.py)
+     └── ReplicaSetRequired              at start: a standalone server, or one that cannot tell
     FhirError
-     ├── TransactionsUnavailable (501, not-supported)  several versions, standalone server
      └── Conflict (409, conflict)
           └── ConcurrentWrite (also a storage VersionConflict)  lost race found at commit
 """
 
 from __future__ import annotations
 
-import logging
-
 from pymongo.errors import OperationFailure
 
-from fhir_server.errors import Conflict, FhirError
+from fhir_server.errors import Conflict
 from fhir_server.storage.base import VersionConflict
+from fhir_server.storage.factory import UnsupportedStorage
 
-__all__ = [
-    "REPLICA_SET",
-    "STANDALONE",
-    "EMULATED",
-    "MODES",
-    "TransactionsUnavailable",
-    "ConcurrentWrite",
-    "detect_mode",
-    "is_write_conflict",
-]
-
-log = logging.getLogger("fhir_server.storage.mongo")
-
-REPLICA_SET = "replica-set"
-STANDALONE = "standalone"
-EMULATED = "emulated"
-MODES = (REPLICA_SET, STANDALONE, EMULATED)
+__all__ = ["ReplicaSetRequired", "ConcurrentWrite", "require_replica_set", "is_write_conflict"]
 
 #: MongoDB's WriteConflict: another transaction changed the document first
 _WRITE_CONFLICT = 112
 
+_HOW = ("single-node replica set is enough: start mongod with --replSet rs0, run rs.initiate() once "
+        "(mongosh), and name it in the storage URL: mongodb://host:27017/evi?replicaSet=rs0")
 
-class TransactionsUnavailable(FhirError):
-    """501: the request is fine, this deployment lacks what it needs (a replica set).
 
-    Not 422: nothing is wrong with the content, and the same request succeeds on a
-    deployment with transactions. 501 tells the client (and monitoring) that the
-    server lacks a capability; the OperationOutcome says that nothing was stored.
-    """
+class ReplicaSetRequired(UnsupportedStorage):
+    """The MongoDB server has no multi-document transactions (not a replica set or mongos)."""
 
-    status = 501
-    code = "not-supported"
-
-    def __init__(self, resource: str):
+    def __init__(self, why: str):
         super().__init__(
-            "This server's MongoDB database is a standalone server without multi-document transactions, so a "
-            "request that writes more than one resource version (a transaction Bundle with several writes, or a "
-            f"write that adds further resources) cannot be stored atomically; refused at {resource}, and nothing "
-            "was stored. Send the writes one at a time, or run MongoDB as a replica set."
+            f"evi-fhir needs MongoDB as a replica set or a sharded cluster, because every write runs in a "
+            f"multi-document transaction; {why}. A {_HOW} (docs/mongodb.md)."
         )
 
 
@@ -80,16 +66,15 @@ def is_write_conflict(exc: OperationFailure) -> bool:
     return exc.code == _WRITE_CONFLICT or exc.has_error_label("TransientTransactionError")
 
 
-def detect_mode(client) -> str:
-    """``replica-set`` for replica sets and mongos, else ``standalone`` (the safe choice)."""
+def require_replica_set(client) -> None:
+    """Return when ``hello`` names a replica set (``setName``) or a mongos; else ReplicaSetRequired."""
     try:
         try:
             hello = client.admin.command("hello")
         except OperationFailure:  # servers before 4.4.2 know only isMaster
             hello = client.admin.command("isMaster")
-    except NotImplementedError:  # a test double that cannot answer: assume the least
-        log.warning("cannot ask the MongoDB server for its topology; treating it as a standalone server")
-        return STANDALONE
+    except NotImplementedError:  # a test double that cannot answer
+        raise ReplicaSetRequired("this server cannot tell whether it is one (hello is not implemented)") from None
     if hello.get("setName") or hello.get("msg") == "isdbgrid":
-        return REPLICA_SET
-    return STANDALONE
+        return
+    raise ReplicaSetRequired("this server is a standalone mongod (hello names no replica set)")

@@ -1,17 +1,13 @@
 """One MongoDB unit of work: the Store protocol's reads, writes, history and search.
 
-In ``replica-set`` mode every operation carries the unit of work's session, so
-it runs inside the one multi-document transaction. In the other modes each
-write is a sequence of single-document operations whose inverse is journalled,
-so a failing unit of work can take back what it stored (``standalone`` only
-ever has one version to take back: see ``transactions.py``).
+A write unit of work has a session with an open multi-document transaction, and
+every operation carries it, so what it stores becomes visible at commit, all of it,
+or not at all (``transactions.py``). A read unit of work has no session.
 """
 
 from __future__ import annotations
 
-import logging
 from contextlib import contextmanager
-from typing import Callable
 
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
@@ -29,89 +25,32 @@ from fhir_server.storage.mongo.layout import (
     to_version,
 )
 from fhir_server.storage.mongo.sort import compile_sort, sort_pipeline
-from fhir_server.storage.mongo.transactions import (
-    STANDALONE,
-    ConcurrentWrite,
-    TransactionsUnavailable,
-    is_write_conflict,
-)
+from fhir_server.storage.mongo.transactions import is_write_conflict
 
 __all__ = ["MongoUnitOfWork"]
-
-log = logging.getLogger("fhir_server.storage.mongo")
 
 _CHUNK = 1000  # ids per $in when loading
 
 
 class MongoUnitOfWork:
-    def __init__(self, store, *, session, write: bool, mode: str):
+    def __init__(self, store, *, session):
+        """``session``: the transaction's session (a write unit of work), or None (a read one)."""
         self._store = store
         self._resources = store.resources
         self._history = store.history
         self._session = session
         self._kw = {"session": session} if session is not None else {}
-        self._write = write
-        self._mode = mode
-        #: inverse operations of what this unit of work stored (not in a transaction)
-        self._journal: list[Callable[[], object]] = []
-        #: standalone: the one version, stored when the unit of work ends
-        self._pending: tuple[ResourceVersion, IndexSet | None] | None = None
-        #: version ids read, so that ``reindex`` outside a transaction only touches what it read
-        self._seen: dict[tuple[str, str], int] = {}
-
-    # -- ending ------------------------------------------------------------------------
-    def finish(self) -> None:
-        """The unit of work succeeded: store the held-back version (standalone)."""
-        if self._pending is None:
-            self._journal.clear()
-            return
-        version, index = self._pending
-        self._pending = None
-        try:
-            self._apply(version, index)
-        except VersionConflict as exc:
-            self.undo()
-            raise ConcurrentWrite(f"Concurrent write to {version.resource_type}/{version.id}: {exc}") from None
-        except BaseException:
-            self.undo()
-            raise
-        self._journal.clear()
-
-    def undo(self) -> None:
-        """The unit of work failed: take back, newest first, what it stored."""
-        self._pending = None
-        while self._journal:
-            action = self._journal.pop()
-            try:
-                action()
-            except Exception:  # noqa: BLE001 - keep undoing the rest; say what could not be undone
-                log.exception("could not undo a MongoDB write of a failed unit of work")
 
     # -- reads -------------------------------------------------------------------------
-    def _held(self, resource_type: str, id: str) -> ResourceVersion | None:
-        if self._pending is not None:
-            v = self._pending[0]
-            if v.resource_type == resource_type and v.id == id:
-                return v
-        return None
-
     def current(self, resource_type: str, id: str) -> ResourceVersion | None:
-        held = self._held(resource_type, id)
-        if held is not None:
-            return held
         doc = self._resources.find_one({"t": resource_type, "i": id}, BODY_ONLY, **self._kw)
-        if doc is None:
-            return None
-        self._seen[(resource_type, id)] = doc["v"]
-        return to_version(doc)
+        return to_version(doc) if doc is not None else None
 
     def version(self, resource_type: str, id: str, version_id: int) -> ResourceVersion | None:
-        held = self._held(resource_type, id)
-        if held is not None and held.version_id == version_id:
-            return held
         doc = self._history.find_one({"t": resource_type, "i": id, "v": version_id}, **self._kw)
         if doc is None:
-            # a process that died between its two writes (standalone) left no history copy
+            # data an earlier evi-fhir wrote on a standalone server, without transactions: a
+            # process that died between its two writes left no history copy
             doc = self._resources.find_one({"t": resource_type, "i": id, "v": version_id}, BODY_ONLY, **self._kw)
         return to_version(doc) if doc else None
 
@@ -120,10 +59,7 @@ class MongoUnitOfWork:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             for doc in self._resources.find({"t": resource_type, "i": {"$in": chunk}}, BODY_ONLY, **self._kw):
-                self._seen[(resource_type, doc["i"])] = doc["v"]
                 found[doc["i"]] = to_version(doc)
-        if self._pending is not None and self._pending[0].resource_type == resource_type:
-            found[self._pending[0].id] = self._pending[0]
         return [found[i] for i in ids if i in found and not found[i].deleted]
 
     def load_refs(self, refs: list[tuple[str, str]]) -> list[ResourceVersion]:
@@ -141,9 +77,9 @@ class MongoUnitOfWork:
         return [d["i"] for d in docs]
 
     def guard(self, key: str) -> None:
-        """In a transaction, write the key's guard document: two transactions that both
-        write it conflict (WriteConflict), so only one commits. Without transactions
-        (standalone, emulated) there is nothing to serialize with; see docs/mongodb.md."""
+        """Write the key's guard document in the transaction: two transactions that both
+        write it conflict (WriteConflict), so only one commits. A read unit of work
+        writes nothing, so there is nothing to serialize."""
         if self._session is not None:
             self._store.db[GUARDS].update_one({"_id": key}, {"$inc": {"n": 1}}, upsert=True, session=self._session)
 
@@ -156,71 +92,35 @@ class MongoUnitOfWork:
 
     def newest_instant(self) -> str | None:
         doc = self._history.find_one({}, {"_id": 0, "lu": 1}, sort=[("lu", -1)], **self._kw)
-        newest = doc["lu"] if doc else None
-        if self._pending is not None and (newest is None or self._pending[0].last_updated > newest):
-            newest = self._pending[0].last_updated
-        return newest
+        return doc["lu"] if doc else None
 
     # -- writes ------------------------------------------------------------------------
-    def write(self, version: ResourceVersion, index: IndexSet | None) -> None:
-        if not self._write:
-            raise RuntimeError("write in a read-only unit of work")
-        if self._mode == STANDALONE:
-            if self._pending is not None:
-                raise TransactionsUnavailable(f"{version.resource_type}/{version.id}")
-            self._pending = (version, index)
-            return
-        self._apply(version, index)
+    def _writing(self, what: str) -> None:
+        if self._session is None:
+            raise RuntimeError(f"{what} in a read-only unit of work")
 
-    def _apply(self, version: ResourceVersion, index: IndexSet | None) -> None:
+    def write(self, version: ResourceVersion, index: IndexSet | None) -> None:
         """Make ``version`` current (the race is decided here), then keep its copy in history."""
+        self._writing("write")
         t, i, n = version.resource_type, version.id, version.version_id
         seq = self._store.next_seq()
-        journal = self._session is None
-        before = self._resources.find_one({"t": t, "i": i}) if journal else None
         with _conflicts_as_version_conflict(t, i, n):
             # the shard key (t, i) in the filter: a sharded cluster routes the upsert to one shard
             self._resources.replace_one(
                 {"_id": key(t, i), "t": t, "i": i, "v": {"$lt": n}},
                 current_document(version, seq, index), upsert=True, **self._kw,
             )
-        if journal:
-            self._journal.append(lambda: self._restore(key(t, i), before))
         with _conflicts_as_version_conflict(t, i, n):
             self._history.insert_one(history_document(version, seq), **self._kw)
-        if journal:
-            self._journal.append(lambda: self._history.delete_one({"_id": seq}))
-        if n > 1:
-            self._close_previous(t, i, n - 1, version.last_updated, journal)
-
-    def _close_previous(self, t: str, i: str, v: int, end: str, journal: bool) -> None:
-        """The previous version stopped being current at ``end`` (for ``_at``)."""
-        selector = {"t": t, "i": i, "v": v}
-        if journal:
-            before = self._history.find_one(selector, {"end": 1})
-            if before is not None:
-                undo = {"$set": {"end": before["end"]}} if "end" in before else {"$unset": {"end": ""}}
-                self._journal.append(lambda: self._history.update_one(selector, undo))
-        self._history.update_one(selector, {"$min": {"end": end}}, **self._kw)
-
-    def _restore(self, _id: str, before: dict | None) -> None:
-        if before is None:
-            self._resources.delete_one({"_id": _id})
-        else:
-            self._resources.replace_one({"_id": _id}, before, upsert=True)
+        if n > 1:  # the previous version stopped being current now (for _at)
+            self._history.update_one({"t": t, "i": i, "v": n - 1}, {"$min": {"end": version.last_updated}}, **self._kw)
 
     def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
-        selector: dict = {"t": resource_type, "i": id, "del": False}
-        if self._session is None:
-            seen = self._seen.get((resource_type, id))
-            if seen is not None:
-                selector["v"] = seen  # a newer version, indexed by its own writer, stays as it is
-            before = self._resources.find_one(selector, {"_idx": 1})
-            if before is None:
-                return
-            restore = {"$set": {"_idx": before["_idx"]}} if "_idx" in before else {"$unset": {"_idx": ""}}
-            self._journal.append(lambda: self._resources.update_one({"_id": before["_id"]}, restore))
-        self._resources.update_one(selector, {"$set": {"_idx": index_document(index)}}, **self._kw)
+        self._writing("reindex")
+        selector = {"t": resource_type, "i": id, "del": False}
+        # a version a concurrent transaction writes meanwhile conflicts (WriteConflict): 409, try again
+        with _conflicts_as_version_conflict(resource_type, id, None):
+            self._resources.update_one(selector, {"$set": {"_idx": index_document(index)}}, **self._kw)
 
     # -- history -----------------------------------------------------------------------
     def history(self, query: HistoryQuery) -> HistoryPage:
@@ -329,7 +229,7 @@ class MongoUnitOfWork:
 
 
 @contextmanager
-def _conflicts_as_version_conflict(t: str, i: str, n: int):
+def _conflicts_as_version_conflict(t: str, i: str, n: int | None):
     """A lost race (duplicate version, or a transaction write conflict) is a VersionConflict."""
     try:
         yield
