@@ -1,7 +1,19 @@
 """Every interaction as a plain function over a Work (runtime + RequestContext + unit of work)."""
 
-from fhir_server.engine.bundles import etag, full_url, history_bundle, http_date, outcome_resource, searchset_bundle
-from fhir_server.engine.conditional import find_matches, parse_query
+from fhir_server.engine.bundles import (
+    etag,
+    full_url,
+    history_bundle,
+    http_date,
+    outcome_resource,
+    searchset_bundle,
+    status_text,
+    write_outcome,
+)
+from fhir_server.engine.changes import SideEffect
+from fhir_server.engine.conditional import Target, find_matches, parse_query, resolve_target
+from fhir_server.engine.deferred import DeferredRule
+from fhir_server.engine.exemptions import Exemption
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.history import HistoryRequest, history, parse_history_params
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
@@ -19,9 +31,13 @@ __all__ = [
     "HookPoint",
     "Hooks",
     "RequestContext",
+    "DeferredRule",
+    "Exemption",
     "ResourceVersion",
     "Runtime",
     "SearchPage",
+    "SideEffect",
+    "Target",
     "Work",
     "WriteEvent",
     "WriteOutcome",
@@ -49,9 +65,12 @@ __all__ = [
     "process_bundle",
     "read",
     "reindex",
+    "resolve_target",
     "run_follow_ups",
     "search",
     "searchset_bundle",
+    "status_text",
     "update",
     "vread",
+    "write_outcome",
 ]
