@@ -39,6 +39,7 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        max_bundle_entries=settings.max_bundle_entries,
         profiles_dir=settings.profiles_dir,
     )
     install_search_parameter_hook(runtime)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     profiles_dir: str | None = None
     default_page_size: int = Field(default=20, gt=0)
     max_page_size: int = Field(default=1000, gt=0)
+    #: entries a batch or transaction Bundle may hold; more is 413 (too-costly) before any entry runs
+    max_bundle_entries: int = Field(default=1000, gt=0)
 
     @property
     def public_base(self) -> str:

@@ -77,3 +77,7 @@ class Hooks:
 
     def has(self, point: HookPoint) -> bool:
         return bool(self._hooks.get(point))
+
+    def registered(self, point: HookPoint) -> tuple[Callable[[WriteEvent], None], ...]:
+        """The hooks of ``point``, in the order they run."""
+        return tuple(self._hooks.get(point, ()))
