@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from fhir_server.api.content import empty_response, fhir_response
-from fhir_server.engine import ResourceVersion, WriteOutcome, etag, http_date, write_outcome
+from fhir_server.engine import ResourceVersion, WriteOutcome, etag, http_date, version_response, write_outcome
 
 __all__ = ["version_headers", "read_response", "write_response"]
 
@@ -23,10 +23,12 @@ def write_response(outcome: WriteOutcome, base: str, return_pref: str, *, pretty
     v = outcome.version
     headers: dict = {}
     if v is not None and not v.deleted:
-        headers = version_headers(v)
-        if outcome.status in (200, 201):
-            headers["Location"] = f"{base}/{v.resource_type}/{v.id}/_history/{v.version_id}"
-    effects = outcome.side_effects
+        # the fields of a Bundle entry's response (one builder), as HTTP headers
+        response = version_response(v, outcome.status, location=outcome.status in (200, 201))
+        headers = {"ETag": response["etag"], "Last-Modified": http_date(response["lastModified"])}
+        if "location" in response:
+            headers["Location"] = f"{base}/{response['location']}"
+    effects = [e for e in outcome.side_effects if e.action != "deleted"]
     if effects:  # what server rules wrote because of this write (RFC 8288 "related" links)
         headers["Link"] = ", ".join(f'<{base}/{e.location}>; rel="related"' for e in effects)
     if return_pref == "OperationOutcome":

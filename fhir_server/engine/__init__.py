@@ -8,6 +8,7 @@ from fhir_server.engine.bundles import (
     outcome_resource,
     searchset_bundle,
     status_text,
+    version_response,
     write_outcome,
 )
 from fhir_server.engine.changes import SideEffect
@@ -71,6 +72,7 @@ __all__ = [
     "searchset_bundle",
     "status_text",
     "update",
+    "version_response",
     "vread",
     "write_outcome",
 ]
