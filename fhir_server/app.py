@@ -62,6 +62,7 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         registry=SearchRegistry.from_spec(extra=guide_parameters),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        max_bundle_entries=settings.max_bundle_entries,
         profiles_dir=settings.profiles_dir,
         registry_factory=lambda: SearchRegistry.from_spec(extra=guide_parameters),
     )

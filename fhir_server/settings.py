@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     #: creating or activating SearchParameters and ``$reindex`` (runtime configuration)
     allow_runtime_searchparameters: bool = True
+    #: entries a batch or transaction Bundle may hold; more is 413 (too-costly) before any entry runs
+    max_bundle_entries: int = Field(default=10_000, gt=0)
 
     @property
     def public_base(self) -> str:

@@ -1,7 +1,20 @@
 """Every interaction as a plain function over a Work (runtime + RequestContext + unit of work)."""
 
-from fhir_server.engine.bundles import etag, full_url, history_bundle, http_date, outcome_resource, searchset_bundle
-from fhir_server.engine.conditional import find_matches, parse_query
+from fhir_server.engine.bundles import (
+    etag,
+    full_url,
+    history_bundle,
+    http_date,
+    outcome_resource,
+    searchset_bundle,
+    status_text,
+    version_response,
+    write_outcome,
+)
+from fhir_server.engine.changes import SideEffect
+from fhir_server.engine.conditional import Target, find_matches, parse_query, resolve_target
+from fhir_server.engine.deferred import DeferredRule
+from fhir_server.engine.exemptions import Exemption
 from fhir_server.engine.context import Budget, RequestContext
 from fhir_server.engine.history import HistoryRequest, history, parse_history_params
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
@@ -31,10 +44,14 @@ __all__ = [
     "HookPoint",
     "Hooks",
     "RequestContext",
+    "DeferredRule",
+    "Exemption",
     "ResourceVersion",
     "Runtime",
     "SearchOrigin",
     "SearchPage",
+    "SideEffect",
+    "Target",
     "Work",
     "WriteEvent",
     "WriteOutcome",
@@ -63,9 +80,13 @@ __all__ = [
     "process_bundle",
     "read",
     "reindex",
+    "resolve_target",
     "run_follow_ups",
     "search",
     "searchset_bundle",
+    "status_text",
     "update",
+    "version_response",
     "vread",
+    "write_outcome",
 ]

@@ -1,4 +1,6 @@
-"""Bundle assembly for searchset, history and batch/transaction responses.
+"""Bundle assembly for searchset, history and batch/transaction responses, and the one
+builder of what a write answers (``write_entry``; ``api`` turns the same fields into
+HTTP headers for single interactions).
 
 Stored bodies are embedded as ``orjson.Fragment`` so a page of results is never
 parsed and re-serialised.
@@ -7,13 +9,18 @@ parsed and re-serialised.
 from __future__ import annotations
 
 from datetime import date
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import orjson
 
-from fhir_server.errors import Issue
+from fhir_server.errors import FhirError, Issue
 from fhir_server.model import select_elements, summarize
 from fhir_server.storage.base import HistoryPage, ResourceVersion
+
+if TYPE_CHECKING:
+    from fhir_server.engine.write import WriteOutcome
 
 __all__ = [
     "etag",
@@ -22,9 +29,21 @@ __all__ = [
     "searchset_bundle",
     "history_bundle",
     "outcome_resource",
+    "status_text",
+    "version_response",
+    "write_entry",
+    "write_outcome",
+    "error_entry",
+    "read_entry",
 ]
 
-_STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
+
+def status_text(status: int) -> str:
+    """Bundle.entry.response.status: the code and its reason phrase (RFC 9110), "201 Created"."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 def etag(version: ResourceVersion) -> str:
@@ -121,12 +140,76 @@ def history_bundle(base: str, self_url: str, params: list[tuple[str, str]], page
                 request = {"method": v.method, "url": f"{v.resource_type}/{v.id}"}
                 status = 201 if v.version_id == 1 else 200
         entry["request"] = request
-        entry["response"] = {
-            "status": _STATUS_TEXT[status],
-            "etag": etag(v),
-            "lastModified": v.last_updated,
-        }
+        entry["response"] = version_response(v, status, location=False)
         entries.append(entry)
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+def version_response(version: ResourceVersion, status: int, *, location: bool = True) -> dict:
+    """Bundle.entry.response for a stored version (R4 bundle.html#Bundle.entry.response)."""
+    response: dict = {"status": status_text(status)}
+    if location and not version.deleted:
+        response["location"] = f"{version.resource_type}/{version.id}/_history/{version.version_id}"
+    response["etag"] = etag(version)
+    response["lastModified"] = version.last_updated
+    return response
+
+
+def _describe(outcome: "WriteOutcome") -> str:
+    v = outcome.version
+    if v is None:
+        return "Nothing was changed"
+    if v.deleted:
+        return f"Deleted {v.resource_type}/{v.id}"
+    verb = "Created" if outcome.status == 201 else "Updated"
+    return f"{verb} {v.resource_type}/{v.id} version {v.version_id}"
+
+
+def write_outcome(outcome: "WriteOutcome", *, describe_write: bool = True) -> dict | None:
+    """An OperationOutcome of information issues: the write itself (``describe_write``),
+    then one per resource a server rule created, updated or deleted because of it
+    ("Server rule 'intake' created Task/123/_history/1"). None when there is nothing to say."""
+    issues = []
+    if describe_write:
+        issues.append(Issue(outcome.message or _describe(outcome), "informational", severity="information"))
+    issues.extend(
+        Issue(effect.describe(), "informational", severity="information") for effect in outcome.side_effects
+    )
+    return outcome_resource(issues) if issues else None
+
+
+def write_entry(base: str, outcome: "WriteOutcome", return_pref: str) -> dict:
+    """A transaction or batch response entry for a write, from what was committed.
+
+    ``response.outcome`` lists the server rules' side effects always, and describes the
+    write itself too when the client asked for ``Prefer: return=OperationOutcome``."""
+    entry: dict = {}
+    v = outcome.version
+    if v is not None and not v.deleted:
+        entry["fullUrl"] = full_url(base, v)
+        if return_pref == "representation":
+            entry["resource"] = orjson.Fragment(v.body)
+        response = version_response(v, outcome.status)
+    else:
+        response = {"status": status_text(outcome.status)}
+    found = write_outcome(outcome, describe_write=return_pref == "OperationOutcome")
+    if found is not None:
+        response["outcome"] = found
+    entry["response"] = response
+    return entry
+
+
+def read_entry(base: str, version: ResourceVersion) -> dict:
+    """A batch or transaction response entry for a read or vread."""
+    return {
+        "fullUrl": full_url(base, version),
+        "resource": orjson.Fragment(version.body),
+        "response": version_response(version, 200, location=False),
+    }
+
+
+def error_entry(exc: FhirError) -> dict:
+    """A batch response entry for an entry that failed on its own (R4 http.html#brules)."""
+    return {"response": {"status": status_text(exc.status), "outcome": exc.to_outcome()}}

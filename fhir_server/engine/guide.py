@@ -6,10 +6,12 @@ id when it is missing, deleted, or its content differs from the guide's (compare
 without ``meta``). Read, search, history and the terminology operations then find
 it through the ordinary paths. A restart with an unchanged guide writes nothing.
 
-Clients cannot change these resources: two hooks refuse, with 409 Conflict,
+Clients cannot change these resources: three hooks refuse, with 409 Conflict,
 
-- a create, update or patch of one of their ids (BEFORE_VALIDATION), or of any
-  resource that claims one of the guide's canonical urls;
+- an update or patch of one of their ids (BEFORE_VALIDATION: it looks at the id only,
+  so even an invalid body is refused as what it is, a write to the guide);
+- a create, update or patch of any resource that claims one of the guide's canonical
+  urls (AFTER_VALIDATION: the url is read from a valid resource only);
 - a delete of one of their ids (BEFORE_COMMIT: a delete has no resource to
   validate, so the engine runs only BEFORE_COMMIT for it, in ``store_deletion``).
 
@@ -158,8 +160,11 @@ def _install_hooks(runtime: Runtime, content: GuideContent) -> None:
     def before_validation(event: WriteEvent) -> None:
         if event.id and (event.resource_type, event.id) in keys:
             raise _refuse(f"{event.resource_type}/{event.id}", event.resource_type)
-        url = event.resource.get("url") if isinstance(event.resource, dict) else None
-        if isinstance(url, str) and url in canonicals:
+
+    def after_validation(event: WriteEvent) -> None:
+        # the guide's own ids never get here from a client (refused above); seeding may write them
+        url = event.resource.get("url")
+        if isinstance(url, str) and url in canonicals and (event.resource_type, event.id) not in keys:
             raise _refuse(f"The canonical url {url} (of {canonicals[url]})", f"{event.resource_type}.url")
 
     def before_commit(event: WriteEvent) -> None:
@@ -167,6 +172,7 @@ def _install_hooks(runtime: Runtime, content: GuideContent) -> None:
             raise _refuse(f"{event.resource_type}/{event.id}", event.resource_type)
 
     runtime.hooks.register(HookPoint.BEFORE_VALIDATION, before_validation)
+    runtime.hooks.register(HookPoint.AFTER_VALIDATION, after_validation)
     runtime.hooks.register(HookPoint.BEFORE_COMMIT, before_commit)
 
 

@@ -69,7 +69,7 @@ def update(
     check_if_match(current, if_match, f"{resource_type}/{rid}")
     version, stored = store_version(work, resource, rid, method=method, previous=current)
     created = current is None or current.deleted
-    return WriteOutcome(201 if created else 200, version, stored)
+    return WriteOutcome(201 if created else 200, version, stored, work=work)
 
 
 def patch(
@@ -80,7 +80,7 @@ def patch(
     patched = apply_json_patch(orjson.loads(current.body), operations)
     patched = prepare(work, patched, resource_type, method="PATCH", rid=rid)
     version, stored = store_version(work, patched, rid, method="PATCH", previous=current)
-    return WriteOutcome(200, version, stored)
+    return WriteOutcome(200, version, stored, work=work)
 
 
 def delete(work: Work, resource_type: str, rid: str, *, if_match: str | None = None) -> WriteOutcome:
@@ -95,5 +95,5 @@ def delete(work: Work, resource_type: str, rid: str, *, if_match: str | None = N
     if current is None:
         return WriteOutcome(204, None, message=f"{resource_type}/{rid} does not exist; nothing to delete")
     if current.deleted:
-        return WriteOutcome(204, current, message=f"{resource_type}/{rid} was already deleted")
-    return WriteOutcome(204, store_deletion(work, current))
+        return WriteOutcome(204, current, message=f"{resource_type}/{rid} was already deleted", work=work)
+    return WriteOutcome(204, store_deletion(work, current), work=work)

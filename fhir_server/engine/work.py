@@ -11,7 +11,10 @@ from typing import Callable, Iterator
 
 import orjson
 
+from fhir_server.engine.changes import Cause, Changes
 from fhir_server.engine.context import RequestContext
+from fhir_server.engine.deferred import DeferredRule, DeferredRuns
+from fhir_server.engine.exemptions import Exemption, Exemptions
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.paging import Pages
 from fhir_server.model.meta import format_instant
@@ -42,6 +45,8 @@ class Runtime:
     hooks: Hooks = field(default_factory=Hooks)
     default_page_size: int = 20
     max_page_size: int = 1000
+    #: entries a batch or transaction Bundle may hold (413 above; Settings.max_bundle_entries)
+    max_bundle_entries: int = 10_000
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
     profiles_dir: str | None = None
     #: what installed rule sets keep for their operations (e.g. workflow's "region")
@@ -118,24 +123,53 @@ def stored_search_parameters(uow: UnitOfWork, batch: int = 500) -> list:
 
 @dataclass
 class Work:
+    """One unit of work of one request: the store's transaction, and what the write
+    pipeline and the rules keep for it. Rules use only the methods below (``defer``,
+    ``grant`` / ``exempt``, ``changes``); nothing is shared through string keys."""
+
     runtime: Runtime
     ctx: RequestContext
     uow: UnitOfWork
     committed: list[WriteEvent] = field(default_factory=list)
-    #: run in order once the request's own writes are done, still inside the unit of
-    #: work (they may write, veto, and add more): domain rules that need the whole
-    #: transaction, e.g. an intake Task whose Patient comes later in the Bundle
-    before_commit: list[Callable[[], None]] = field(default_factory=list)
     #: run after the commit, outside the unit of work; failures are logged, not raised
     #: (slow follow-ups such as calls to other servers, which must not hold a write lock)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
-    #: state that domain rules keep for this unit of work, keyed by rule
-    state: dict = field(default_factory=dict)
+    #: every write of this unit of work: final versions, and what rules did because of what
+    changes: Changes = field(default_factory=Changes)
+    exemptions: Exemptions = field(default_factory=Exemptions)
+    deferred: DeferredRuns = field(default_factory=DeferredRuns)
+    #: why the writes being made now happen (None: they are the request's own)
+    cause: Cause | None = None
+    #: True while hooks of a write run: they may not write (``engine.hooks``)
+    in_hooks: bool = False
     _last_instant: str | None = None
 
+    def defer(self, name: DeferredRule, action: Callable[[], None]) -> bool:
+        """Run ``action`` at the end of the unit of work, still inside it (``engine.deferred``).
+
+        Returns False when an equal ``name`` is pending (or, for a ``once`` rule, already
+        ran). The run's writes are recorded as side effects of the request's write whose
+        hooks deferred it, named by ``name.rule``."""
+        cause = Cause(self.cause.key, name.rule) if self.cause is not None else None
+        return self.deferred.add(name, action, cause)
+
     def run_before_commit(self) -> None:
-        while self.before_commit:
-            self.before_commit.pop(0)()
+        """Run the deferred rules in order, including those they defer in turn."""
+        while (run := self.deferred.pop()) is not None:
+            _name, action, cause = run
+            outer, self.cause = self.cause, cause
+            try:
+                action()
+            finally:
+                self.cause = outer
+
+    def grant(self, exemption: Exemption) -> None:
+        """Let another rule's check pass for this unit of work (``engine.exemptions``)."""
+        self.exemptions.grant(exemption)
+
+    def exempt(self, exemption: Exemption) -> bool:
+        """Whether a rule of this unit of work granted ``exemption``."""
+        return self.exemptions.holds(exemption)
 
     def next_instant(self) -> str:
         """Now, but never before the newest stored version: lastUpdated only moves forward."""

@@ -1,69 +1,152 @@
-"""The one write pipeline: validate -> hooks -> version -> index -> store.
+"""The one write pipeline: hooks -> validate -> hooks -> version -> index -> hooks -> store.
 
-Single interactions, transaction entries and workflow hooks all store through
-``store_version``, inside the caller's unit of work.
+Single interactions, transaction and batch entries, operations and deferred rule runs all
+store through ``prepare`` + ``store_version`` (or ``store_deletion``), inside the caller's
+unit of work; the hook points are ``engine.hooks``' catalogue. Each write is recorded in
+``Work.changes``, so answers are built from what the unit of work finally committed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 
+from fhir_server.engine.changes import Cause, SideEffect
 from fhir_server.engine.hooks import HookPoint, WriteEvent
 from fhir_server.engine.work import Work
-from fhir_server.errors import Conflict
+from fhir_server.errors import Conflict, InvalidResource
 from fhir_server.model import stamp_meta, validate_resource
 from fhir_server.search.extract import extract_index
 from fhir_server.storage.base import ResourceVersion, VersionConflict
 
 __all__ = ["WriteOutcome", "store_version", "store_deletion", "prepare"]
 
+_HOOK_RULES = "server rules"
 
-@dataclass(frozen=True)
+
 class WriteOutcome:
-    """What a write did: ``status`` is the HTTP status it implies."""
+    """What a write did: ``status`` is the HTTP status it implies (201 created, 200 updated
+    or matched, 204 deleted or nothing to delete).
 
-    status: int
-    version: ResourceVersion | None
-    #: the stored resource (None for deletes / when nothing was written)
-    resource: dict | None = None
-    message: str | None = None
+    ``version`` and ``resource`` are the resource as its unit of work last wrote it: read
+    once the unit of work has run its deferred rules (after ``Runtime.work()``'s block, or
+    after ``Work.run_before_commit()``), they are what was committed, even when a rule wrote
+    a later version of it. ``side_effects`` lists what server rules created, updated or
+    deleted because of this write."""
+
+    __slots__ = ("status", "message", "_version", "_resource", "_work")
+
+    def __init__(
+        self,
+        status: int,
+        version: ResourceVersion | None,
+        resource: dict | None = None,
+        message: str | None = None,
+        *,
+        work: Work | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self._version = version
+        self._resource = resource
+        self._work = work
+
+    def _final(self) -> tuple[ResourceVersion, dict | None] | None:
+        v = self._version
+        if v is None or self._work is None:
+            return None
+        return self._work.changes.final(v.resource_type, v.id)
+
+    @property
+    def version(self) -> ResourceVersion | None:
+        final = self._final()
+        return final[0] if final is not None else self._version
+
+    @property
+    def resource(self) -> dict | None:
+        final = self._final()
+        return final[1] if final is not None else self._resource
+
+    @property
+    def side_effects(self) -> list[SideEffect]:
+        v = self._version
+        if v is None or self._work is None:
+            return []
+        return self._work.changes.side_effects(v.resource_type, v.id)
+
+    def __repr__(self) -> str:
+        return f"WriteOutcome({self.status}, {self.version!r}, message={self.message!r})"
 
 
 def prepare(work: Work, resource: dict, expected_type: str | None, *, method: str, rid: str | None) -> dict:
-    """Hooks before validation, then R4 validation. Returns the resource to store."""
+    """BEFORE_VALIDATION hooks (they see the type and id only), then R4 validation."""
     hooks = work.runtime.hooks
     if hooks.has(HookPoint.BEFORE_VALIDATION):
-        hooks.run(
-            HookPoint.BEFORE_VALIDATION,
-            WriteEvent(work, expected_type or str(resource.get("resourceType")), rid or "", method, resource, None),
-        )
-    return validate_resource(resource, expected_type)
+        rtype = expected_type or resource.get("resourceType")
+        event = WriteEvent(work, rtype if isinstance(rtype, str) else "", rid or "", method, None, None)
+        _Hooks(work, None).run(HookPoint.BEFORE_VALIDATION, event)
+    resource = validate_resource(resource, expected_type)
+    if not isinstance(resource.get("meta", {}), dict):
+        # the server stamps meta.versionId / lastUpdated into it: it must be an object
+        rtype = resource["resourceType"]
+        raise InvalidResource(f"{rtype}.meta must be a JSON object", expression=f"{rtype}.meta")
+    return resource
+
+
+class _Hooks:
+    """Runs one write's hooks as the cause of what they defer; refuses writes from inside them."""
+
+    def __init__(self, work: Work, key: tuple[str, str] | None) -> None:
+        self.work = work
+        self.outer = work.cause
+        self.cause = self.outer if self.outer is not None or key is None else Cause(key, _HOOK_RULES)
+
+    def run(self, point: HookPoint, event: WriteEvent) -> None:
+        work = self.work
+        work.cause = self.cause
+        work.in_hooks = True
+        try:
+            work.runtime.hooks.run(point, event)
+        finally:
+            work.cause = self.outer
+            work.in_hooks = False
+
+
+def _check_not_in_hooks(work: Work, what: str) -> None:
+    if work.in_hooks:
+        # a programming error of a rule, not a client's: hooks defer what they write
+        raise RuntimeError(f"A hook tried to write {what}; hooks defer writes with Work.defer")
 
 
 def store_version(
     work: Work, resource: dict, rid: str, *, method: str, previous: ResourceVersion | None
 ) -> tuple[ResourceVersion, dict]:
+    """Stamp, run AFTER_VALIDATION and BEFORE_COMMIT, write. ``resource`` was validated."""
     resource_type = resource["resourceType"]
+    _check_not_in_hooks(work, f"{resource_type}/{rid}")
     version_id = previous.version_id + 1 if previous else 1
     stored = stamp_meta(resource, rid, version_id, work.next_instant())
     event = WriteEvent(work, resource_type, rid, method, stored, previous)
-    work.runtime.hooks.run(HookPoint.BEFORE_COMMIT, event)
-    version = ResourceVersion(
-        resource_type, rid, version_id, stored["meta"]["lastUpdated"], False, method, orjson.dumps(stored)
-    )
+    hooks = _Hooks(work, (resource_type, rid))
+    hooks.run(HookPoint.AFTER_VALIDATION, event)
+    # fixed from here on: BEFORE_COMMIT hooks may not mutate, and could not change what is stored
+    body = orjson.dumps(stored)
+    index = extract_index(work.runtime.registry, stored, work.ctx.base_url)
+    hooks.run(HookPoint.BEFORE_COMMIT, event)
+    version = ResourceVersion(resource_type, rid, version_id, stored["meta"]["lastUpdated"], False, method, body)
     try:
-        work.uow.write(version, extract_index(work.runtime.registry, stored, work.ctx.base_url))
+        work.uow.write(version, index)
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {resource_type}/{rid}: {exc}") from None
     work.committed.append(event)
+    work.changes.record(version, stored, previous, hooks.outer)
     return version, stored
 
 
 def store_deletion(work: Work, previous: ResourceVersion) -> ResourceVersion:
+    _check_not_in_hooks(work, f"{previous.resource_type}/{previous.id}")
     event = WriteEvent(work, previous.resource_type, previous.id, "DELETE", None, previous)
-    work.runtime.hooks.run(HookPoint.BEFORE_COMMIT, event)
+    hooks = _Hooks(work, (previous.resource_type, previous.id))
+    hooks.run(HookPoint.BEFORE_COMMIT, event)
     version = ResourceVersion(
         previous.resource_type, previous.id, previous.version_id + 1, work.next_instant(), True, "DELETE", None
     )
@@ -72,4 +155,5 @@ def store_deletion(work: Work, previous: ResourceVersion) -> ResourceVersion:
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {previous.resource_type}/{previous.id}: {exc}") from None
     work.committed.append(event)
+    work.changes.record(version, None, previous, hooks.outer)
     return version

@@ -10,12 +10,19 @@ from fhir_server.workflow.queue import triage_queue
 from fhir_server.workflow.sip import install_sip
 from fhir_server.workflow.triage import triage
 from fhir_server.workflow.region import Region, RegionError, RequiredProfileRule, load_region, resolve_unit
-from fhir_server.workflow.task_states import TRANSITIONS, allow_server_transition, install_task_state_machine, is_allowed
+from fhir_server.workflow.task_states import (
+    TRANSITIONS,
+    ServerTransition,
+    allow_server_transition,
+    install_task_state_machine,
+    is_allowed,
+)
 
 __all__ = [
     "Region",
     "RegionError",
     "RequiredProfileRule",
+    "ServerTransition",
     "TRANSITIONS",
     "allow_server_transition",
     "install_workflow",

@@ -31,9 +31,10 @@ the last place are serialized, on SQLite across processes sharing the file, on M
 through a write conflict on the guard document.
 
 **Completion.** accepted → in-progress → completed, or accepted → completed directly: the
-server allows that jump for a transfer Task (``allow_server_transition`` in a
-BEFORE_VALIDATION hook, which runs before the state machine's BEFORE_COMMIT check of the
-same write). When a transfer Task that exists becomes ``completed``, in the same unit of
+server allows that jump for a transfer Task: an AFTER_VALIDATION hook grants the
+state machine's ``ServerTransition`` exemption, which its BEFORE_COMMIT check of the same
+write honours. The acceptance check and the completion run at the end of the unit of
+work (a deferred ``TransferSettlement``). When a transfer Task that exists becomes ``completed``, in the same unit of
 work the episode's managingOrganization becomes the owner (a new version of the
 EpisodeOfCare) and a Provenance is written, shaped like
 examples/valid/Provenance-care-transfer-kevin.json:
@@ -50,11 +51,12 @@ episode change, no Provenance (loading examples/valid stays side-effect free).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import orjson
 
-from fhir_server.engine import HookPoint, Runtime, Work, WriteEvent, create, find_matches, update
+from fhir_server.engine import DeferredRule, HookPoint, Runtime, Work, WriteEvent, create, find_matches, update
 from fhir_server.errors import Issue, Unprocessable
 from fhir_server.workflow.codes import EXT_CAPACITY, PLACEMENT_LEGAL_BASIS, PLACEMENT_TYPE, TASK_TYPE
 from fhir_server.workflow.consent import consent_covering
@@ -75,6 +77,7 @@ __all__ = [
     "age_problem",
     "placement_problem",
     "inclusion_issues",
+    "TransferSettlement",
 ]
 
 TRANSFER = "transfer-care-responsibility"
@@ -84,7 +87,6 @@ HOLDING = frozenset({"accepted", "ready", "in-progress", "on-hold"})
 OPEN_EPISODE = ("planned", "waitlist", "active", "onhold")
 ADULT_AGE = 18
 
-_PENDING = "care-transfer.pending"
 _LIMIT = 1000
 _DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 _ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -224,18 +226,24 @@ def _status(version) -> str | None:
     return status if isinstance(status, str) else None
 
 
+@dataclass(frozen=True)
+class TransferSettlement(DeferredRule):
+    """The end-of-unit-of-work check (and completion) of one transfer Task's writes."""
+
+    rule = "care transfer (rule 7)"
+    task_id: str
+
+
 def _allow_direct_completion(event: WriteEvent) -> None:
-    """accepted → completed is a server rule for a transfer (runs before the state machine)."""
-    if event.resource_type != "Task" or not event.id or not isinstance(event.resource, dict):
+    """AFTER_VALIDATION: accepted → completed is a server rule for a transfer (the state
+    machine checks at BEFORE_COMMIT, after this)."""
+    if event.resource_type != "Task" or event.resource.get("status") != "completed":
         return
-    if event.resource.get("status") != "completed" or not is_transfer(event.resource):
-        return
-    if _status(event.work.uow.current("Task", event.id)) == "accepted":
-        allow_server_transition(event.work, event.id, "accepted", "completed")
+    if is_transfer(event.resource) and _status(event.previous) == "accepted":
+        allow_server_transition(event.work, event.id, "accepted", "completed", granted_by="care transfer")
 
 
 def _settle(work: Work, region: Region, task_id: str, before: str | None, before_owner: str | None) -> None:
-    work.state.get(_PENDING, {}).pop(task_id, None)
     task = load(work, f"Task/{task_id}")
     if task is None or not is_transfer(task):
         return
@@ -304,18 +312,16 @@ def install_care_transfer(runtime: Runtime, region: Region) -> None:
     install_integrated_care(runtime)
 
     def on_task(event: WriteEvent) -> None:
+        """BEFORE_COMMIT: settle the transfer at the end of the unit of work, against the
+        status and owner it had before the unit of work's first write of it."""
         if event.resource_type != "Task" or not is_transfer(event.resource):
             return
-        pending = event.work.state.setdefault(_PENDING, {})
-        if event.id in pending:
-            return
+        work = event.work
         before = _status(event.previous)
         before_owner = None
         if event.previous is not None and not event.previous.deleted:
             before_owner = reference_of(orjson.loads(event.previous.body).get("owner"))
-        pending[event.id] = before
-        work = event.work
-        work.before_commit.append(lambda: _settle(work, region, event.id, before, before_owner))
+        work.defer(TransferSettlement(event.id), lambda: _settle(work, region, event.id, before, before_owner))
 
-    runtime.hooks.register(HookPoint.BEFORE_VALIDATION, _allow_direct_completion)
+    runtime.hooks.register(HookPoint.AFTER_VALIDATION, _allow_direct_completion)
     runtime.hooks.register(HookPoint.BEFORE_COMMIT, on_task)

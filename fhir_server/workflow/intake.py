@@ -2,9 +2,10 @@
 in the same transaction; a placed child also gets a notice and a Task to the
 responsible municipality's social services.
 
-The work runs at the end of the unit of work (``Work.before_commit``), so a
-transaction's Patient, QuestionnaireResponse and Consent are all in place whatever
-their order in the Bundle. The upstream existing-contact check runs after the commit
+The work runs at the end of the unit of work (a deferred ``IntakeRun``, once per
+referral), so a transaction's Patient, QuestionnaireResponse and Consent are all in place
+whatever their order in the Bundle. The answer to the referral's write names what it
+created (the intake Task first) as its side effects. The upstream existing-contact check runs after the commit
 (``Work.after_commit``): a call to another server must not hold the write lock. It
 still finishes before the client gets its response, and adds the flag as a new
 version of the Task.
@@ -13,9 +14,10 @@ version of the Task.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from fhir_server.engine import HookPoint, Runtime, Work, WriteEvent, create, find_matches, update
+from fhir_server.engine import DeferredRule, HookPoint, Runtime, Work, WriteEvent, create, find_matches, update
 from fhir_server.errors import FhirError
 from fhir_server.model import format_instant, new_id
 from fhir_server.workflow import eligibility as elig
@@ -35,10 +37,9 @@ from fhir_server.workflow.resources import claims, codes_of, literal, load
 from fhir_server.workflow.task_states import FINAL
 from fhir_server.workflow.upstream import UpstreamError, find_upstream_contacts
 
-__all__ = ["install_intake", "intake_task_for", "parse_instant"]
+__all__ = ["IntakeRun", "install_intake", "intake_task_for", "parse_instant"]
 
 log = logging.getLogger(__name__)
-_PENDING = "intake.pending"
 NOTICE_TEXT = (
     "Ett barn som är placerat av er kommun har kontaktat En väg in. Vi önskar dialog om fortsatt handläggning."
 )
@@ -48,16 +49,22 @@ def parse_instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@dataclass(frozen=True)
+class IntakeRun(DeferredRule):
+    """The intake of one referral: its Task (and notice), at most once per unit of work."""
+
+    rule = "intake (rules 1-3)"
+    once = True
+    service_request_id: str
+
+
 def install_intake(runtime: Runtime, region: Region) -> None:
     def on_write(event: WriteEvent) -> None:
+        """BEFORE_COMMIT: an evi-referral gets its intake at the end of the unit of work."""
         if event.resource_type != "ServiceRequest" or event.resource is None or not claims(event.resource, REFERRAL):
             return
-        pending = event.work.state.setdefault(_PENDING, set())
-        if event.id in pending:
-            return
-        pending.add(event.id)
         work = event.work
-        work.before_commit.append(lambda: _intake(work, region, event.id))
+        work.defer(IntakeRun(event.id), lambda: _intake(work, region, event.id))
 
     runtime.hooks.register(HookPoint.BEFORE_COMMIT, on_write)
 
@@ -81,18 +88,36 @@ def _intake(work: Work, region: Region, sr_id: str) -> None:
     sr = load(work, f"ServiceRequest/{sr_id}")
     if sr is None or not claims(sr, REFERRAL) or intake_task_for(work, sr_id) is not None:
         return
-    profiles_dir = work.runtime.profiles_dir
     first = work.uow.version("ServiceRequest", sr_id, 1)
     receipt_text = first.last_updated if first is not None and not first.deleted else sr["meta"]["lastUpdated"]
-    receipt = parse_instant(receipt_text)
-    due = format_instant(receipt + timedelta(days=region.assessment_deadline_days))
     owner = resolve_unit(work, region.evi_unit, "evi", "evi_unit")
     subject = literal(sr.get("subject"), "Patient")
     patient_ref = f"Patient/{subject[1]}" if subject else None
     patient = load(work, patient_ref) if patient_ref else None
-    found = elig.evaluate(work, region, patient, patient_ref, receipt)
+    found = elig.evaluate(work, region, patient, patient_ref, parse_instant(receipt_text))
 
     task_id = new_id()
+    task = _intake_task(work, region, sr_id, sr, patient_ref, owner, receipt_text, found)
+    create(work, "Task", task, assigned_id=task_id)
+
+    placement = elig.placement_of(patient)
+    municipality = literal((placement or {}).get("responsibleMunicipality"), "Organization")
+    if municipality is not None:
+        _notify_social_services(work, sr_id, task_id, patient_ref, owner, f"Organization/{municipality[1]}", receipt_text, sr)
+
+    identifiers = elig.national_identifiers(patient)
+    if region.upstream_fhir_url and identifiers and "existing-contact" not in found.flags:
+        runtime, ctx = work.runtime, work.ctx
+        work.after_commit.append(lambda: _upstream_check(runtime, ctx, region, task_id, identifiers))
+
+
+def _intake_task(
+    work: Work, region: Region, sr_id: str, sr: dict, patient_ref: str | None, owner: str, receipt_text: str,
+    found: elig.Eligibility,
+) -> dict:
+    """The intake Task of a referral received at ``receipt_text``, with what eligibility ``found``."""
+    profiles_dir = work.runtime.profiles_dir
+    due = format_instant(parse_instant(receipt_text) + timedelta(days=region.assessment_deadline_days))
     task: dict = {
         "resourceType": "Task",
         "meta": {"profile": [INTAKE_TASK]},
@@ -121,17 +146,7 @@ def _intake(work: Work, region: Region, sr_id: str) -> None:
         task["input"] = inputs
     if found.notes:
         task["note"] = [_note(n, receipt_text) for n in found.notes]
-    create(work, "Task", task, assigned_id=task_id)
-
-    placement = elig.placement_of(patient)
-    municipality = literal((placement or {}).get("responsibleMunicipality"), "Organization")
-    if municipality is not None:
-        _notify_social_services(work, sr_id, task_id, patient_ref, owner, f"Organization/{municipality[1]}", receipt_text, sr)
-
-    identifiers = elig.national_identifiers(patient)
-    if region.upstream_fhir_url and identifiers and "existing-contact" not in found.flags:
-        runtime, ctx = work.runtime, work.ctx
-        work.after_commit.append(lambda: _upstream_check(runtime, ctx, region, task_id, identifiers))
+    return task
 
 
 def _notify_social_services(

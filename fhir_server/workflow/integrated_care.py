@@ -4,8 +4,9 @@ look for.
 
 **Which episodes.** An EpisodeOfCare that claims ``evi-integrated-care`` or carries the
 ``evi-integrated-care-step`` extension. The rules run on every write of one (create,
-update, patch, transaction entry), in the write pipeline's BEFORE_COMMIT hook, except a
-write whose status is ``entered-in-error`` (correcting an error is never blocked).
+update, patch, transaction entry), in the write pipeline's AFTER_VALIDATION hook (the one
+point where a hook may set server-owned parts: the flags below), except a write whose
+status is ``entered-in-error`` (correcting an error is never blocked).
 
 **Steps only move forward.** The step (``sis-assessment`` 1 … ``closure`` 8) of an update
 may stay, or move to any later step (a step may be skipped: the process is a guide, and
@@ -45,17 +46,19 @@ on every version it stores (what a client sends of that system is replaced):
   no-receiving-unit  closed without a receiving unit: no ServiceRequest was made.
 
 A write of a SIP CarePlan (or of one that was a SIP) re-evaluates ``sip-missing`` on the
-patient's episodes at step 7 at the end of the unit of work, storing a new version of each
-episode whose flag changes.
+patient's episodes at step 7 at the end of the unit of work (a deferred ``SipFlagRefresh``),
+storing a new version of each episode whose flag changes; the answer to the CarePlan's
+write names those versions as its side effects.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import orjson
 
-from fhir_server.engine import HookPoint, Runtime, Work, WriteEvent, create, find_matches, update
+from fhir_server.engine import DeferredRule, HookPoint, Runtime, Work, WriteEvent, create, find_matches, update
 from fhir_server.errors import Conflict, Issue, Unprocessable
 from fhir_server.workflow.codes import (
     BASE,
@@ -79,6 +82,8 @@ __all__ = [
     "closure_problems",
     "sip_exists",
     "refresh_sip_flags",
+    "SipFlagRefresh",
+    "TransitionToOpenCare",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,7 +109,6 @@ FLAG_DISPLAYS = {
 }
 STEP_EXPRESSION = f"EpisodeOfCare.extension('{EXT_INTEGRATED_CARE_STEP}')"
 _SIP_INACTIVE = frozenset({"revoked", "entered-in-error"})
-_SIP_REFRESH = "integrated-care.sip-refresh"
 _LIMIT = 200
 
 
@@ -190,22 +194,32 @@ def _receiving_unit(episode: dict) -> str | None:
     return f"Organization/{found[1]}"
 
 
-def _on_episode(event: WriteEvent) -> None:
+@dataclass(frozen=True)
+class TransitionToOpenCare(DeferredRule):
+    """The ServiceRequest to the receiving unit of a closed episode, made once."""
+
+    rule = "integrated care: transition to open care"
+    once = True
+    episode_id: str
+
+
+@dataclass(frozen=True)
+class SipFlagRefresh(DeferredRule):
+    """Re-evaluating sip-missing on a patient's step-7 episodes after a SIP write."""
+
+    rule = "integrated care: sip-missing flag"
+    patient: str
+
+
+def _check_step(event: WriteEvent, previous: dict | None) -> None:
+    """409 for a step back; 422 for a closure without status finished and period.end."""
     episode = event.resource
-    if event.resource_type != "EpisodeOfCare" or episode is None or not is_integrated_care(episode):
-        return
-    if episode.get("status") == "entered-in-error":
-        return
-    previous = None
-    if event.previous is not None and not event.previous.deleted:
-        previous = orjson.loads(event.previous.body)
     old_step, new_step = step_of(previous), step_of(episode)
     if previous is not None and old_step is not None:
         problem = step_change_problem(old_step, new_step)
         if problem:
             raise Conflict(f"EpisodeOfCare/{event.id}: {problem}", expression=STEP_EXPRESSION)
-    closing = new_step == "closure" and previous is not None and old_step != "closure"
-    if closing:
+    if new_step == "closure" and previous is not None and old_step != "closure":
         problems = closure_problems(episode)
         if problems:
             raise Unprocessable(
@@ -213,19 +227,30 @@ def _on_episode(event: WriteEvent) -> None:
                 issues=[Issue(f"EpisodeOfCare/{event.id}: {p}", "business-rule", (STEP_EXPRESSION,)) for p in problems],
             )
 
+
+def _on_episode(event: WriteEvent) -> None:
+    """AFTER_VALIDATION: steps, closure, and the server-owned flags (meta.tag)."""
+    episode = event.resource
+    if event.resource_type != "EpisodeOfCare" or not is_integrated_care(episode):
+        return
+    if episode.get("status") == "entered-in-error":
+        return
+    previous = None
+    if event.previous is not None and not event.previous.deleted:
+        previous = orjson.loads(event.previous.body)
+    _check_step(event, previous)
     flags: set[str] = set()
     if _sip_missing(event.work, episode):
         flags.add("sip-missing")
-    if new_step == "closure":
-        pending = closing or "no-receiving-unit" in _tags(previous)
-        if pending:
-            receiving = _receiving_unit(episode)
-            if receiving is None:
-                flags.add("no-receiving-unit")
-                log.info("EpisodeOfCare/%s closed without a receiving unit: no ServiceRequest made", event.id)
-            else:
-                work, rid, when = event.work, event.id, episode["meta"]["lastUpdated"]
-                work.before_commit.append(lambda: _transition_to_open_care(work, rid, receiving, when))
+    closing = step_of(episode) == "closure" and previous is not None and step_of(previous) != "closure"
+    if step_of(episode) == "closure" and (closing or "no-receiving-unit" in _tags(previous)):
+        receiving = _receiving_unit(episode)
+        if receiving is None:
+            flags.add("no-receiving-unit")
+            log.info("EpisodeOfCare/%s closed without a receiving unit: no ServiceRequest made", event.id)
+        else:
+            work, rid, when = event.work, event.id, episode["meta"]["lastUpdated"]
+            work.defer(TransitionToOpenCare(rid), lambda: _transition_to_open_care(work, rid, receiving, when))
     _set_tags(episode, flags)
 
 
@@ -271,21 +296,19 @@ def _sip_patients(resource: dict | None) -> set[str]:
 
 
 def _on_care_plan(event: WriteEvent) -> None:
+    """BEFORE_COMMIT: a SIP write refreshes its patient's flags at the end of the unit of work."""
     if event.resource_type != "CarePlan":
         return
     patients = _sip_patients(event.resource)
     if event.previous is not None and not event.previous.deleted:
         patients |= _sip_patients(orjson.loads(event.previous.body))
-    pending = event.work.state.setdefault(_SIP_REFRESH, set())
     work = event.work
-    for patient_ref in patients - pending:
-        pending.add(patient_ref)
-        work.before_commit.append(lambda p=patient_ref: refresh_sip_flags(work, p))
+    for patient_ref in sorted(patients):
+        work.defer(SipFlagRefresh(patient_ref), lambda p=patient_ref: refresh_sip_flags(work, p))
 
 
 def refresh_sip_flags(work: Work, patient_ref: str) -> None:
     """Store a new version of each of the patient's step-7 episodes whose sip-missing flag changes."""
-    work.state.get(_SIP_REFRESH, set()).discard(patient_ref)
     params = [("patient", patient_ref), ("integrated-care-step", f"{INTEGRATED_CARE_STEP}|long-term-collaboration")]
     for eid in find_matches(work, "EpisodeOfCare", params, limit=_LIMIT):
         episode = load(work, f"EpisodeOfCare/{eid}")
@@ -296,5 +319,5 @@ def refresh_sip_flags(work: Work, patient_ref: str) -> None:
 
 
 def install_integrated_care(runtime: Runtime) -> None:
-    runtime.hooks.register(HookPoint.BEFORE_COMMIT, _on_episode)
+    runtime.hooks.register(HookPoint.AFTER_VALIDATION, _on_episode)
     runtime.hooks.register(HookPoint.BEFORE_COMMIT, _on_care_plan)

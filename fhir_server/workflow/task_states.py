@@ -1,20 +1,33 @@
 """The FHIR R4 Task state machine (domain.md §2 'Task status transitions', rule 5).
 
 Every write of a Task, whatever its code and however it arrives (PUT, PATCH,
-transaction), goes through ``check``. Creating a Task in any status is allowed (it
-records a state reached elsewhere). Server operations such as ``$triage`` may make
-a named jump the table does not have, e.g. requested → completed, by calling
-``allow_server_transition`` first, in the same unit of work.
+transaction), goes through ``_check`` (BEFORE_COMMIT). Creating a Task in any status is
+allowed (it records a state reached elsewhere). Server operations and rules may make a
+named jump the table does not have by granting a ``ServerTransition`` exemption for the
+one Task in the same unit of work, before its write reaches BEFORE_COMMIT
+(``allow_server_transition``):
+
+  ``$triage``        requested/received/... → completed of the intake Task it completes
+  care transfer      accepted → completed of a transfer Task (granted at AFTER_VALIDATION)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
 
-from fhir_server.engine import HookPoint, Runtime, Work, WriteEvent
+from fhir_server.engine import Exemption, HookPoint, Runtime, Work, WriteEvent
 from fhir_server.errors import Conflict
 
-__all__ = ["TRANSITIONS", "FINAL", "is_allowed", "allow_server_transition", "install_task_state_machine"]
+__all__ = [
+    "TRANSITIONS",
+    "FINAL",
+    "ServerTransition",
+    "is_allowed",
+    "allow_server_transition",
+    "install_task_state_machine",
+]
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"requested", "cancelled"}),
@@ -32,16 +45,24 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 FINAL = frozenset({"completed", "failed", "rejected", "cancelled", "entered-in-error"})
 
-_SERVER = "task-states.server-transitions"
+
+
+@dataclass(frozen=True)
+class ServerTransition(Exemption):
+    """Task/{task_id} may move from ``old`` to ``new`` in this unit of work (a server rule)."""
+
+    task_id: str
+    old: str
+    new: str
 
 
 def is_allowed(old: str, new: str) -> bool:
     return old == new or new == "entered-in-error" or new in TRANSITIONS.get(old, frozenset())
 
 
-def allow_server_transition(work: Work, task_id: str, old: str, new: str) -> None:
-    """Let this unit of work move Task/{task_id} from ``old`` to ``new`` (a server rule)."""
-    work.state.setdefault(_SERVER, set()).add((task_id, old, new))
+def allow_server_transition(work: Work, task_id: str, old: str, new: str, *, granted_by: str = "server rule") -> None:
+    """Let this unit of work move Task/{task_id} from ``old`` to ``new``."""
+    work.grant(ServerTransition(task_id, old, new, granted_by=granted_by))
 
 
 def _check(event: WriteEvent) -> None:
@@ -54,7 +75,7 @@ def _check(event: WriteEvent) -> None:
     new = event.resource.get("status")
     if not isinstance(old, str) or not isinstance(new, str) or is_allowed(old, new):
         return
-    if (event.id, old, new) in event.work.state.get(_SERVER, ()):
+    if event.work.exempt(ServerTransition(event.id, old, new)):
         return
     allowed = sorted(TRANSITIONS.get(old, ()))
     if allowed:

@@ -137,6 +137,20 @@ def test_empty_arrays_nulls_and_empty_values_are_400(http, uid, extra, where):
     assert count(http, uid) == 0
 
 
+def test_meta_given_as_a_json_string_is_400_and_nothing_is_stored(http, uid):
+    """The server stamps versionId and lastUpdated into meta: a string there was a 500."""
+    assert_outcome(post(http, patient(uid, meta="{}")), 400, expression="Patient.meta")
+    rid = f"meta-{uid}"
+    r = http.put(f"/Patient/{rid}", content=orjson.dumps({**patient(uid, meta="{}"), "id": rid}),
+                 headers={"Content-Type": FHIR_JSON})
+    assert_outcome(r, 400)
+    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient(uid, meta="{}"), "request": {"method": "POST", "url": "Patient"}}]}
+    assert_outcome(post_raw(http, "", orjson.dumps(tx)), 400)
+    assert count(http, uid) == 0
+    assert http.get(f"/Patient/{rid}").status_code == 404
+
+
 def test_resource_without_resource_type_is_400(http, uid):
     assert_outcome(post_raw(http, "/Patient", orjson.dumps({"identifier": [{"system": SYS, "value": uid}]})), 400)
 

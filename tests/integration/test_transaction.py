@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 
+import httpx
 import orjson
 
 FHIR_JSON = "application/fhir+json"
@@ -455,6 +456,76 @@ def test_empty_transaction_is_an_empty_response(http):
     assert r.status_code == 200, r.text
     assert r.json()["type"] == "transaction-response"
     assert r.json().get("entry", []) == []
+
+
+def _overwrite_case(http, uid) -> tuple[str, dict]:
+    """Patient p1 exists with identifier B; a conditional PUT for identifier A (no match)
+    names p1 in its body: the one resolver refuses it (409) alone, in a transaction, in a batch."""
+    p1 = create(http, patient(f"B-{uid}", gender="male"))
+    return p1, {**patient(f"A-{uid}", gender="female"), "id": p1}
+
+
+def test_conditional_update_never_overwrites_alone_or_in_a_transaction(http, uid):
+    p1, body = _overwrite_case(http, uid)
+    alone = http.put(f"/Patient?identifier={SYS}|A-{uid}", content=orjson.dumps(body),
+                     headers={"Content-Type": FHIR_JSON})
+    assert_outcome(alone, 409)
+    tx = bundle(
+        "transaction",
+        entry(patient(f"C-{uid}"), "POST", "Patient"),
+        entry(body, "PUT", f"Patient?identifier={SYS}|A-{uid}"),
+    )
+    outcome = assert_outcome(send(http, tx), 409)
+    assert "Bundle.entry[1]" in outcome_text(outcome) and f"Patient/{p1}" in outcome_text(outcome)
+    assert count(http, "Patient", f"C-{uid}") == 0  # the whole transaction rolled back
+    stored = http.get(f"/Patient/{p1}")
+    assert (stored.json()["gender"], stored.headers["etag"]) == ("male", 'W/"1"')
+
+
+def test_conditional_update_never_overwrites_in_a_batch(http, uid):
+    p1, body = _overwrite_case(http, uid)
+    r = send(http, bundle(
+        "batch",
+        entry(patient(f"C-{uid}"), "POST", "Patient"),
+        entry(body, "PUT", f"Patient?identifier={SYS}|A-{uid}"),
+    ))
+    assert r.status_code == 200, r.text
+    first, second = r.json()["entry"]
+    assert status_code(first) == 201
+    assert second["response"]["status"] == "409 Conflict"
+    assert second["response"]["outcome"]["issue"][0]["code"] == "conflict"
+    assert count(http, "Patient", f"C-{uid}") == 1
+    assert http.get(f"/Patient/{p1}").headers["etag"] == 'W/"1"'
+
+
+def test_conditional_update_in_a_transaction_takes_the_match_or_creates(http, uid):
+    """The same resolver: one match is updated (the body may leave the id out), none creates."""
+    rid = create(http, patient(f"M-{uid}", gender="male"))
+    r = send(http, bundle(
+        "transaction",
+        entry(patient(f"M-{uid}", gender="female"), "PUT", f"Patient?identifier={SYS}|M-{uid}"),
+        entry(patient(f"N-{uid}"), "PUT", f"Patient?identifier={SYS}|N-{uid}"),
+    ))
+    assert r.status_code == 200, r.text
+    updated, made = r.json()["entry"]
+    assert (status_code(updated), updated["response"]["location"]) == (200, f"Patient/{rid}/_history/2")
+    assert status_code(made) == 201 and count(http, "Patient", f"N-{uid}") == 1
+
+
+def test_too_many_entries_is_413_before_anything_runs(uid):
+    """EVI_MAX_BUNDLE_ENTRIES (default 10,000), here set to 50."""
+    from tests.support.live_server import LiveServer
+
+    with LiveServer(storage="sqlite://:memory:", max_bundle_entries=50) as live:
+        with httpx.Client(base_url=live.base_url, timeout=60) as http:
+            entries = [entry(patient(f"T-{uid}"), "POST", "Patient") for _ in range(51)]
+            for kind in ("transaction", "batch"):
+                r = send(http, bundle(kind, *entries))
+                outcome = assert_outcome(r, 413)
+                assert outcome["issue"][0]["code"] == "too-costly"
+                assert "at most 50" in outcome_text(outcome)
+            assert count(http, "Patient", f"T-{uid}") == 0
+            assert send(http, bundle("transaction", *entries[:50])).status_code == 200
 
 
 # ---------------------------------------------------------------------- batch

@@ -7,15 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fhir_server.workflow.sip import (
-    Facts,
-    is_sip,
-    local_reference,
-    named_organizations,
-    needs_check,
-    principal_by_type,
-    sip_problems,
-)
+from fhir_server.workflow.sip import is_sip, named_organizations, needs_check
+from fhir_server.workflow.sip_problems import Facts, local_reference, principal_by_type, sip_problems
 from tests.support.evi import example
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)

@@ -8,7 +8,9 @@ import pytest
 from fhir_server.conformance.mappings import load_mappings, triage_outcomes
 from fhir_server.errors import BadRequest
 from fhir_server.workflow.codes import CARE_LEVEL, TRIAGE_OUTCOME, VISIT_MODE
-from fhir_server.workflow.triage import _BUILDERS, CARE_LEVEL_BY_UNIT_TYPE, TriageRequest, _codes, parse_parameters
+from fhir_server.workflow.booking import CARE_LEVEL_BY_UNIT_TYPE
+from fhir_server.workflow.triage import BUILDERS as _BUILDERS
+from fhir_server.workflow.triage_parameters import TriageRequest, _codes, parse_parameters
 
 BASE = "https://evi.example/fhir"
 

@@ -226,6 +226,21 @@ def test_a_transfer_cannot_skip_acceptance(evi):
     assert evi.get(f"/{refs['EpisodeOfCare']}").json()["managingOrganization"]["reference"] != refs["team"]
 
 
+def test_a_malformed_transfer_task_is_400_before_any_rule_reads_it(evi):
+    """The direct-completion rule reads code and status: it runs on validated input only."""
+    refs = _transfer(evi)
+    assert _move(evi, refs["Task"], "accepted").status_code == 200
+    task = evi.get(f"/{refs['Task']}").json()
+    version = task["meta"]["versionId"]
+    broken = {**task, "status": "completed", "code": {"coding": 5}}
+    response = evi.put(f"/{refs['Task']}", json=broken, headers=FHIR_JSON)
+    assert response.status_code == 400, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+    after = evi.get(f"/{refs['Task']}").json()
+    assert (after["meta"]["versionId"], after["status"]) == (version, "accepted")
+    assert evi.get(f"/{refs['EpisodeOfCare']}").json()["managingOrganization"]["reference"] != refs["team"]
+
+
 def test_a_failed_completion_changes_nothing(evi):
     refs = _transfer(evi)
     assert _move(evi, refs["Task"], "accepted").status_code == 200
