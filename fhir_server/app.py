@@ -64,6 +64,7 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         max_page_size=settings.max_page_size,
         max_bundle_entries=settings.max_bundle_entries,
         profiles_dir=settings.profiles_dir,
+        allow_runtime_search_parameters=settings.allow_runtime_searchparameters,
         registry_factory=lambda: SearchRegistry.from_spec(extra=guide_parameters),
     )
     install_search_parameter_hook(runtime)

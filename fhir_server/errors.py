@@ -8,6 +8,7 @@ OperationOutcome with the class's HTTP status and issue code::
      │    ├── InvalidResource (400, structure)   JSON parsed but not a valid R4 resource
      │    ├── InvalidSearch (400, invalid)        bad search / history parameter
      │    └── ResponseTooLarge (400, too-costly)  the answer would pass EVI_MAX_RESPONSE_ENTRIES
+     ├── Forbidden (403, forbidden)             the caller may not do this (policy, settings)
      ├── NotFound (404, not-found)
      ├── MethodNotAllowed (405, not-supported)
      ├── NotAcceptable (406, not-supported)
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidResource",
     "InvalidSearch",
     "ResponseTooLarge",
+    "Forbidden",
     "NotFound",
     "MethodNotAllowed",
     "NotAcceptable",
@@ -95,6 +97,11 @@ class ResponseTooLarge(BadRequest):
     for too much at once (a smaller _count or fewer includes work)."""
 
     code = "too-costly"
+
+
+class Forbidden(FhirError):
+    status = 403
+    code = "forbidden"
 
 
 class NotFound(FhirError):

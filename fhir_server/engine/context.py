@@ -61,6 +61,10 @@ class RequestContext:
     organization: str | None = None
     scopes: tuple[str, ...] = ()
     purpose_of_use: str | None = None
+    #: the request came from a client (the API), not from the server's own work (the
+    #: guide at start-up, ``evi-fhir load``, rules' follow-ups): what settings forbid
+    #: clients to do is checked on this
+    from_client: bool = False
     #: ``Prefer: handling=strict``: refuse unknown search parameters instead of ignoring them
     strict_handling: bool = False
     #: where committed units of work leave their follow-ups (``Work.after_commit``) for

@@ -19,18 +19,21 @@ from fhir_server.errors import Issue, Unprocessable
 __all__ = ["validator_for", "install_profile_enforcement", "issues_of", "validate_operation"]
 
 _lock = threading.Lock()
-_validators: dict[int, Validator] = {}
+_validators: dict[str, Validator] = {}
 
 
 def validator_for(runtime: Runtime) -> Validator:
-    """One validator per runtime, built on first use (it compiles profiles lazily too)."""
-    key = id(runtime)
+    """The validator of the runtime's guide folder, built on first use (it compiles
+    profiles lazily too). Keyed by the folder, not the runtime: every runtime, thread
+    and test that reads one guide shares its validator, and a runtime that goes away
+    leaves nothing behind that a later one could take for its own."""
+    directory = ig_directory(runtime.profiles_dir)
+    key = str(directory.resolve()) if directory is not None else ""
     found = _validators.get(key)
     if found is None:
         with _lock:
             found = _validators.get(key)
             if found is None:
-                directory = ig_directory(runtime.profiles_dir)
                 profiles = [r for r in ig_resources(directory) if r.get("resourceType") == "StructureDefinition"]
                 found = Validator(profiles, value_set_lookup(guide_terminology(directory)))
                 _validators[key] = found

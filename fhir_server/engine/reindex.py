@@ -13,7 +13,7 @@ import orjson
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, WriteEvent
 from fhir_server.engine.work import SEARCH_PARAMETERS, Runtime, stored_search_parameters
-from fhir_server.errors import Unprocessable
+from fhir_server.errors import Forbidden, Unprocessable
 from fhir_server.model import is_resource_type, resource_types
 from fhir_server.search.expression import check_syntax, compile_expression
 from fhir_server.search.extract import extract_index
@@ -26,6 +26,7 @@ BATCH = 500
 
 
 def reindex(runtime: Runtime, ctx: RequestContext, resource_type: str | None) -> dict[str, int]:
+    check_reindex_allowed(runtime, ctx)
     counts: dict[str, int] = {}
     for rtype in [resource_type] if resource_type else resource_types():
         after, done = None, 0
@@ -43,6 +44,30 @@ def reindex(runtime: Runtime, ctx: RequestContext, resource_type: str | None) ->
     return counts
 
 
+def _is_active(event: WriteEvent) -> bool:
+    if event.resource is not None and event.resource.get("status") == "active":
+        return True
+    previous = event.previous
+    return previous is not None and not previous.deleted and orjson.loads(previous.body).get("status") == "active"
+
+
+def _check_allowed(event: WriteEvent) -> None:
+    """With runtime SearchParameters switched off, a client may not store, change or
+    remove an active one (that reconfigures every search); drafts stay writable."""
+    work = event.work
+    if work.ctx.from_client and not work.runtime.allow_runtime_search_parameters and _is_active(event):
+        raise Forbidden(
+            "Runtime SearchParameters are switched off on this server (EVI_ALLOW_RUNTIME_SEARCHPARAMETERS=false): "
+            "an active SearchParameter cannot be stored, changed or deleted through the API",
+            expression="SearchParameter.status",
+        )
+
+
+def check_reindex_allowed(runtime: Runtime, ctx: RequestContext) -> None:
+    if ctx.from_client and not runtime.allow_runtime_search_parameters:
+        raise Forbidden("$reindex is switched off on this server (EVI_ALLOW_RUNTIME_SEARCHPARAMETERS=false)")
+
+
 def install_search_parameter_hook(runtime: Runtime) -> None:
     def before_commit(event: WriteEvent) -> None:
         """An active SearchParameter must be usable: its type known, its expression compilable.
@@ -50,6 +75,7 @@ def install_search_parameter_hook(runtime: Runtime) -> None:
         database rebuilds its registry on its next request (``Runtime.sync_registry``)."""
         if event.resource_type != "SearchParameter":
             return
+        _check_allowed(event)
         event.work.uow.bump(SEARCH_PARAMETERS)
         if event.resource is None or event.resource.get("status") != "active":
             return

@@ -45,6 +45,9 @@ class Runtime:
     hooks: Hooks = field(default_factory=Hooks)
     default_page_size: int = 20
     max_page_size: int = 1000
+    #: clients may create or activate SearchParameters and run ``$reindex``
+    #: (Settings.allow_runtime_searchparameters)
+    allow_runtime_search_parameters: bool = True
     #: entries a batch or transaction Bundle may hold (413 above; Settings.max_bundle_entries)
     max_bundle_entries: int = 10_000
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
