@@ -14,7 +14,7 @@ from fhir_server.engine import Runtime, install_search_parameter_hook, load_stor
 from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
-from fhir_server.search import SearchRegistry
+from fhir_server.search import SearchLimits, SearchRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage import Store, open_store
 from fhir_server.workflow import Region, install_workflow, load_region
@@ -39,6 +39,11 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         registry=SearchRegistry.from_spec(extra=ig_search_parameters(ig_directory(settings.profiles_dir))),
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
+        search_limits=SearchLimits(
+            max_or_values=settings.max_or_values,
+            max_parameters=settings.max_search_parameters,
+            max_offset=settings.max_search_offset,
+        ),
         profiles_dir=settings.profiles_dir,
     )
     install_search_parameter_hook(runtime)

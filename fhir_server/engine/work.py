@@ -12,6 +12,7 @@ from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.paging import PageCache
 from fhir_server.model.meta import format_instant
+from fhir_server.search.plan import SearchLimits
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import Store, UnitOfWork
 
@@ -37,6 +38,7 @@ class Runtime:
     pages: PageCache = field(default_factory=PageCache)
     default_page_size: int = 20
     max_page_size: int = 1000
+    search_limits: SearchLimits = SearchLimits()
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
     profiles_dir: str | None = None
     #: what installed rule sets keep for their operations (e.g. workflow's "region")

@@ -25,6 +25,7 @@ __all__ = [
     "Include",
     "SortKey",
     "SearchPlan",
+    "SearchLimits",
     "parse_search",
     "split_or",
     "SUMMARY_MODES",
@@ -45,6 +46,23 @@ _REFUSED = {
     "_containedType": "_containedType is not supported",
 }
 MAX_CHAIN_DEPTH = 4
+#: modifiers the stores compile for the column parameters (_id, _lastUpdated)
+_COLUMN_MODIFIERS = {"token": frozenset({"not", "missing"}), "date": frozenset({"missing"})}
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    """How much one search may ask for (Settings ``max_or_values``,
+    ``max_search_parameters``, ``max_search_offset``). Each comma-separated value
+    becomes one more OR term in the store's query and each parameter one more AND:
+    SQLite refuses expression trees deeper than 1,000, so both are bounded."""
+
+    #: comma-separated values of one parameter (also ``_sort``, ``_type``, ``_elements``)
+    max_or_values: int = 100
+    #: parameters in one search request
+    max_parameters: int = 30
+    #: ``_offset`` and ``_getpagesoffset``
+    max_offset: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -147,14 +165,29 @@ def split_or(raw: str) -> list[str]:
     return split_unescaped(raw, ",")
 
 
-def _int_param(name: str, raw: str, minimum: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidSearch(f"{name} must be an integer, got {raw!r}") from None
+def _int_param(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    # int() alone would take "１２", "1_000" and " 12 "; the query wants ASCII digits
+    text = raw[1:] if raw[:1] == "-" else raw
+    if not (text.isascii() and text.isdigit()) or len(text) > 30:
+        raise InvalidSearch(f"{name} must be an integer, got {raw[:40]!r}")
+    value = int(raw)
     if value < minimum:
         raise InvalidSearch(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidSearch(f"{name} may be at most {maximum}, got {value}")
     return value
+
+
+def _offset_param(name: str, raw: str, limits: "SearchLimits") -> int:
+    """``_offset`` / ``_getpagesoffset``: 0 up to ``limits.max_offset``."""
+    return _int_param(name, raw, 0, limits.max_offset)
+
+
+def _split_limited(name: str, raw: str, limit: int, split=None) -> list[str]:
+    parts = split_or(raw) if split is None else split(raw)
+    if len(parts) > limit:
+        raise InvalidSearch(f"{name}: {len(parts)} comma-separated values; at most {limit} are allowed in one parameter")
+    return parts
 
 
 class _Unknown(Exception):
@@ -162,8 +195,12 @@ class _Unknown(Exception):
 
 
 class _Parser:
-    def __init__(self, registry: SearchRegistry, resource_type: str | None, types: tuple[str, ...], base_url: str | None):
+    def __init__(
+        self, registry: SearchRegistry, resource_type: str | None, types: tuple[str, ...], base_url: str | None,
+        limits: SearchLimits,
+    ):
         self.registry = registry
+        self.limits = limits
         self.base_url = base_url
         self.resource_type = resource_type
         self.types = types
@@ -209,11 +246,15 @@ class _Parser:
             if raw not in ("true", "false"):
                 raise InvalidSearch(f"{name} must be true or false")
             return Clause(definition, modifier, (raw == "true",))
-        if modifier is not None and modifier not in module.MODIFIERS and not _is_type_modifier(module, modifier, self.registry):
+        allowed = _COLUMN_MODIFIERS.get(definition.type, frozenset()) if definition.column else module.MODIFIERS
+        if modifier is not None and modifier not in allowed and not (
+            not definition.column and _is_type_modifier(module, modifier, self.registry)
+        ):
             raise InvalidSearch(f"Modifier ':{modifier}' is not supported for {definition.type} parameter '{definition.code}'")
+        raws = _split_limited(name, raw, self.limits.max_or_values)
         if definition.type == "composite":
-            return Clause(definition, modifier, tuple(self._composite(definition, v) for v in split_or(raw)))
-        values = tuple(module.parse_value(v, modifier, definition) for v in split_or(raw))
+            return Clause(definition, modifier, tuple(self._composite(definition, v) for v in raws))
+        values = tuple(module.parse_value(v, modifier, definition) for v in raws)
         if definition.type == "reference" and self.base_url:
             values = tuple(_localize(v, self.base_url) for v in values)
         return Clause(definition, modifier, values)
@@ -282,7 +323,7 @@ class _Parser:
 
     def sort(self, raw: str, unknown: list) -> list[SortKey]:
         keys = []
-        for key in split_or(raw):
+        for key in _split_limited("_sort", raw, self.limits.max_or_values):
             code = key.removeprefix("-")
             try:
                 definition = self._definition(self.resource_type, code)
@@ -294,6 +335,10 @@ class _Parser:
                 continue
             keys.append(SortKey(definition, key.startswith("-")))
         return keys
+
+
+def _split_commas(raw: str) -> list[str]:
+    return raw.split(",")
 
 
 def _localize(value, base_url: str):
@@ -315,16 +360,19 @@ def parse_search(
     default_count: int = 20,
     max_count: int = 1000,
     base_url: str | None = None,
+    limits: SearchLimits = SearchLimits(),
 ) -> SearchPlan:
+    if len(params) > limits.max_parameters:
+        raise InvalidSearch(f"The search has {len(params)} parameters; at most {limits.max_parameters} are allowed")
     types: tuple[str, ...] = ()
     if resource_type is None:
         for name, raw in params:
             if name == "_type":
-                types = tuple(t for v in split_or(raw) for t in v.split(",") if t)
+                types = tuple(t for t in _split_limited(name, raw, limits.max_or_values, _split_commas) if t)
                 bad = [t for t in types if not registry.is_type(t)]
                 if bad:
                     raise InvalidSearch(f"_type names unknown resource types: {', '.join(bad)}")
-    parser = _Parser(registry, resource_type, types, base_url)
+    parser = _Parser(registry, resource_type, types, base_url, limits)
     clauses: list[Filter] = []
     unknown: list[tuple[str, str]] = []
     includes: list[Include] = []
@@ -336,7 +384,7 @@ def parse_search(
         if name == "_count":
             count = min(_int_param("_count", raw, 0), max_count)
         elif name == "_offset":
-            offset = _int_param("_offset", raw, 0)
+            offset = _offset_param(name, raw, limits)
         elif name == "_total":
             if raw not in _TOTAL_MODES:
                 raise InvalidSearch(f"_total must be one of none, estimate, accurate; got {raw!r}")
@@ -346,7 +394,7 @@ def parse_search(
                 raise InvalidSearch(f"_summary must be one of {', '.join(sorted(SUMMARY_MODES))}; got {raw!r}")
             summary = None if raw == "false" else raw
         elif name == "_elements":
-            elements = tuple(e.strip() for e in raw.split(",") if e.strip())
+            elements = tuple(e.strip() for e in _split_limited(name, raw, limits.max_or_values, _split_commas) if e.strip())
         elif name == "_contained":
             if raw not in _CONTAINED_MODES:
                 raise InvalidSearch(f"_contained must be false, true or both; got {raw!r}")

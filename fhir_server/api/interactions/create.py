@@ -15,7 +15,8 @@ from fhir_server.model import parse_json
 async def create(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    resource = parse_json(await read_body(request, settings_of(request).max_body_size))
+    settings = settings_of(request)
+    resource = parse_json(await read_body(request, settings.max_body_size), settings.max_json_depth)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

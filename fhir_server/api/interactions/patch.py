@@ -11,16 +11,20 @@ from fhir_server.api.content import check_accept, read_body
 from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of, settings_of
 from fhir_server.api.render import write_response
 from fhir_server.errors import BadRequest
+from fhir_server.model import check_json_depth
 
 _PATCH_TYPES = frozenset({"application/json-patch+json"})
 
 
 async def _operations(request: Request) -> object:
-    body = await read_body(request, settings_of(request).max_body_size, allowed=_PATCH_TYPES)
+    settings = settings_of(request)
+    body = await read_body(request, settings.max_body_size, allowed=_PATCH_TYPES)
     try:
-        return orjson.loads(body)
+        operations = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed JSON Patch document: {exc}") from None
+    check_json_depth(operations, settings.max_json_depth)
+    return operations
 
 
 async def patch(request: Request, resource_type: str, id: str) -> Response:

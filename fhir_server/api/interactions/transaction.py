@@ -13,7 +13,8 @@ from fhir_server.model import parse_json
 
 async def transaction(request: Request) -> Response:
     check_accept(request)
-    bundle = parse_json(await read_body(request, settings_of(request).max_body_size))
+    settings = settings_of(request)
+    bundle = parse_json(await read_body(request, settings.max_body_size), settings.max_json_depth)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     result = engine.process_bundle(runtime_of(request), ctx, bundle, return_pref=pref.return_pref)

@@ -16,7 +16,8 @@ from fhir_server.model import parse_json
 async def update(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    resource = parse_json(await read_body(request, settings_of(request).max_body_size))
+    settings = settings_of(request)
+    resource = parse_json(await read_body(request, settings.max_body_size), settings.max_json_depth)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:
@@ -30,7 +31,8 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     query = request.url.query
     if not query:
         raise BadRequest("PUT to a type needs search criteria (conditional update) or an id in the URL")
-    resource = parse_json(await read_body(request, settings_of(request).max_body_size))
+    settings = settings_of(request)
+    resource = parse_json(await read_body(request, settings.max_body_size), settings.max_json_depth)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

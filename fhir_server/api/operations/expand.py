@@ -22,7 +22,7 @@ async def operation_request(request: Request) -> Inputs:
     body = None
     if request.method == "POST":
         raw = await read_body(request, settings_of(request).max_body_size)
-        body = parse_json(raw) if raw.strip() else None
+        body = parse_json(raw, settings_of(request).max_json_depth) if raw.strip() else None
     return operation_inputs(query_pairs(request), body)
 
 

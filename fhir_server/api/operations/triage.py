@@ -24,7 +24,7 @@ async def triage(request: Request, id: str) -> Response:
     raw = await read_body(request, settings_of(request).max_body_size)
     if not raw:
         raise BadRequest("$triage needs a Parameters body with at least 'outcome'")
-    parameters = parse_json(raw)
+    parameters = parse_json(raw, settings_of(request).max_json_depth)
     if parameters.get("resourceType") != "Parameters":
         raise BadRequest(
             f"$triage expects a Parameters resource, got {parameters.get('resourceType')!r}", expression="resourceType"

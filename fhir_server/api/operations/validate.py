@@ -45,8 +45,9 @@ def _outcome(issues) -> dict:
 async def validate_type(request: Request, resource_type: str, id: str | None = None) -> Response:
     check_type(resource_type)
     check_accept(request)
-    raw = await read_body(request, settings_of(request).max_body_size)
-    resource, mode, profile = _arguments(parse_json(raw) if raw else None, request)
+    settings = settings_of(request)
+    raw = await read_body(request, settings.max_body_size)
+    resource, mode, profile = _arguments(parse_json(raw, settings.max_json_depth) if raw else None, request)
     if mode is not None and mode not in _MODES:
         raise BadRequest(f"mode must be create, update or delete; got {mode!r}")
     runtime = runtime_of(request)
