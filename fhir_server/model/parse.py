@@ -40,6 +40,8 @@ MAX_RESOURCE_DEPTH = 100
 def check_json_depth(value: object, limit: int) -> None:
     """Raise BadRequest if ``value`` nests objects/arrays deeper than ``limit``
     (the top-level object is depth 1). Iterative: safe on any depth."""
+    if not isinstance(value, (dict, list)):
+        return
     stack = [(value, 1)]
     pop, push = stack.pop, stack.append
     while stack:

@@ -45,7 +45,10 @@ _REFUSED = {
     "_list": "_list is not supported",
     "_containedType": "_containedType is not supported",
 }
-MAX_CHAIN_DEPTH = 4
+#: links of chains and _has nested in one parameter, after the first: each link is one more
+#: nested SELECT in SQLite, and four more overflowed its parser stack ("parser stack
+#: overflow") for _has and untyped chains; up to three every combination runs
+MAX_CHAIN_DEPTH = 3
 #: modifiers the stores compile for the column parameters (_id, _lastUpdated)
 _COLUMN_MODIFIERS = {"token": frozenset({"not", "missing"}), "date": frozenset({"missing"})}
 
@@ -63,6 +66,13 @@ class SearchLimits:
     max_parameters: int = 30
     #: ``_offset`` and ``_getpagesoffset``
     max_offset: int = 1_000_000
+
+    @property
+    def max_terms(self) -> int:
+        """Value tests in the whole plan, counted per target type of a chain: an untyped
+        chain (``Task?subject.status``) tests its values on each of ~90 types, and SQLite
+        binds at most 32,766 variables (about 9 per test at worst)."""
+        return self.max_or_values * self.max_parameters
 
 
 @dataclass(frozen=True)
@@ -337,6 +347,23 @@ class _Parser:
         return keys
 
 
+def _terms(f: Filter) -> int:
+    if isinstance(f, HasClause):
+        return _terms(f.inner)
+    if isinstance(f, Clause) and f.chain is not None:
+        return sum(_terms(inner) for _, inner in f.chain.by_type)
+    return max(1, len(getattr(f, "values", ())))
+
+
+def _check_size(clauses: list[Filter], limits: SearchLimits) -> None:
+    terms = sum(_terms(c) for c in clauses)
+    if terms > limits.max_terms:
+        raise InvalidSearch(
+            f"The search tests {terms} values (each chain counted once per target type); at most "
+            f"{limits.max_terms} are allowed: name the chain's type (subject:Patient.name) or use fewer values"
+        )
+
+
 def _split_commas(raw: str) -> list[str]:
     return raw.split(",")
 
@@ -415,6 +442,7 @@ def parse_search(
                 clauses.append(parser.filter(resource_type, name, raw))
             except _Unknown as exc:
                 unknown.append((name, str(exc)))
+    _check_size(clauses, limits)
     return SearchPlan(
         resource_type, tuple(clauses), types, tuple(includes), tuple(sort), count, offset, total,
         summary, elements, contained, tuple(unknown),

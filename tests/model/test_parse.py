@@ -137,3 +137,8 @@ def test_deep_resources_at_the_ceiling_validate_with_stack_to_spare():
     thread.start()
     thread.join()
     assert result and result[0]["resourceType"] == "Patient"
+
+
+@pytest.mark.parametrize("value", [None, 1, "x", True, [], {}])
+def test_scalars_and_empty_containers_have_no_depth_to_refuse(value):
+    check_json_depth(value, 1)

@@ -124,3 +124,13 @@ def test_column_parameters_take_only_the_modifiers_the_stores_compile(registry, 
 def test_column_parameters_keep_their_modifiers(registry):
     assert parse_search("Patient", [("_id:not", "x")], registry).clauses[0].modifier == "not"
     assert parse_search("Patient", [("_lastUpdated:missing", "false")], registry).clauses[0].modifier == "missing"
+
+
+def test_chains_count_once_per_target_type_against_the_term_budget():
+    full = SearchRegistry.from_spec()
+    assert LIMITS.max_terms == 12
+    assert parse_search("Patient", [("identifier", "a,b,c")] * 4, full, limits=LIMITS).clauses
+    typed = parse_search("Task", [("subject:Patient.name", "a,b,c")], full, limits=LIMITS)
+    assert len(typed.clauses[0].chain.by_type) == 1
+    with pytest.raises(InvalidSearch, match="name the chain's type"):
+        parse_search("Task", [("subject.name", "a")], full, limits=LIMITS)  # Patient, Group, Device, ...

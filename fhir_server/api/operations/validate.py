@@ -23,7 +23,10 @@ def _arguments(body: dict | None, request: Request) -> tuple[dict | None, str | 
     mode = request.query_params.get("mode")
     if body is not None and body.get("resourceType") == "Parameters":
         resource = None
-        for p in body.get("parameter") or ():
+        parameters = body.get("parameter") or []
+        if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
+            raise BadRequest("Parameters.parameter must be a list of objects", expression="Parameters.parameter")
+        for p in parameters:
             name = p.get("name")
             if name == "resource":
                 resource = p.get("resource")
