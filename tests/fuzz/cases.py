@@ -1,7 +1,7 @@
 """Fuzz cases: one HTTP request each, as hypothesis strategies.
 
 ``write_cases``: mutated examples sent as create, update, JSON Patch, conditional
-create and ``$validate``. ``bundle_cases``: mutated examples inside transaction and
+create/update/patch/delete, ``$validate`` and ``$triage``. ``bundle_cases``: mutated examples inside transaction and
 batch Bundles, and mutated scenario Bundles. ``url_cases``: hostile URLs — search
 parameters with every prefix and modifier, huge and negative numbers, malformed
 dates, deep and unknown chains/_has/_include, very many and repeated parameters,
@@ -161,8 +161,41 @@ def _validate(draw) -> Case:
     return Case("validate", "POST", f"/{rt}/$validate{query}", encode(body), (("Content-Type", FHIR_JSON),))
 
 
+@st.composite
+def _conditional(draw) -> Case:
+    """Conditional update, patch and delete: the search criteria are hostile too."""
+    resource = draw(_seed())
+    rt = resource["resourceType"]
+    query = draw(st.one_of(st.just(f"_id={resource['id']}"), _query(rt)))
+    method = draw(st.sampled_from(["PUT", "PUT", "PATCH", "DELETE"]))
+    if method == "PUT":
+        return Case("update", "PUT", f"/{rt}?{query}", draw(_body_of(resource)), (("Content-Type", FHIR_JSON),))
+    if method == "PATCH":
+        body = encode(draw(_json_patch(resource)))
+        return Case("patch", "PATCH", f"/{rt}?{query}", body, (("Content-Type", _PATCH),))
+    return Case("delete", "DELETE", f"/{rt}?{query}")
+
+
+_OUTCOMES = ["advice", "book-first-visit", "refer-acute", "redirect-existing-contact", "not-eligible", "nonsense"]
+
+
+@st.composite
+def _triage(draw) -> Case:
+    task = draw(st.sampled_from([r["id"] for r in examples() if r["resourceType"] == "Task"] + ["x", "%00"]))
+    outcome = draw(st.sampled_from(_OUTCOMES))
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "outcome", "valueCoding": {"system": "https://evi-fhir.org/fhir/CodeSystem/evi-triage-outcome",
+                                            "code": outcome}},
+        {"name": "slot", "valueReference": {"reference": "Slot/bup-uddevalla-2026-02-10-0900"}},
+        {"name": "note", "valueString": "fuzz"},
+    ]}
+    body = draw(st.one_of(st.just(params), mutated(params)))
+    return Case("operation", "POST", f"/Task/{task}/$triage", encode(body), (("Content-Type", FHIR_JSON),))
+
+
 def write_cases() -> st.SearchStrategy:
-    return st.one_of(_create(), _create(), _update(), _update(), _patch(), _patch(), _validate(), _conditional_create())
+    return st.one_of(_create(), _create(), _update(), _update(), _patch(), _patch(), _validate(), _conditional_create(),
+                     _conditional(), _triage())
 
 
 # ------------------------------------------------------------------ bundles
@@ -380,9 +413,11 @@ def _read_like(draw) -> Case:
 def _search(draw) -> Case:
     rt = draw(st.sampled_from(_types()))
     query = draw(_query(rt))
-    where = draw(st.sampled_from(["type", "type", "type", "post", "system", "unknown-type"]))
+    where = draw(st.sampled_from(["type", "type", "type", "post", "strict", "system", "unknown-type"]))
     if where == "post":
         return Case("search", "POST", f"/{rt}/_search", query.encode(), (("Content-Type", _FORM),))
+    if where == "strict":
+        return Case("search", "GET", f"/{rt}?{query}", None, (("Prefer", "handling=strict"),))
     if where == "system":
         return Case("search", "GET", f"/?{query}&_type={rt}" if draw(st.booleans()) else f"/?{query}")
     if where == "unknown-type":

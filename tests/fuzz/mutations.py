@@ -223,7 +223,7 @@ def _empty(draw, root, path):
 
 
 def _bad_id(draw, root, path):
-    _id_holder(root, path)["id"] = draw(st.one_of(st.sampled_from(_BAD_IDS), st.integers(), st.none()))
+    _id_holder(root, path)["id"] = draw(st.one_of(st.sampled_from(_BAD_IDS), st.integers(-(2**63), 2**64 - 1), st.none()))
     return root
 
 

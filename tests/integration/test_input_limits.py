@@ -164,6 +164,32 @@ def test_structure_errors_are_400_on_write_and_errors_in_validate(http, uid, res
     assert http.get(f"/{rt}", params={"identifier": f"urn:evi:test:errors|{uid}"}).json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        ["resource"],
+        "resource",
+        [{"name": "mode", "valueCode": ["create"]}],
+        [{"name": "profile", "valueUri": {"x": 1}}],
+    ],
+)
+def test_validate_with_malformed_parameters_is_400(http, parameters):
+    body = {"resourceType": "Parameters", "parameter": parameters}
+    assert_outcome(post(http, body, "/Patient/$validate"), 400)
+
+
+@pytest.mark.parametrize("body", [b"1", b"null", b'"x"', b"true"])
+def test_a_json_patch_that_is_not_an_array_is_400(http, pid, body):
+    r = http.patch(f"/Patient/{pid}", content=body, headers={"Content-Type": "application/json-patch+json"})
+    assert_outcome(r, 400)
+
+
+@pytest.mark.parametrize("count", ["%C2%B2", "%D9%A3", "9" * 5000])
+def test_operation_integers_are_ascii_digits(http, count):
+    url = f"/ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/administrative-gender&count={count}"
+    assert_outcome(http.get(url), 400)
+
+
 # ------------------------------------------------------------------ settings
 
 
@@ -186,3 +212,24 @@ def test_default_settings_match_the_defaults_below_them():
     assert Settings.model_fields["max_json_depth"].metadata[-1].le == MAX_RESOURCE_DEPTH
     assert (settings.max_or_values, settings.max_search_parameters, settings.max_search_offset) == (
         SearchLimits().max_or_values, SearchLimits().max_parameters, SearchLimits().max_offset)
+
+
+@pytest.mark.parametrize("rid", [0, False, ["x"]])
+def test_conditional_update_with_a_body_id_of_the_wrong_kind_is_refused(http, uid, rid):
+    body = patient(uid, id=rid)
+    r = http.put(f"/Patient?identifier=urn:evi:test:errors|{uid}", content=orjson.dumps(body),
+                 headers={"Content-Type": FHIR_JSON})
+    assert 400 <= r.status_code < 500  # was a 500 (the id checked as a string before validation)
+    assert_outcome(r, r.status_code)
+    assert count(http, uid) == 0
+
+
+def test_the_write_path_and_validate_agree_on_odd_unicode_in_a_uri(http, uid):
+    """A no-break space is \\S for the spec's regexes (read as the Java validator reads them):
+    the write stores it and $validate, run on what was stored, finds nothing wrong."""
+    body = patient(uid, extension=[{"url": "http://x.example/\u00a0a", "valueString": "v"}])
+    r = post(http, body)
+    assert r.status_code == 201, r.text
+    stored = http.get(r.headers["location"]).content
+    outcome = http.post("/Patient/$validate", content=stored, headers={"Content-Type": FHIR_JSON}).json()
+    assert not [i for i in outcome["issue"] if i["severity"] == "error"], outcome

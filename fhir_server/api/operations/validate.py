@@ -34,6 +34,8 @@ def _arguments(body: dict | None, request: Request) -> tuple[dict | None, str | 
                 profile = p.get("valueUri") or p.get("valueCanonical") or profile
             elif name == "mode":
                 mode = p.get("valueCode") or mode
+        if not all(isinstance(v, str) for v in (mode, profile) if v is not None):
+            raise BadRequest("The parameters mode and profile must be strings", expression="Parameters.parameter")
         return resource, mode, profile
     return body, mode, profile
 
