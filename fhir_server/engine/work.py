@@ -12,7 +12,7 @@ from fhir_server.engine.context import RequestContext
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.paging import PageCache
 from fhir_server.model.meta import format_instant
-from fhir_server.search.plan import SearchLimits
+from fhir_server.search.limits import SearchLimits
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import Store, UnitOfWork
 

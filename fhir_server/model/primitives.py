@@ -88,11 +88,13 @@ def _walk(obj: dict, type_name: str, path: str, plans: dict, issues: list[Issue]
                 if isinstance(item, dict):
                     _walk(item, child, where, plans, issues)
                 else:
-                    issues.append(Issue(f"{where} must be a JSON object ({child}), got {_shown(item)}", "structure", (where,)))
+                    text = f"{where} must be a JSON object ({child}), got {_shown(item)}"
+                    issues.append(Issue(text, "structure", (where,)))
             elif kind == _RESOURCE:
                 nested = item.get("resourceType") if isinstance(item, dict) else None
                 if not isinstance(nested, str) or not is_resource_type(nested):
-                    issues.append(Issue(f"{where} is not a resource of a known type ({_shown(nested)})", "structure", (where,)))
+                    text = f"{where} is not a resource of a known type ({_shown(nested)})"
+                    issues.append(Issue(text, "structure", (where,)))
                 else:
                     _walk(item, nested, where, plans, issues)
             elif not _kind_ok(kind, item):

@@ -2,7 +2,8 @@
 
 from fhir_server.search.extract import extract_index
 from fhir_server.search.index import DateEntry, IndexSet, TokenEntry
-from fhir_server.search.plan import Clause, SearchLimits, SearchPlan, SortKey, parse_search, split_or
+from fhir_server.search.limits import SearchLimits
+from fhir_server.search.plan import Clause, SearchPlan, SortKey, parse_search, split_or
 from fhir_server.search.registry import COLUMN_PARAMS, SearchParamDef, SearchRegistry
 
 __all__ = [

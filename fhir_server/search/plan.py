@@ -14,6 +14,8 @@ from typing import Union
 
 from fhir_server.errors import InvalidSearch
 from fhir_server.search.escaping import split_unescaped
+from fhir_server.search import limits as _limits
+from fhir_server.search.limits import SearchLimits, check_size, split_values
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.search.registry import SearchParamDef, SearchRegistry
 
@@ -25,7 +27,6 @@ __all__ = [
     "Include",
     "SortKey",
     "SearchPlan",
-    "SearchLimits",
     "parse_search",
     "split_or",
     "SUMMARY_MODES",
@@ -45,34 +46,12 @@ _REFUSED = {
     "_list": "_list is not supported",
     "_containedType": "_containedType is not supported",
 }
-#: links of chains and _has nested in one parameter, after the first: each link is one more
-#: nested SELECT in SQLite, and four more overflowed its parser stack ("parser stack
-#: overflow") for _has and untyped chains; up to three every combination runs
+#: links of chains and _has after the first in one parameter: each link nests one more
+#: SELECT in SQLite, and a fourth overflowed its parser stack ("parser stack overflow")
+#: for _has and untyped chains; with three every combination runs
 MAX_CHAIN_DEPTH = 3
 #: modifiers the stores compile for the column parameters (_id, _lastUpdated)
 _COLUMN_MODIFIERS = {"token": frozenset({"not", "missing"}), "date": frozenset({"missing"})}
-
-
-@dataclass(frozen=True)
-class SearchLimits:
-    """How much one search may ask for (Settings ``max_or_values``,
-    ``max_search_parameters``, ``max_search_offset``). Each comma-separated value
-    becomes one more OR term in the store's query and each parameter one more AND:
-    SQLite refuses expression trees deeper than 1,000, so both are bounded."""
-
-    #: comma-separated values of one parameter (also ``_sort``, ``_type``, ``_elements``)
-    max_or_values: int = 100
-    #: parameters in one search request
-    max_parameters: int = 30
-    #: ``_offset`` and ``_getpagesoffset``
-    max_offset: int = 1_000_000
-
-    @property
-    def max_terms(self) -> int:
-        """Value tests in the whole plan, counted per target type of a chain: an untyped
-        chain (``Task?subject.status``) tests its values on each of ~90 types, and SQLite
-        binds at most 32,766 variables (about 9 per test at worst)."""
-        return self.max_or_values * self.max_parameters
 
 
 @dataclass(frozen=True)
@@ -175,31 +154,6 @@ def split_or(raw: str) -> list[str]:
     return split_unescaped(raw, ",")
 
 
-def _int_param(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
-    # int() alone would take "１２", "1_000" and " 12 "; the query wants ASCII digits
-    text = raw[1:] if raw[:1] == "-" else raw
-    if not (text.isascii() and text.isdigit()) or len(text) > 30:
-        raise InvalidSearch(f"{name} must be an integer, got {raw[:40]!r}")
-    value = int(raw)
-    if value < minimum:
-        raise InvalidSearch(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise InvalidSearch(f"{name} may be at most {maximum}, got {value}")
-    return value
-
-
-def _offset_param(name: str, raw: str, limits: "SearchLimits") -> int:
-    """``_offset`` / ``_getpagesoffset``: 0 up to ``limits.max_offset``."""
-    return _int_param(name, raw, 0, limits.max_offset)
-
-
-def _split_limited(name: str, raw: str, limit: int, split=None) -> list[str]:
-    parts = split_or(raw) if split is None else split(raw)
-    if len(parts) > limit:
-        raise InvalidSearch(f"{name}: {len(parts)} comma-separated values; at most {limit} are allowed in one parameter")
-    return parts
-
-
 class _Unknown(Exception):
     """A parameter this server does not know or support: reported, not fatal."""
 
@@ -260,8 +214,10 @@ class _Parser:
         if modifier is not None and modifier not in allowed and not (
             not definition.column and _is_type_modifier(module, modifier, self.registry)
         ):
-            raise InvalidSearch(f"Modifier ':{modifier}' is not supported for {definition.type} parameter '{definition.code}'")
-        raws = _split_limited(name, raw, self.limits.max_or_values)
+            raise InvalidSearch(
+                f"Modifier ':{modifier}' is not supported for {definition.type} parameter '{definition.code}'"
+            )
+        raws = split_values(name, raw, self.limits)
         if definition.type == "composite":
             return Clause(definition, modifier, tuple(self._composite(definition, v) for v in raws))
         values = tuple(module.parse_value(v, modifier, definition) for v in raws)
@@ -333,7 +289,7 @@ class _Parser:
 
     def sort(self, raw: str, unknown: list) -> list[SortKey]:
         keys = []
-        for key in _split_limited("_sort", raw, self.limits.max_or_values):
+        for key in split_values("_sort", raw, self.limits):
             code = key.removeprefix("-")
             try:
                 definition = self._definition(self.resource_type, code)
@@ -345,23 +301,6 @@ class _Parser:
                 continue
             keys.append(SortKey(definition, key.startswith("-")))
         return keys
-
-
-def _terms(f: Filter) -> int:
-    if isinstance(f, HasClause):
-        return _terms(f.inner)
-    if isinstance(f, Clause) and f.chain is not None:
-        return sum(_terms(inner) for _, inner in f.chain.by_type)
-    return max(1, len(getattr(f, "values", ())))
-
-
-def _check_size(clauses: list[Filter], limits: SearchLimits) -> None:
-    terms = sum(_terms(c) for c in clauses)
-    if terms > limits.max_terms:
-        raise InvalidSearch(
-            f"The search tests {terms} values (each chain counted once per target type); at most "
-            f"{limits.max_terms} are allowed: name the chain's type (subject:Patient.name) or use fewer values"
-        )
 
 
 def _split_commas(raw: str) -> list[str]:
@@ -395,7 +334,7 @@ def parse_search(
     if resource_type is None:
         for name, raw in params:
             if name == "_type":
-                types = tuple(t for t in _split_limited(name, raw, limits.max_or_values, _split_commas) if t)
+                types = tuple(t for t in split_values(name, raw, limits, _split_commas) if t)
                 bad = [t for t in types if not registry.is_type(t)]
                 if bad:
                     raise InvalidSearch(f"_type names unknown resource types: {', '.join(bad)}")
@@ -409,9 +348,9 @@ def parse_search(
         if name in _IGNORED or name == "_type":
             continue
         if name == "_count":
-            count = min(_int_param("_count", raw, 0), max_count)
+            count = min(_limits.integer("_count", raw, 0), max_count)
         elif name == "_offset":
-            offset = _offset_param(name, raw, limits)
+            offset = _limits.offset(name, raw, limits)
         elif name == "_total":
             if raw not in _TOTAL_MODES:
                 raise InvalidSearch(f"_total must be one of none, estimate, accurate; got {raw!r}")
@@ -421,7 +360,7 @@ def parse_search(
                 raise InvalidSearch(f"_summary must be one of {', '.join(sorted(SUMMARY_MODES))}; got {raw!r}")
             summary = None if raw == "false" else raw
         elif name == "_elements":
-            elements = tuple(e.strip() for e in _split_limited(name, raw, limits.max_or_values, _split_commas) if e.strip())
+            elements = tuple(e.strip() for e in split_values(name, raw, limits, _split_commas) if e.strip())
         elif name == "_contained":
             if raw not in _CONTAINED_MODES:
                 raise InvalidSearch(f"_contained must be false, true or both; got {raw!r}")
@@ -442,7 +381,7 @@ def parse_search(
                 clauses.append(parser.filter(resource_type, name, raw))
             except _Unknown as exc:
                 unknown.append((name, str(exc)))
-    _check_size(clauses, limits)
+    check_size(clauses, limits)
     return SearchPlan(
         resource_type, tuple(clauses), types, tuple(includes), tuple(sort), count, offset, total,
         summary, elements, contained, tuple(unknown),

@@ -105,8 +105,10 @@ _BAD_REFERENCES = [
     "#", "#missing", "http://evil.example/Patient/1", "Nonsense/1", "patient/1", "Patient/" + "a" * 100,
     "Patient?identifier=x", "Patient/1 ", "Patient/1/_history/99999999999999999999",
 ]
-_TYPES = ["Patient", "Observation", "Task", "Bundle", "Parameters", "OperationOutcome", "Nonsense", "patient", "", "Resource"]
-_UNKNOWN_KEYS = ["foo", "_foo", "resourceType", "valueString", "extension", "modifierExtension", "id", "meta", "", "€", "a" * 300]
+_TYPES = ["Patient", "Observation", "Task", "Bundle", "Parameters", "OperationOutcome", "Nonsense", "patient", "",
+          "Resource"]
+_UNKNOWN_KEYS = ["foo", "_foo", "resourceType", "valueString", "extension", "modifierExtension", "id", "meta", "",
+                 "€", "a" * 300]
 
 
 def _long_text(n: int) -> str:

@@ -21,7 +21,7 @@ import orjson
 
 from fhir_server.errors import FhirError
 from fhir_server.model import validate_resource
-from tests.fuzz.cases import FHIR_JSON, Case
+from tests.fuzz.case import FHIR_JSON, Case
 
 __all__ = ["Verdict", "check"]
 

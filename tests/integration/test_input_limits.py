@@ -233,3 +233,16 @@ def test_the_write_path_and_validate_agree_on_odd_unicode_in_a_uri(http, uid):
     stored = http.get(r.headers["location"]).content
     outcome = http.post("/Patient/$validate", content=stored, headers={"Content-Type": FHIR_JSON}).json()
     assert not [i for i in outcome["issue"] if i["severity"] == "error"], outcome
+
+
+def test_instants_at_the_ends_of_the_calendar_are_stored_and_found(http, uid):
+    """0001-01-01T00:00+01:00 is before year 1 in UTC: its index range is clamped, not a 500."""
+    ident = [{"system": "urn:evi:test:errors", "value": uid}]
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "identifier": ident,
+               "effectiveDateTime": when}
+        assert post(http, obs).status_code == 201
+    found = http.get("/Observation", params={"identifier": f"urn:evi:test:errors|{uid}", "date": "lt0002"}).json()
+    assert found["total"] == 1
+    found = http.get("/Observation", params={"identifier": f"urn:evi:test:errors|{uid}", "date": "gt9998"}).json()
+    assert found["total"] == 1

@@ -1,9 +1,12 @@
 """What only the SQLite store does: merged range subqueries, the query time limit."""
 
+import itertools
+
 import pytest
 
-from fhir_server.errors import TooCostly
-from fhir_server.search import SearchRegistry, parse_search
+from fhir_server.errors import InvalidSearch, TooCostly
+from fhir_server.search import SearchLimits, SearchRegistry, parse_search
+from fhir_server.search.plan import MAX_CHAIN_DEPTH
 from fhir_server.storage.sqlite import SqliteStore
 from fhir_server.storage.sqlite.compile import compile_where
 
@@ -46,11 +49,6 @@ def _runs(store, plan) -> None:
 def test_the_deepest_chains_the_planner_allows_run(registry, resource_type):
     """MAX_CHAIN_DEPTH keeps SQLite inside its parser stack: every combination of
     chain and _has links at the deepest allowed depth compiles and runs."""
-    import itertools
-
-    from fhir_server.errors import InvalidSearch
-    from fhir_server.search.plan import MAX_CHAIN_DEPTH
-
     store, ran = SqliteStore(":memory:"), 0
     for combo in itertools.product(_LINKS, repeat=MAX_CHAIN_DEPTH + 1):
         try:
@@ -68,9 +66,6 @@ def test_the_deepest_chains_the_planner_allows_run(registry, resource_type):
 def test_the_widest_searches_the_planner_allows_run(registry):
     """The OR-value, parameter and term limits keep SQLite inside its expression depth
     and variable count."""
-    from fhir_server.errors import InvalidSearch
-    from fhir_server.search.plan import SearchLimits
-
     limits, store = SearchLimits(), SqliteStore(":memory:")
     values = ",".join(f"s|{i}" for i in range(limits.max_or_values))
     _runs(store, parse_search("Patient", [("identifier", values)] * limits.max_parameters, registry, limits=limits))
