@@ -11,6 +11,9 @@ datatypes.html#string, "Strings SHOULD not contain Unicode character points
 below 32, except for u0009 (horizontal tab), u0010 (carriage return) and u0013
 (line feed)"; they cannot be written in XML at all, so we refuse them.
 
+It also holds every Extension to ext-1 ("Must have either extensions or value[x],
+not both"), which the models do not evaluate and ``$validate`` does.
+
 This walk checks all of that, guided by the generated types table; formats and
 cardinality are left to the models.
 """
@@ -72,6 +75,8 @@ def _walk(obj: dict, type_name: str, path: str, plans: dict, issues: list[Issue]
     plan = plans.get(type_name)
     if plan is None:
         return
+    if type_name == "Extension" and bool(obj.get("extension")) == _has_value(obj):
+        issues.append(Issue(f"ext-1: {path} must have either extensions or a value[x], not both", "invariant", (path,)))
     for key, value in obj.items():
         entry = plan.get(key)
         if entry is None:
@@ -99,6 +104,11 @@ def _walk(obj: dict, type_name: str, path: str, plans: dict, issues: list[Issue]
                     _walk(item, nested, where, plans, issues)
             elif not _kind_ok(kind, item):
                 issues.append(Issue(_kind_message(kind, where, item), "structure", (where,)))
+
+
+def _has_value(extension: dict) -> bool:
+    # valueString, valueCodeableConcept...: as the profile validator reads ext-1
+    return any(k.startswith("value") and len(k) > 5 and k[5].isupper() for k in extension)
 
 
 def _shown(value: object) -> str:

@@ -128,13 +128,16 @@ def test_patches_cannot_grow_a_resource_past_the_ceiling(http, pid):
     chunk = {"url": "http://x", "valueString": "v"}
     for _ in range(12):
         chunk = {"url": "http://x", "extension": [chunk]}
-    path, statuses = "/extension", []
-    while not statuses or statuses[-1] == 200:  # each round nests 26 more levels under the last one
-        op = [{"op": "add", "path": path, "value": [chunk]}]
-        r = http.patch(f"/Patient/{pid}", content=orjson.dumps(op), headers=headers)
+    # each round appends a chunk (24 levels) to the innermost extension list of the last one
+    add, statuses = "/extension", []
+    while not statuses or statuses[-1] == 200:
+        value = [chunk] if add == "/extension" else chunk
+        r = http.patch(f"/Patient/{pid}", content=orjson.dumps([{"op": "add", "path": add, "value": value}]),
+                       headers=headers)
         statuses.append(r.status_code)
-        path += "/0" + "/extension/0" * 12 + "/extension"
-    assert statuses == [200, 200, 200, 400], statuses
+        innermost = ("/extension/0" if add == "/extension" else add[: -len("/-")] + "/1") + "/extension/0" * 11
+        add = innermost + "/extension/-"
+    assert statuses == [200] * (len(statuses) - 1) + [400] and len(statuses) == 5, statuses  # 4 × 24 levels fit
     assert_outcome(r, 400)
     stored = http.get(f"/Patient/{pid}").json()
     with pytest.raises(BadRequest):

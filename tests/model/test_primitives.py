@@ -69,3 +69,30 @@ def test_nested_resources_are_walked():
     bundle = {"resourceType": "Bundle", "type": "collection",
               "entry": [{"resource": {"resourceType": "Patient", "identifier": ["{}"]}}]}
     assert "Bundle.entry[0].resource.identifier[0]" in _expressions(bundle)
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        {"url": "http://x", "valueString": "a", "extension": [{"url": "y", "valueString": "b"}]},
+        {"url": "http://x"},
+        {"url": "http://x", "_valueString": {"id": "a"}},
+    ],
+)
+def test_ext_1_an_extension_has_a_value_or_extensions(extension):
+    for resource, where in (
+        ({"resourceType": "Patient", "extension": [extension]}, "Patient.extension[0]"),
+        ({"resourceType": "Patient", "name": [{"family": "x", "extension": [extension]}]}, "Patient.name[0].extension[0]"),
+        ({"resourceType": "Patient", "_birthDate": {"extension": [extension]}}, "Patient.birthDate.extension[0]"),
+    ):
+        assert where in _expressions(resource)
+        with pytest.raises(InvalidResource, match="ext-1"):
+            validate_resource(resource)
+
+
+def test_ext_1_holds_for_values_and_nested_extensions():
+    resource = {"resourceType": "Patient", "extension": [
+        {"url": "http://x", "valueCodeableConcept": {"text": "a"}},
+        {"url": "http://y", "extension": [{"url": "z", "valueBoolean": True}]},
+    ]}
+    assert check_primitive_kinds(resource) == []
