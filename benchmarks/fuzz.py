@@ -127,8 +127,8 @@ def report(verdicts: list[Verdict], elapsed: float, log: str, show: int) -> int:
     print(f"cases that broke the oracle: {len(bad)}")
     distinct: dict[str, Verdict] = {}
     for v in bad:
-        problem = re.sub(r"[0-9a-f-]{36}|\d+", "#", v.problems[0])[:120]
-        distinct.setdefault(f"{v.case.interaction} {v.case.path.split('?')[0][:40]} {problem}", v)
+        problem = re.sub(r"[0-9a-f-]{36}|\d+", "#", v.problems[0])[:200]
+        distinct.setdefault(f"{v.case.interaction} {problem}", v)
     for key, v in list(distinct.items())[:show]:
         print(f"  - {v.problems[0][:300]}\n    {v.case.describe()[:400]}")
     errors = tracebacks(log)
