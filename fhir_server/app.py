@@ -26,7 +26,7 @@ from fhir_server.engine.capabilities import Capabilities
 from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
-from fhir_server.search import SearchRegistry
+from fhir_server.search import SearchLimits, SearchRegistry
 from fhir_server.settings import Settings
 from fhir_server.storage import Store, open_store
 from fhir_server.workflow import Region, install_workflow, load_region
@@ -63,6 +63,11 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         max_bundle_entries=settings.max_bundle_entries,
+        search_limits=SearchLimits(
+            max_or_values=settings.max_or_values,
+            max_parameters=settings.max_search_parameters,
+            max_offset=settings.max_search_offset,
+        ),
         profiles_dir=settings.profiles_dir,
         allow_runtime_search_parameters=settings.allow_runtime_searchparameters,
         registry_factory=lambda: SearchRegistry.from_spec(extra=guide_parameters),

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     allow_runtime_searchparameters: bool = True
     #: entries a batch or transaction Bundle may hold; more is 413 (too-costly) before any entry runs
     max_bundle_entries: int = Field(default=10_000, gt=0)
+    #: request bodies nested deeper than this (objects and arrays) are refused with 400;
+    #: at most 100, model.MAX_RESOURCE_DEPTH (the walkers' safety margin, docs/hardening.md)
+    max_json_depth: int = Field(default=64, ge=8, le=100)
+    #: comma-separated (OR) values of one search parameter, and of _sort, _type, _elements
+    max_or_values: int = Field(default=100, gt=0)
+    #: parameters in one search request
+    max_search_parameters: int = Field(default=30, gt=0)
+    #: the largest _offset / _getpagesoffset
+    max_search_offset: int = Field(default=1_000_000, ge=0, le=2**62)
 
     @property
     def public_base(self) -> str:

@@ -7,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from fhir_server.model import parse_json
 
-__all__ = ["FHIR_JSON", "JSON_TYPES", "receive_body", "body_of", "media_type_of", "check_accept", "fhir_response", "empty_response"]
+__all__ = ["FHIR_JSON", "JSON_TYPES", "receive_body", "body_of", "json_body", "media_type_of", "check_accept", "fhir_response", "empty_response"]
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 JSON_TYPES = _JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir", "text/json"})
@@ -48,6 +49,11 @@ def body_of(request: Request, *, allowed: frozenset[str] = _JSON_TYPES) -> bytes
             raise UnsupportedMediaType(f"{media} is not supported: this server speaks FHIR JSON (application/fhir+json)")
         raise UnsupportedMediaType(f"Content-Type {media} is not supported here; use {' or '.join(sorted(allowed))}")
     return request.scope.get("state", {}).get("body", b"")
+
+
+def json_body(request: Request) -> dict:
+    """The body as a JSON object, no deeper than ``EVI_MAX_JSON_DEPTH``."""
+    return parse_json(body_of(request), request.app.state.settings.max_json_depth)
 
 
 def check_accept(request: Request) -> None:

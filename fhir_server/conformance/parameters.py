@@ -76,7 +76,7 @@ def _integer(inputs: Inputs, name: str) -> int | None:
     value = _one(inputs, name)
     if value is None:
         return None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise BadRequest(f"The parameter {name} must be a non-negative integer, not {value!r}")

@@ -40,12 +40,12 @@ def parse_history_params(
             at = bounds
             keep.append((name, raw))
         elif name == "_count":
-            if not raw.isdigit():
+            if not _is_number(raw, 30):
                 raise InvalidSearch(f"_count must be a non-negative integer, got {raw!r}")
             count = min(int(raw), max_count)
             keep.append((name, raw))
         elif name == "_cursor":
-            if not raw.isdigit():
+            if not _is_number(raw, 18):  # a row number: SQLite integers are 64-bit
                 raise InvalidSearch(f"Invalid history page cursor {raw!r}")
             cursor = int(raw)
         elif name in ("_format", "_pretty"):
@@ -54,6 +54,10 @@ def parse_history_params(
             raise InvalidSearch(f"Unknown history parameter {name!r} (supported: _since, _at, _count)")
     query = HistoryQuery(resource_type, rid, since, at, cursor, count)
     return HistoryRequest(query, tuple(keep))
+
+
+def _is_number(raw: str, max_digits: int) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= max_digits
 
 
 def history(work: Work, request: HistoryRequest) -> HistoryPage:

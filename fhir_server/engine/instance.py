@@ -30,7 +30,7 @@ def read(work: Work, resource_type: str, rid: str) -> ResourceVersion:
 
 def vread(work: Work, resource_type: str, rid: str, version_id: str) -> ResourceVersion:
     _check_id(resource_type, rid)
-    if not version_id.isdigit():
+    if not (version_id.isascii() and version_id.isdigit()) or len(version_id) > 18:  # SQLite: 64-bit
         raise NotFound(f"{resource_type}/{rid} has no version {version_id!r}")
     found = work.uow.version(resource_type, rid, int(version_id))
     if found is None:

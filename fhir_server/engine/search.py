@@ -72,6 +72,7 @@ def plan_search(
     plan = parse_search(
         resource_type, params, rt.registry,
         default_count=rt.default_page_size, max_count=rt.max_page_size, base_url=work.ctx.base_url,
+        limits=rt.search_limits,
     )
     if plan.unknown and work.ctx.strict_handling:
         raise InvalidSearch(
@@ -132,6 +133,8 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]], *, origi
 
 def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
     """A page of an earlier search's snapshot (the ``next``/``previous`` links)."""
+    if offset > work.runtime.search_limits.max_offset:
+        raise InvalidSearch(f"_getpagesoffset may be at most {work.runtime.search_limits.max_offset}")
     snapshot = work.runtime.pages.get(token)
     if snapshot is None:
         raise Gone("This search's result pages have expired; run the search again")

@@ -18,6 +18,7 @@ from fhir_server.engine.exemptions import Exemption, Exemptions
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.paging import Pages
 from fhir_server.model.meta import format_instant
+from fhir_server.search.limits import SearchLimits
 from fhir_server.search.registry import SearchRegistry, definition_from_resource
 from fhir_server.storage.base import Store, UnitOfWork
 
@@ -50,6 +51,7 @@ class Runtime:
     allow_runtime_search_parameters: bool = True
     #: entries a batch or transaction Bundle may hold (413 above; Settings.max_bundle_entries)
     max_bundle_entries: int = 10_000
+    search_limits: SearchLimits = SearchLimits()
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
     profiles_dir: str | None = None
     #: what installed rule sets keep for their operations (e.g. workflow's "region")

@@ -1,15 +1,25 @@
 """Parse + validate resources (fhir.resources R4B), required bindings, ids and meta."""
 
 from fhir_server.model.meta import format_instant, is_valid_id, new_id, stamp_meta
-from fhir_server.model.parse import parse_json, parse_resource, validate_resource
+from fhir_server.model.parse import (
+    MAX_JSON_DEPTH,
+    MAX_RESOURCE_DEPTH,
+    check_json_depth,
+    parse_json,
+    parse_resource,
+    validate_resource,
+)
 from fhir_server.model.patch import MergePatch, apply_json_patch
 from fhir_server.model.resource_types import is_resource_type, resource_types
 from fhir_server.model.summary import SUBSETTED, select_elements, summarize, summarize_deep
 
 __all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_RESOURCE_DEPTH",
     "MergePatch",
     "SUBSETTED",
     "apply_json_patch",
+    "check_json_depth",
     "format_instant",
     "is_resource_type",
     "is_valid_id",

@@ -16,8 +16,9 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def is_valid_id(value: str) -> bool:
-    return bool(ID_PATTERN.match(value))
+def is_valid_id(value: object) -> bool:
+    # fullmatch: "$" would also match before a trailing newline ("a\n")
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
 
 def format_instant(moment: datetime) -> str:

@@ -5,6 +5,12 @@ R4 4.0.1) plus what it leaves out: FHIR JSON rules (no null/empty) and codes of
 required bindings, and exact JSON kinds of primitives (pydantic's lax mode
 takes "yes" for a boolean). The validated resource is kept as the client's dict — the
 model is used to check, not to re-serialise (that would cost 3x the validation).
+
+Nesting depth is bounded before anything recursive sees a value: the models,
+our walkers and fhirpathpy all recurse per level (about four Python frames per
+JSON level from HTTP to storage), so 64 levels use ~300 of Python's 1,000
+frames and 100 levels ~440. Realistic resources are far shallower: the deepest
+R4 example (a v3 CodeSystem) is 19, our scenario Bundles 11.
 """
 
 from __future__ import annotations
@@ -22,10 +28,33 @@ from fhir_server.model.meta import is_valid_id
 from fhir_server.model.primitives import check_primitive_kinds
 from fhir_server.model.resource_types import is_resource_type
 
-__all__ = ["parse_json", "validate_resource", "parse_resource"]
+__all__ = ["parse_json", "validate_resource", "parse_resource", "check_json_depth", "MAX_JSON_DEPTH", "MAX_RESOURCE_DEPTH"]
+
+#: default nesting limit of a request body (Settings.max_json_depth)
+MAX_JSON_DEPTH = 64
+#: no resource deeper than this is validated, however it was made (a patch result
+#: too); also the highest Settings.max_json_depth allowed
+MAX_RESOURCE_DEPTH = 100
 
 
-def parse_json(body: bytes) -> dict:
+def check_json_depth(value: object, limit: int) -> None:
+    """Raise BadRequest if ``value`` nests objects/arrays deeper than ``limit``
+    (the top-level object is depth 1). Iterative: safe on any depth."""
+    if not isinstance(value, (dict, list)):
+        return
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    raise BadRequest(f"The JSON is nested deeper than {limit} levels (objects and arrays)")
+                push((child, depth + 1))
+
+
+def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict:
     if not body:
         raise BadRequest("The request body is empty; a FHIR resource was expected")
     try:
@@ -34,15 +63,20 @@ def parse_json(body: bytes) -> dict:
         raise BadRequest(f"Malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object (a FHIR resource)")
+    check_json_depth(data, max_depth)
     return data
 
 
-def parse_resource(body: bytes, expected_type: str | None = None) -> dict:
-    return validate_resource(parse_json(body), expected_type)
+def parse_resource(body: bytes, expected_type: str | None = None, max_depth: int = MAX_JSON_DEPTH) -> dict:
+    return validate_resource(parse_json(body, max_depth), expected_type)
 
 
-def validate_resource(data: dict, expected_type: str | None = None) -> dict:
+def validate_resource(data: dict, expected_type: str | None = None, *, max_depth: int = MAX_RESOURCE_DEPTH) -> dict:
     """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise."""
+    try:
+        check_json_depth(data, max_depth)
+    except BadRequest as exc:
+        raise InvalidResource(exc.message) from None
     resource_type = data.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
         raise InvalidResource("The resource has no resourceType", expression="resourceType")

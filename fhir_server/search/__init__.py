@@ -2,6 +2,7 @@
 
 from fhir_server.search.extract import extract_index
 from fhir_server.search.index import DateEntry, IndexSet, TokenEntry
+from fhir_server.search.limits import SearchLimits
 from fhir_server.search.plan import Clause, SearchPlan, SortKey, parse_search, split_or
 from fhir_server.search.registry import COLUMN_PARAMS, SearchParamDef, SearchRegistry
 
@@ -10,6 +11,7 @@ __all__ = [
     "Clause",
     "DateEntry",
     "IndexSet",
+    "SearchLimits",
     "SearchParamDef",
     "SearchPlan",
     "SearchRegistry",

@@ -14,6 +14,8 @@ from typing import Union
 
 from fhir_server.errors import InvalidSearch
 from fhir_server.search.escaping import split_unescaped
+from fhir_server.search import limits as _limits
+from fhir_server.search.limits import SearchLimits, check_size, split_values
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.search.registry import SearchParamDef, SearchRegistry
 
@@ -44,7 +46,12 @@ _REFUSED = {
     "_list": "_list is not supported",
     "_containedType": "_containedType is not supported",
 }
-MAX_CHAIN_DEPTH = 4
+#: links of chains and _has after the first in one parameter: each link nests one more
+#: SELECT in SQLite, and a fourth overflowed its parser stack ("parser stack overflow")
+#: for _has and untyped chains; with three every combination runs
+MAX_CHAIN_DEPTH = 3
+#: modifiers the stores compile for the column parameters (_id, _lastUpdated)
+_COLUMN_MODIFIERS = {"token": frozenset({"not", "missing"}), "date": frozenset({"missing"})}
 
 
 @dataclass(frozen=True)
@@ -147,23 +154,17 @@ def split_or(raw: str) -> list[str]:
     return split_unescaped(raw, ",")
 
 
-def _int_param(name: str, raw: str, minimum: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidSearch(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise InvalidSearch(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
 class _Unknown(Exception):
     """A parameter this server does not know or support: reported, not fatal."""
 
 
 class _Parser:
-    def __init__(self, registry: SearchRegistry, resource_type: str | None, types: tuple[str, ...], base_url: str | None):
+    def __init__(
+        self, registry: SearchRegistry, resource_type: str | None, types: tuple[str, ...], base_url: str | None,
+        limits: SearchLimits,
+    ):
         self.registry = registry
+        self.limits = limits
         self.base_url = base_url
         self.resource_type = resource_type
         self.types = types
@@ -209,11 +210,17 @@ class _Parser:
             if raw not in ("true", "false"):
                 raise InvalidSearch(f"{name} must be true or false")
             return Clause(definition, modifier, (raw == "true",))
-        if modifier is not None and modifier not in module.MODIFIERS and not _is_type_modifier(module, modifier, self.registry):
-            raise InvalidSearch(f"Modifier ':{modifier}' is not supported for {definition.type} parameter '{definition.code}'")
+        allowed = _COLUMN_MODIFIERS.get(definition.type, frozenset()) if definition.column else module.MODIFIERS
+        if modifier is not None and modifier not in allowed and not (
+            not definition.column and _is_type_modifier(module, modifier, self.registry)
+        ):
+            raise InvalidSearch(
+                f"Modifier ':{modifier}' is not supported for {definition.type} parameter '{definition.code}'"
+            )
+        raws = split_values(name, raw, self.limits)
         if definition.type == "composite":
-            return Clause(definition, modifier, tuple(self._composite(definition, v) for v in split_or(raw)))
-        values = tuple(module.parse_value(v, modifier, definition) for v in split_or(raw))
+            return Clause(definition, modifier, tuple(self._composite(definition, v) for v in raws))
+        values = tuple(module.parse_value(v, modifier, definition) for v in raws)
         if definition.type == "reference" and self.base_url:
             values = tuple(_localize(v, self.base_url) for v in values)
         return Clause(definition, modifier, values)
@@ -282,7 +289,7 @@ class _Parser:
 
     def sort(self, raw: str, unknown: list) -> list[SortKey]:
         keys = []
-        for key in split_or(raw):
+        for key in split_values("_sort", raw, self.limits):
             code = key.removeprefix("-")
             try:
                 definition = self._definition(self.resource_type, code)
@@ -294,6 +301,10 @@ class _Parser:
                 continue
             keys.append(SortKey(definition, key.startswith("-")))
         return keys
+
+
+def _split_commas(raw: str) -> list[str]:
+    return raw.split(",")
 
 
 def _localize(value, base_url: str):
@@ -315,16 +326,19 @@ def parse_search(
     default_count: int = 20,
     max_count: int = 1000,
     base_url: str | None = None,
+    limits: SearchLimits = SearchLimits(),
 ) -> SearchPlan:
+    if len(params) > limits.max_parameters:
+        raise InvalidSearch(f"The search has {len(params)} parameters; at most {limits.max_parameters} are allowed")
     types: tuple[str, ...] = ()
     if resource_type is None:
         for name, raw in params:
             if name == "_type":
-                types = tuple(t for v in split_or(raw) for t in v.split(",") if t)
+                types = tuple(t for t in split_values(name, raw, limits, _split_commas) if t)
                 bad = [t for t in types if not registry.is_type(t)]
                 if bad:
                     raise InvalidSearch(f"_type names unknown resource types: {', '.join(bad)}")
-    parser = _Parser(registry, resource_type, types, base_url)
+    parser = _Parser(registry, resource_type, types, base_url, limits)
     clauses: list[Filter] = []
     unknown: list[tuple[str, str]] = []
     includes: list[Include] = []
@@ -334,9 +348,9 @@ def parse_search(
         if name in _IGNORED or name == "_type":
             continue
         if name == "_count":
-            count = min(_int_param("_count", raw, 0), max_count)
+            count = min(_limits.integer("_count", raw, 0), max_count)
         elif name == "_offset":
-            offset = _int_param("_offset", raw, 0)
+            offset = _limits.offset(name, raw, limits)
         elif name == "_total":
             if raw not in _TOTAL_MODES:
                 raise InvalidSearch(f"_total must be one of none, estimate, accurate; got {raw!r}")
@@ -346,7 +360,7 @@ def parse_search(
                 raise InvalidSearch(f"_summary must be one of {', '.join(sorted(SUMMARY_MODES))}; got {raw!r}")
             summary = None if raw == "false" else raw
         elif name == "_elements":
-            elements = tuple(e.strip() for e in raw.split(",") if e.strip())
+            elements = tuple(e.strip() for e in split_values(name, raw, limits, _split_commas) if e.strip())
         elif name == "_contained":
             if raw not in _CONTAINED_MODES:
                 raise InvalidSearch(f"_contained must be false, true or both; got {raw!r}")
@@ -367,6 +381,7 @@ def parse_search(
                 clauses.append(parser.filter(resource_type, name, raw))
             except _Unknown as exc:
                 unknown.append((name, str(exc)))
+    check_size(clauses, limits)
     return SearchPlan(
         resource_type, tuple(clauses), types, tuple(includes), tuple(sort), count, offset, total,
         summary, elements, contained, tuple(unknown),

@@ -1,7 +1,16 @@
+import orjson
 import pytest
 
 from fhir_server.errors import BadRequest, InvalidResource
-from fhir_server.model import parse_json, parse_resource, validate_resource
+
+from fhir_server.model import (
+    MAX_JSON_DEPTH,
+    MAX_RESOURCE_DEPTH,
+    check_json_depth,
+    parse_json,
+    parse_resource,
+    validate_resource,
+)
 
 SR = {"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": {"reference": "Patient/1"}}
 
@@ -56,3 +65,80 @@ def test_nested_resources_are_validated():
     with pytest.raises(InvalidResource) as info:
         validate_resource(bundle)
     assert info.value.issues[0].expression == ("Bundle.entry[0].resource.status",)
+
+
+# ------------------------------------------------------------------ nesting depth
+
+
+def _nested(depth: int) -> bytes:
+    """A Patient whose JSON nests exactly ``depth`` objects/arrays (extensions in extensions)."""
+    levels, odd = divmod(depth - 3, 2)  # Patient {, extension [, then { [ per level, the leaf {
+    leaf = '{"url":"http://y","valueCodeableConcept":{"text":"v"}}' if odd else '{"url":"http://y","valueString":"v"}'
+    body = '{"resourceType":"Patient","extension":[' + '{"url":"http://x","extension":[' * levels + leaf
+    return (body + "]}" * levels + "]}").encode()
+
+
+@pytest.mark.parametrize("depth", [11, 63, 64])
+def test_bodies_up_to_the_depth_limit_parse(depth):
+    assert parse_json(_nested(depth), max_depth=64)
+    with pytest.raises(BadRequest):
+        parse_json(_nested(depth), max_depth=depth - 1)
+
+
+def test_depth_counts_objects_and_arrays():
+    check_json_depth({"a": [{"b": [1]}]}, 4)
+    with pytest.raises(BadRequest, match="deeper than 3"):
+        check_json_depth({"a": [{"b": [1]}]}, 3)
+    check_json_depth({"a": 1, "b": "x"}, 1)
+
+
+def test_a_body_past_the_limit_is_400_before_any_recursion():
+    with pytest.raises(BadRequest) as info:
+        parse_json(_nested(65))
+    assert info.value.status == 400 and "64" in info.value.message
+    assert MAX_JSON_DEPTH == 64
+
+
+def test_the_depth_check_is_iterative():
+    value: object = "leaf"
+    for _ in range(100_000):  # far past Python's recursion limit
+        value = [value]
+    with pytest.raises(BadRequest):
+        check_json_depth({"x": value}, MAX_JSON_DEPTH)
+
+
+def test_validate_resource_refuses_resources_deeper_than_its_ceiling():
+    # a patched resource never passed parse_json: validation holds it to the ceiling
+    deep = orjson.loads(_nested(MAX_RESOURCE_DEPTH + 1))
+    with pytest.raises(InvalidResource) as info:
+        validate_resource(deep)
+    assert info.value.status == 400
+    assert validate_resource(orjson.loads(_nested(MAX_RESOURCE_DEPTH)))
+    with pytest.raises(InvalidResource):
+        validate_resource(orjson.loads(_nested(MAX_JSON_DEPTH + 1)), max_depth=MAX_JSON_DEPTH)
+
+
+def test_deep_resources_at_the_ceiling_validate_with_stack_to_spare():
+    """At the ceiling, validation needs fewer than half of Python's default 1,000 frames (about 420)."""
+    import sys
+    import threading
+
+    result: list = []
+
+    def run():
+        previous = sys.getrecursionlimit()
+        sys.setrecursionlimit(500)
+        try:
+            result.append(validate_resource(orjson.loads(_nested(MAX_RESOURCE_DEPTH))))
+        finally:
+            sys.setrecursionlimit(previous)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert result and result[0]["resourceType"] == "Patient"
+
+
+@pytest.mark.parametrize("value", [None, 1, "x", True, [], {}])
+def test_scalars_and_empty_containers_have_no_depth_to_refuse(value):
+    check_json_depth(value, 1)

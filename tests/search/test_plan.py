@@ -51,3 +51,16 @@ def test_missing_modifier(registry):
 
 def test_split_or_respects_escapes():
     assert split_or(r"a,b\,c,d") == ["a", r"b\,c", "d"]
+
+
+@pytest.mark.parametrize(
+    "name", ["_id:text", "_id:of-type", "_id:in", "_id:not-in", "_id:exact", "_lastUpdated:not", "_id:Patient"]
+)
+def test_column_parameters_take_only_the_modifiers_the_stores_compile(registry, name):
+    with pytest.raises(InvalidSearch, match="not supported"):
+        parse_search("Patient", [(name, "x")], registry)
+
+
+def test_column_parameters_keep_their_modifiers(registry):
+    assert parse_search("Patient", [("_id:not", "x")], registry).clauses[0].modifier == "not"
+    assert parse_search("Patient", [("_lastUpdated:missing", "false")], registry).clauses[0].modifier == "missing"

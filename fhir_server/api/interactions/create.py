@@ -6,16 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import engine
-from fhir_server.api.content import check_accept, body_of
+from fhir_server.api.content import check_accept, json_body
 from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of
 from fhir_server.api.render import write_response
-from fhir_server.model import parse_json
 
 
 def create(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    resource = parse_json(body_of(request))
+    resource = json_body(request)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

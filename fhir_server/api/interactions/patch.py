@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from fhir_server import engine
 from fhir_server.api.content import body_of, check_accept, media_type_of
-from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of
+from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of, settings_of
 from fhir_server.api.render import write_response
 from fhir_server.errors import BadRequest, UnsupportedMediaType
-from fhir_server.model import MergePatch
+from fhir_server.model import MergePatch, check_json_depth
 
 _JSON_PATCH = "application/json-patch+json"
 _MERGE_PATCH = "application/merge-patch+json"
@@ -33,6 +33,7 @@ def _operations(request: Request) -> object:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed patch document: {exc}") from None
+    check_json_depth(document, settings_of(request).max_json_depth)
     if media == _JSON_PATCH or (media is None and isinstance(document, list)):
         return document
     if isinstance(document, list):

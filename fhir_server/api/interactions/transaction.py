@@ -6,14 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import engine
-from fhir_server.api.content import check_accept, fhir_response, body_of
+from fhir_server.api.content import check_accept, fhir_response, json_body
 from fhir_server.api.deps import context_of, is_pretty, preference_of, runtime_of
-from fhir_server.model import parse_json
 
 
 def transaction(request: Request) -> Response:
     check_accept(request)
-    bundle = parse_json(body_of(request))
+    bundle = json_body(request)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     result = engine.process_bundle(runtime_of(request), ctx, bundle, return_pref=pref.return_pref)

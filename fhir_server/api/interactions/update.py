@@ -6,17 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server import engine
-from fhir_server.api.content import check_accept, body_of
+from fhir_server.api.content import check_accept, json_body
 from fhir_server.api.deps import check_type, context_of, is_pretty, preference_of, runtime_of
 from fhir_server.api.render import write_response
 from fhir_server.errors import BadRequest
-from fhir_server.model import parse_json
 
 
 def update(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    resource = parse_json(body_of(request))
+    resource = json_body(request)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:
@@ -30,7 +29,7 @@ def conditional_update(request: Request, resource_type: str) -> Response:
     query = request.url.query
     if not query:
         raise BadRequest("PUT to a type needs search criteria (conditional update) or an id in the URL")
-    resource = parse_json(body_of(request))
+    resource = json_body(request)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api.content import check_accept, fhir_response, body_of
-from fhir_server.api.deps import context_of, is_pretty, query_pairs, runtime_of
+from fhir_server.api.deps import context_of, is_pretty, query_pairs, runtime_of, settings_of
 from fhir_server.conformance.parameters import Inputs, operation_inputs
 from fhir_server.engine import terminology
 from fhir_server.model import parse_json
@@ -22,7 +22,7 @@ def operation_request(request: Request) -> Inputs:
     body = None
     if request.method == "POST":
         raw = body_of(request)
-        body = parse_json(raw) if raw.strip() else None
+        body = parse_json(raw, settings_of(request).max_json_depth) if raw.strip() else None
     return operation_inputs(query_pairs(request), body)
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.api.content import check_accept, fhir_response, body_of
-from fhir_server.api.deps import context_of, is_pretty, query_pairs, runtime_of
+from fhir_server.api.deps import context_of, is_pretty, query_pairs, runtime_of, settings_of
 from fhir_server.errors import BadRequest
 from fhir_server.model import parse_json
 from fhir_server.workflow import triage as triage_rules
@@ -24,7 +24,7 @@ def triage(request: Request, id: str) -> Response:
     raw = body_of(request)
     if not raw:
         raise BadRequest("$triage needs a Parameters body with at least 'outcome'")
-    parameters = parse_json(raw)
+    parameters = parse_json(raw, settings_of(request).max_json_depth)
     if parameters.get("resourceType") != "Parameters":
         raise BadRequest(
             f"$triage expects a Parameters resource, got {parameters.get('resourceType')!r}", expression="resourceType"

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from fhir_server import engine
 from fhir_server.api.content import check_accept, fhir_response, body_of
-from fhir_server.api.deps import check_type, context_of, runtime_of
+from fhir_server.api.deps import check_type, context_of, runtime_of, settings_of
 from fhir_server.engine.profiles import validate_operation
 from fhir_server.errors import BadRequest
 from fhir_server.model import parse_json
@@ -23,7 +23,10 @@ def _arguments(body: dict | None, request: Request) -> tuple[dict | None, str | 
     mode = request.query_params.get("mode")
     if body is not None and body.get("resourceType") == "Parameters":
         resource = None
-        for p in body.get("parameter") or ():
+        parameters = body.get("parameter") or []
+        if not isinstance(parameters, list) or not all(isinstance(p, dict) for p in parameters):
+            raise BadRequest("Parameters.parameter must be a list of objects", expression="Parameters.parameter")
+        for p in parameters:
             name = p.get("name")
             if name == "resource":
                 resource = p.get("resource")
@@ -31,6 +34,8 @@ def _arguments(body: dict | None, request: Request) -> tuple[dict | None, str | 
                 profile = p.get("valueUri") or p.get("valueCanonical") or profile
             elif name == "mode":
                 mode = p.get("valueCode") or mode
+        if not all(isinstance(v, str) for v in (mode, profile) if v is not None):
+            raise BadRequest("The parameters mode and profile must be strings", expression="Parameters.parameter")
         return resource, mode, profile
     return body, mode, profile
 
@@ -46,7 +51,7 @@ def validate_type(request: Request, resource_type: str, id: str | None = None) -
     check_type(resource_type)
     check_accept(request)
     raw = body_of(request)
-    resource, mode, profile = _arguments(parse_json(raw) if raw else None, request)
+    resource, mode, profile = _arguments(parse_json(raw, settings_of(request).max_json_depth) if raw else None, request)
     if mode is not None and mode not in _MODES:
         raise BadRequest(f"mode must be create, update or delete; got {mode!r}")
     runtime = runtime_of(request)

@@ -341,7 +341,9 @@ def compiled_regex(pattern: str) -> re.Pattern | None:
     found = _RE_CACHE.get(pattern, False)
     if found is False:
         try:
-            found = re.compile(pattern)
+            # the spec's regexes are read as the reference (Java) validator reads them: \s, \d
+            # and \w are ASCII, so a no-break space in a uri is \S there, and here
+            found = re.compile(pattern, re.ASCII)
         except re.error:
             found = None
         _RE_CACHE[pattern] = found

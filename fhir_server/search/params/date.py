@@ -23,9 +23,12 @@ PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MIN_INSTANT = "0001-01-01T00:00:00.000000Z"
 MAX_INSTANT = "9999-12-31T23:59:59.999999Z"
 
+#: R4 datatypes.html#dateTime: zone offsets run from -14:00 to +14:00 ("Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)")
 _DATE_RE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
+    r"(?P<tz>Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))?)?)?)?\Z",
+    re.ASCII,
 )
 
 
@@ -37,7 +40,10 @@ class DateValue:
 
 
 def _fmt(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC, and the like past 9999
+        return MIN_INSTANT if moment.year == 1 else MAX_INSTANT
 
 
 def to_range(text: str) -> tuple[str, str] | None:

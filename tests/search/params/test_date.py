@@ -27,6 +27,34 @@ def test_to_range_rejects_non_dates(text):
     assert to_range(text) is None
 
 
+@pytest.mark.parametrize(
+    "text", ["2020-01-01T00:00:00+99:00", "2020-01-01T00:00:00+14:01", "2020-01-01T00:00:00-15:00",
+             "2020-01-01T00:00:00+05:60", "2020-01-01T00:00:00+24:00", "2020-01-01\n", "２０２０", "2020-01-01T00:00+1:00"],
+)
+def test_zone_offsets_are_those_of_the_fhir_regex(text):
+    # R4 datatypes.html#dateTime: Z or (+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)
+    assert to_range(text) is None
+    with pytest.raises(InvalidSearch):
+        parse_value(text, None)
+
+
+@pytest.mark.parametrize(
+    "text, low",
+    [
+        ("2020-01-01T14:00:00+14:00", "2020-01-01T00:00:00.000000Z"),
+        ("2020-01-01T00:00:00-14:00", "2020-01-01T14:00:00.000000Z"),
+        ("2020-01-01T13:59:00+13:59", "2020-01-01T00:00:00.000000Z"),
+    ],
+)
+def test_the_widest_zone_offsets_are_read(text, low):
+    assert to_range(text)[0] == low
+
+
+def test_ranges_past_year_one_or_9999_in_utc_are_clamped():
+    assert to_range("0001-01-01T00:00:00+01:00")[0] == MIN_INSTANT
+    assert to_range("9999-12-31T23:59:59-01:00")[1] == MAX_INSTANT
+
+
 def test_parse_value_reads_prefixes_and_rejects_garbage():
     assert parse_value("ge2026-03", None) == DateValue("ge", "2026-03-01T00:00:00.000000Z", "2026-03-31T23:59:59.999999Z")
     assert parse_value("2026", None).prefix == "eq"
