@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import Route as StarletteRoute
 
 from fhir_server.api.interactions import (
@@ -118,7 +119,10 @@ def _endpoint(route: Route):
         if route.writes is None:
             return handler(request, **request.path_params)
         if request.method in _WITH_BODY:
-            state["body"] = await receive_body(request, settings.max_body_size)
+            try:
+                state["body"] = await receive_body(request, settings.max_body_size)
+            except ClientDisconnect:  # gone before its body arrived: nobody hears an answer
+                return Response(status_code=400)
         return await workers_of(request).run(route.writes, _handle, handler, request)
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
+from fhir_server.engine.valueset import expand_value_sets
 from fhir_server.engine.work import Work
 from fhir_server.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from fhir_server.model import is_valid_id, new_id
@@ -23,13 +24,16 @@ def parse_query(query: str) -> list[tuple[str, str]]:
 
 def find_matches(work: Work, resource_type: str, params: list[tuple[str, str]], *, limit: int = 2) -> list[str]:
     """Ids of up to ``limit`` current resources matching the criteria."""
-    plan = parse_search(resource_type, params, work.runtime.registry)
+    runtime = work.runtime
+    plan = parse_search(
+        resource_type, params, runtime.registry, base_url=work.ctx.base_url, limits=runtime.search_limits
+    )
     if plan.unknown:
         names = ", ".join(name for name, _ in plan.unknown)
         raise BadRequest(f"Conditional criteria use unknown or unsupported parameters: {names}")
     if not plan.clauses:
         raise BadRequest(f"A conditional {resource_type} interaction needs search criteria")
-    plan = replace(plan, count=limit, offset=0, sort=())
+    plan = expand_value_sets(work, replace(plan, count=limit, offset=0, sort=()))  # :in / :not-in
     return work.uow.search(plan, with_total=False).ids
 
 

@@ -30,3 +30,18 @@ def test_in_uses_the_guides_value_sets(http, uid):
     assert found("not-in") == {other}
     r = http.get("/ServiceRequest", params={"contact-channel:in": f"{EVI}/ValueSet/nope"})
     assert r.status_code == 400 and "Unknown ValueSet" in r.text
+
+
+def test_conditional_criteria_expand_in_too(http, uid):
+    """A conditional update matched nothing with :in before the criteria were expanded."""
+    body = {"resourceType": "ServiceRequest", "status": "active", "intent": "proposal",
+            "identifier": [{"system": "urn:test:cond-in", "value": uid}], "subject": {"reference": "Patient/x"},
+            "extension": [{"url": f"{EVI}/StructureDefinition/evi-contact-channel",
+                           "valueCoding": {"system": f"{EVI}/CodeSystem/evi-contact-channel", "code": "phone-acute"}}]}
+    created = http.post("/ServiceRequest", json=body)
+    assert created.status_code == 201
+    query = f"identifier=urn:test:cond-in|{uid}&contact-channel:in={EVI}/ValueSet/evi-contact-channel"
+    updated = http.put(f"/ServiceRequest?{query}", json={**body, "status": "revoked"},
+                       headers={"Content-Type": "application/fhir+json"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["id"] == created.json()["id"]
