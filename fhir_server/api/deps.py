@@ -37,6 +37,7 @@ def context_of(request: Request, preference: Preference | None = None) -> Reques
         base_url=base_of(request),
         request_id=request_id_of(request),
         from_client=True,
+        inline=state_of(request).get("inline", False),
         strict_handling=preference.strict,
         follow_ups=follow_ups_of(request),
         budget=budget_of(request),

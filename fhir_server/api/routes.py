@@ -5,10 +5,14 @@ Routes are plain Starlette routes: FastAPI's APIRoute (dependency solving, two
 passes of matching) cost a third of the server time of a create (measured with
 benchmarks/rest_core.py).
 
-Nothing a handler does runs on the event loop: the loop only reads the body (bounded)
-and hands the request to a worker thread (``api.workers``), so a long search, a large
-transaction or ``$reindex`` costs its own client time, not everyone's. Each request
-gets its budget (``EVI_REQUEST_TIMEOUT``, ``EVI_MAX_RESPONSE_ENTRIES``) when it arrives.
+The event loop only reads the body (bounded) and hands the request to a worker thread
+(``api.workers``), so a long search, a large transaction or ``$reindex`` costs its own
+client time, not everyone's. One exception, measured (benchmarks/concurrency.py): a
+read or vread by id on a store with ``inline_reads`` (SQLite on a file) is answered on
+the loop, on a connection reserved for it: one primary-key lookup in WAL never waits
+for the writer and takes tens of microseconds, while handing it to a thread cost more
+than half its throughput here. Each request gets its budget (``EVI_REQUEST_TIMEOUT``,
+``EVI_MAX_RESPONSE_ENTRIES``) when it arrives.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from fhir_server.api.interactions import (
 from fhir_server.api.operations import everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, triage, validate_code
 from fhir_server.api.content import receive_body
-from fhir_server.api.deps import settings_of, state_of
+from fhir_server.api.deps import runtime_of, settings_of, state_of
 from fhir_server.api.workers import workers_of
 from fhir_server.engine import Budget, run_follow_ups
 
@@ -55,6 +59,8 @@ class Route:
     writes: bool | None = False
     #: bound by the request time budget (False: long-running administration)
     budgeted: bool = True
+    #: a read by id: on the event loop when the store allows (see the module doc)
+    inline: bool = False
 
 
 # order matters: literal segments (metadata, _history, _search, $op) before {id}
@@ -88,7 +94,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/{resource_type}", update.conditional_update, None, "type", writes=True),
     Route("PATCH", "/{resource_type}", patch.conditional_patch, None, "type", writes=True),
     Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type", writes=True),
-    Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance"),
+    Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance", inline=True),
     Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance"),
     Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything"),
     Route("POST", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
@@ -101,7 +107,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("POST", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
-    Route("GET", "/{resource_type}/{id}", read.read, "read", "instance"),
+    Route("GET", "/{resource_type}/{id}", read.read, "read", "instance", inline=True),
     Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True),
     Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance", writes=True),
     Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance", writes=True),
@@ -117,6 +123,9 @@ def _endpoint(route: Route):
         state = state_of(request)
         state["budget"] = Budget.for_request(seconds, settings.max_response_entries)
         if route.writes is None:
+            return handler(request, **request.path_params)
+        if route.inline and runtime_of(request).store.inline_reads:
+            state["inline"] = True
             return handler(request, **request.path_params)
         if request.method in _WITH_BODY:
             try:

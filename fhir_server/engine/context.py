@@ -70,6 +70,9 @@ class RequestContext:
     #: where committed units of work leave their follow-ups (``Work.after_commit``) for
     #: the caller to run off the request's thread; None: run them at once, in line
     follow_ups: list | None = field(default=None, compare=False)
+    #: runs on the event loop (a read by id on a store with ``inline_reads``): its unit of
+    #: work takes the store's connection reserved for the loop
+    inline: bool = False
     #: the request's time and answer-size budget (unlimited for the server's own work)
     budget: Budget = field(default=_UNLIMITED, compare=False)
 

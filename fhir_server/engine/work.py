@@ -76,7 +76,8 @@ class Runtime:
         if write:  # in a reader: a write unit of work takes the write lock on first use
             with self.store.unit_of_work(write=False, deadline=ctx.deadline) as uow:
                 self.sync_registry(uow)
-        with self.store.unit_of_work(write=write, deadline=ctx.deadline) as uow:
+        inline = ctx.inline and not write
+        with self.store.unit_of_work(write=write, deadline=ctx.deadline, inline=inline) as uow:
             if not write:
                 self.sync_registry(uow)
             work = Work(self, ctx, uow)

@@ -143,9 +143,15 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     #: search snapshots, shared by every process on this database
     pages: PageStore
+    #: a read by id may run on the event loop (``inline=True``): it never waits (a local
+    #: database, a reader that no writer blocks); False for a store across a network
+    inline_reads: bool
 
-    def unit_of_work(self, *, write: bool, deadline: float | None = None) -> ContextManager[UnitOfWork]:
+    def unit_of_work(
+        self, *, write: bool, deadline: float | None = None, inline: bool = False
+    ) -> ContextManager[UnitOfWork]:
         """``deadline`` (``time.monotonic()``): past it, the store stops the work with
-        ``TooCostly`` and rolls it back."""
+        ``TooCostly`` and rolls it back. ``inline``: a read on the event loop (only when
+        ``inline_reads``), which must not wait for anything."""
 
     def close(self) -> None: ...

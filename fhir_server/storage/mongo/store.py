@@ -83,8 +83,13 @@ class MongoStore:
         )
         return int(doc["n"])
 
+    #: every operation is a network round trip: never on the event loop
+    inline_reads = False
+
     @contextmanager
-    def unit_of_work(self, *, write: bool, deadline: float | None = None) -> Iterator[MongoUnitOfWork]:
+    def unit_of_work(
+        self, *, write: bool, deadline: float | None = None, inline: bool = False
+    ) -> Iterator[MongoUnitOfWork]:
         """A write unit of work is one transaction; a read one uses no session (see
         docs/mongodb.md). ``deadline``: every operation of the unit of work shares the time
         left (pymongo's client-side operation timeout); one that runs out is TooCostly (503)."""

@@ -76,6 +76,10 @@ class SqliteStore:
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._reader_slots = threading.BoundedSemaphore(readers or self.READERS)
         self._all_readers: list[sqlite3.Connection] = []
+        #: reads by id answered on the event loop take this connection: never waited for
+        #: (the loop is one thread), and a WAL reader never waits for the writer
+        self.inline_reads = not self._memory
+        self._inline_reader: sqlite3.Connection | None = None
         self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
         self._checkpointer = _Checkpointer(path) if not self._memory else None
         if self._checkpointer is not None:
@@ -88,17 +92,27 @@ class SqliteStore:
         return own if deadline is None else min(deadline, own)
 
     @contextmanager
-    def unit_of_work(self, *, write: bool, deadline: float | None = None) -> Iterator["SqliteUnitOfWork"]:
+    def unit_of_work(
+        self, *, write: bool, deadline: float | None = None, inline: bool = False
+    ) -> Iterator["SqliteUnitOfWork"]:
         deadline = self._deadline(deadline)
+        if inline and not write and self.inline_reads:
+            if self._inline_reader is None:
+                self._inline_reader = _connect(self.path, readonly=True)
+                # the event loop waits for nothing: a reader that would (a WAL being reset)
+                # gives up at once and the request is answered 503, not the whole server stalled
+                self._inline_reader.execute("PRAGMA busy_timeout = 100")
+            with self._run(SqliteUnitOfWork(self._inline_reader, False, deadline=deadline)) as uow:
+                yield uow
+            return
         if write or self._memory:
             uow = SqliteUnitOfWork(self._writer, write, lock=self._write_lock, deadline=deadline)
-            with self._run(uow):
-                yield uow
+            with self._run(uow) as ran:
+                yield ran
             return
         conn = self._reader(deadline)
         try:
-            uow = SqliteUnitOfWork(conn, False, deadline=deadline)
-            with self._run(uow):
+            with self._run(SqliteUnitOfWork(conn, False, deadline=deadline)) as uow:
                 yield uow
         finally:
             self._readers.put(conn)
@@ -115,9 +129,9 @@ class SqliteStore:
             return conn
 
     @contextmanager
-    def _run(self, uow: "SqliteUnitOfWork") -> Iterator[None]:
+    def _run(self, uow: "SqliteUnitOfWork") -> Iterator["SqliteUnitOfWork"]:
         try:
-            yield
+            yield uow
         except sqlite3.OperationalError as exc:
             uow.rollback()
             if "interrupted" in str(exc):
@@ -139,7 +153,7 @@ class SqliteStore:
             self._checkpointer.stop()
         with self._write_lock:
             self._writer.close()
-        for conn in self._all_readers:
+        for conn in [*self._all_readers, *([self._inline_reader] if self._inline_reader else [])]:
             conn.close()
         self.pages.close()
 
