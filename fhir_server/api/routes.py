@@ -5,14 +5,17 @@ Routes are plain Starlette routes: FastAPI's APIRoute (dependency solving, two
 passes of matching) cost a third of the server time of a create (measured with
 benchmarks/rest_core.py).
 
-The event loop only reads the body (bounded) and hands the request to a worker thread
+The event loop reads the body (bounded); the request then runs in a worker thread
 (``api.workers``), so a long search, a large transaction or ``$reindex`` costs its own
-client time, not everyone's. One exception, measured (benchmarks/concurrency.py): a
-read or vread by id on a store with ``inline_reads`` (SQLite on a file) is answered on
-the loop, on a connection reserved for it: one primary-key lookup in WAL never waits
-for the writer and takes tens of microseconds, while handing it to a thread cost more
-than half its throughput here. Each request gets its budget (``EVI_REQUEST_TIMEOUT``,
-``EVI_MAX_RESPONSE_ENTRIES``) when it arrives.
+client time, not everyone's. Small interactions on one resource by id (read, vread,
+create, update, patch, delete with a body under ``INLINE_BODY``) are first tried on the
+loop itself, with units of work that may not wait (``inline``): a SQLite primary-key
+lookup or a small write takes well under a millisecond, and handing it to a thread and
+back cost this server more than half its throughput (benchmarks/rest_core.py --compare,
+docs/concurrency.md). Where such a unit of work would wait (the write lock is taken,
+another process writes), the store raises ``WouldBlock`` before anything changed and
+the request runs again in the pool. Each request gets its budget
+(``EVI_REQUEST_TIMEOUT``, ``EVI_MAX_RESPONSE_ENTRIES``) when it arrives.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from fhir_server.api.operations import expand, lookup, triage, validate_code
 from fhir_server.api.content import receive_body
 from fhir_server.api.deps import runtime_of, settings_of, state_of
 from fhir_server.api.workers import workers_of
-from fhir_server.engine import Budget, run_follow_ups
+from fhir_server.engine import Budget, WouldBlock, run_follow_ups
 
 __all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
 
@@ -59,7 +62,7 @@ class Route:
     writes: bool | None = False
     #: bound by the request time budget (False: long-running administration)
     budgeted: bool = True
-    #: a read by id: on the event loop when the store allows (see the module doc)
+    #: one resource by id: tried on the event loop first (see the module doc)
     inline: bool = False
 
 
@@ -90,7 +93,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True),
     Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
-    Route("POST", "/{resource_type}", create.create, "create", "type", writes=True),
+    Route("POST", "/{resource_type}", create.create, "create", "type", writes=True, inline=True),
     Route("PUT", "/{resource_type}", update.conditional_update, None, "type", writes=True),
     Route("PATCH", "/{resource_type}", patch.conditional_patch, None, "type", writes=True),
     Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type", writes=True),
@@ -108,9 +111,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
     Route("GET", "/{resource_type}/{id}", read.read, "read", "instance", inline=True),
-    Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True),
-    Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance", writes=True),
-    Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance", writes=True),
+    Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True, inline=True),
+    Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance", writes=True, inline=True),
+    Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance", writes=True, inline=True),
 )
 
 
@@ -124,14 +127,23 @@ def _endpoint(route: Route):
         state["budget"] = Budget.for_request(seconds, settings.max_response_entries)
         if route.writes is None:
             return handler(request, **request.path_params)
-        if route.inline and runtime_of(request).store.inline_reads:
-            state["inline"] = True
-            return handler(request, **request.path_params)
         if request.method in _WITH_BODY:
             try:
                 state["body"] = await receive_body(request, settings.max_body_size)
             except ClientDisconnect:  # gone before its body arrived: nobody hears an answer
                 return Response(status_code=400)
+        if route.inline and _may_inline(request, state) and runtime_of(request).store.inline:
+            state["inline"] = True
+            try:
+                response = handler(request, **request.path_params)
+            except WouldBlock:  # nothing was changed: run it where waiting is allowed
+                state["inline"] = False
+                state.pop("follow_ups", None)
+            else:
+                follow_ups = state.get("follow_ups")
+                if follow_ups:  # calls to other servers: never on the loop
+                    await workers_of(request).run(True, run_follow_ups, follow_ups)
+                return response
         return await workers_of(request).run(route.writes, _handle, handler, request)
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
@@ -139,6 +151,13 @@ def _endpoint(route: Route):
 
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+#: bodies up to this size are validated on the loop (a few hundred microseconds)
+INLINE_BODY = 16 * 1024
+
+
+def _may_inline(request: Request, state: dict) -> bool:
+    # a conditional create searches first: a search may take long
+    return len(state.get("body", b"")) <= INLINE_BODY and "if-none-exist" not in request.headers
 
 
 def _handle(handler, request: Request):

@@ -35,7 +35,7 @@ from fhir_server.engine.transaction import process_bundle
 from fhir_server.engine.type_level import conditional_delete, conditional_patch, conditional_update, create
 from fhir_server.engine.work import Runtime, Work, run_follow_ups
 from fhir_server.engine.write import WriteOutcome
-from fhir_server.storage.base import ResourceVersion
+from fhir_server.storage.base import ResourceVersion, WouldBlock
 
 __all__ = [
     "Budget",
@@ -54,6 +54,7 @@ __all__ = [
     "Target",
     "Work",
     "WriteEvent",
+    "WouldBlock",
     "WriteOutcome",
     "compartment_clause",
     "conditional_delete",

@@ -53,7 +53,7 @@ class Capabilities:
             raise BadRequest(f"_summary on metadata must be true or false; got {summary!r}", expression="_summary")
         if mode == "terminology":
             return terminology_capabilities(work, self.date)
-        base, registry = work.ctx.base_url, work.runtime.registry
+        base, registry = work.ctx.base_url, work.registry
         key = (base, summary == "true")
         with self._lock:
             found = self._cache.get(key)
@@ -74,7 +74,7 @@ class Capabilities:
 def terminology_capabilities(work: Work, date: str) -> dict:
     """The code systems this server answers ``$lookup`` / ``$validate-code`` for (every
     stored CodeSystem with content: the guide's and the region's), and its ``$expand``."""
-    plan = parse_search("CodeSystem", [("_count", "1000"), ("_sort", "url")], work.runtime.registry, max_count=1000)
+    plan = parse_search("CodeSystem", [("_count", "1000"), ("_sort", "url")], work.registry, max_count=1000)
     systems: dict[str, list[str]] = {}
     for version in work.uow.load_refs(work.uow.search(plan, with_total=False).refs):
         resource = orjson.loads(version.body)

@@ -26,7 +26,7 @@ def find_matches(work: Work, resource_type: str, params: list[tuple[str, str]], 
     """Ids of up to ``limit`` current resources matching the criteria."""
     runtime = work.runtime
     plan = parse_search(
-        resource_type, params, runtime.registry, base_url=work.ctx.base_url, limits=runtime.search_limits
+        resource_type, params, work.registry, base_url=work.ctx.base_url, limits=runtime.search_limits
     )
     if plan.unknown:
         names = ", ".join(name for name, _ in plan.unknown)

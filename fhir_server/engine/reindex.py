@@ -35,7 +35,7 @@ def reindex(runtime: Runtime, ctx: RequestContext, resource_type: str | None) ->
                 ids = uow.current_ids(rtype, after, BATCH)
                 for version in uow.load(rtype, ids):
                     resource = orjson.loads(version.body)
-                    uow.reindex(rtype, version.id, extract_index(runtime.registry, resource, ctx.base_url))
+                    uow.reindex(rtype, version.id, extract_index(runtime.sync_registry(uow), resource, ctx.base_url))
                     done += 1
             if len(ids) < BATCH:
                 break

@@ -70,7 +70,7 @@ def plan_search(
 ) -> SearchPlan:
     rt = work.runtime
     plan = parse_search(
-        resource_type, params, rt.registry,
+        resource_type, params, work.registry,
         default_count=rt.default_page_size, max_count=rt.max_page_size, base_url=work.ctx.base_url,
         limits=rt.search_limits,
     )

@@ -52,7 +52,7 @@ def find_canonical(work: Work, resource_type: str, url: str, version: str | None
     version = version or pinned or None
     params = [("url", _escape(url))] + ([("version", _escape(version))] if version else [])
     try:
-        plan = parse_search(resource_type, params, work.runtime.registry)
+        plan = parse_search(resource_type, params, work.registry)
     except BadRequest:  # an url that is no valid search value cannot name a stored resource
         return None
     ids = work.uow.search(plan, with_total=False, limit=_CANDIDATES).ids

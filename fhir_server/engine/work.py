@@ -73,13 +73,8 @@ class Runtime:
     @contextmanager
     def work(self, ctx: RequestContext, *, write: bool) -> Iterator["Work"]:
         ctx.budget.check_time()  # a request that waited past its budget for a worker
-        if write:  # in a reader: a write unit of work takes the write lock on first use
-            with self.store.unit_of_work(write=False, deadline=ctx.deadline) as uow:
-                self.sync_registry(uow)
-        inline = ctx.inline and not write
+        inline = ctx.inline and self.store.inline
         with self.store.unit_of_work(write=write, deadline=ctx.deadline, inline=inline) as uow:
-            if not write:
-                self.sync_registry(uow)
             work = Work(self, ctx, uow)
             yield work
             work.run_before_commit()
@@ -92,21 +87,22 @@ class Runtime:
             else:
                 run_follow_ups(work.after_commit)
 
-    def sync_registry(self, uow: UnitOfWork) -> None:
+    def sync_registry(self, uow: UnitOfWork) -> SearchRegistry:
         """Take in stored SearchParameters that changed since the registry was built, by
         this process or another one on the same database (the store's counter says)."""
         generation = uow.generation(SEARCH_PARAMETERS)
         if generation == self._registry_generation:
-            return
+            return self.registry
         with self._registry_lock:
             if generation == self._registry_generation:
-                return
+                return self.registry
             registry = self.registry_factory()
             for definition in stored_search_parameters(uow):
                 registry.register(definition)
             # swapped whole: requests under way keep the registry they started with
             self.registry = registry
             self._registry_generation = generation
+            return registry
 
     def registry_changed(self) -> None:
         """A SearchParameter was written here: rebuild the registry on the next unit of work."""
@@ -149,6 +145,16 @@ class Work:
     #: True while hooks of a write run: they may not write (``engine.hooks``)
     in_hooks: bool = False
     _last_instant: str | None = None
+    _registry: SearchRegistry | None = None
+
+    @property
+    def registry(self) -> SearchRegistry:
+        """The search registry, with the store's SearchParameters as of this unit of work:
+        checked on first use only (a read by id never needs it; a write asks when it
+        indexes, under the write lock it then holds anyway)."""
+        if self._registry is None:
+            self._registry = self.runtime.sync_registry(self.uow)
+        return self._registry
 
     def defer(self, name: DeferredRule, action: Callable[[], None]) -> bool:
         """Run ``action`` at the end of the unit of work, still inside it (``engine.deferred``).

@@ -130,7 +130,7 @@ def store_version(
     hooks.run(HookPoint.AFTER_VALIDATION, event)
     # fixed from here on: BEFORE_COMMIT hooks may not mutate, and could not change what is stored
     body = orjson.dumps(stored)
-    index = extract_index(work.runtime.registry, stored, work.ctx.base_url)
+    index = extract_index(work.registry, stored, work.ctx.base_url)
     hooks.run(HookPoint.BEFORE_COMMIT, event)
     version = ResourceVersion(resource_type, rid, version_id, stored["meta"]["lastUpdated"], False, method, body)
     try:

@@ -8,6 +8,7 @@ from fhir_server.storage.base import (
     Store,
     UnitOfWork,
     VersionConflict,
+    WouldBlock,
 )
 from fhir_server.storage.factory import open_store
 
@@ -19,5 +20,6 @@ __all__ = [
     "Store",
     "UnitOfWork",
     "VersionConflict",
+    "WouldBlock",
     "open_store",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "UnitOfWork",
     "Store",
     "VersionConflict",
+    "WouldBlock",
     "group_by_type",
 ]
 
@@ -34,6 +35,12 @@ def group_by_type(refs) -> dict[str, list[str]]:
     for t, i in refs:
         grouped.setdefault(t, []).append(i)
     return grouped
+
+
+class WouldBlock(Exception):
+    """An ``inline`` unit of work (one on the event loop) would have to wait (for a lock,
+    another writer, a free reader): nothing has been changed, so the caller runs the whole
+    request again where waiting is allowed."""
 
 
 class VersionConflict(Exception):
@@ -143,15 +150,16 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     #: search snapshots, shared by every process on this database
     pages: PageStore
-    #: a read by id may run on the event loop (``inline=True``): it never waits (a local
-    #: database, a reader that no writer blocks); False for a store across a network
-    inline_reads: bool
+    #: units of work may run on the event loop (``inline=True``): a local database that can
+    #: tell at once whether it would wait; False for a store across a network
+    inline: bool
 
     def unit_of_work(
         self, *, write: bool, deadline: float | None = None, inline: bool = False
     ) -> ContextManager[UnitOfWork]:
         """``deadline`` (``time.monotonic()``): past it, the store stops the work with
-        ``TooCostly`` and rolls it back. ``inline``: a read on the event loop (only when
-        ``inline_reads``), which must not wait for anything."""
+        ``TooCostly`` and rolls it back. ``inline`` (only when the store has ``inline``): the
+        unit of work runs on the event loop and must not wait for anything; where it
+        would, it raises ``WouldBlock`` before it has changed anything."""
 
     def close(self) -> None: ...

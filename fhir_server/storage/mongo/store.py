@@ -84,7 +84,7 @@ class MongoStore:
         return int(doc["n"])
 
     #: every operation is a network round trip: never on the event loop
-    inline_reads = False
+    inline = False
 
     @contextmanager
     def unit_of_work(

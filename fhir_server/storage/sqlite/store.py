@@ -31,6 +31,7 @@ from fhir_server.storage.base import (
     ResourceVersion,
     SearchResult,
     VersionConflict,
+    WouldBlock,
     group_by_type,
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
@@ -73,12 +74,13 @@ class SqliteStore:
             self._writer.execute("PRAGMA journal_mode = WAL")
         self._writer.executescript(SCHEMA)
         self._write_lock = threading.Lock()
+        self._writer_busy = [30_000]  # the writer connection's busy timeout, as last set
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._reader_slots = threading.BoundedSemaphore(readers or self.READERS)
         self._all_readers: list[sqlite3.Connection] = []
-        #: reads by id answered on the event loop take this connection: never waited for
-        #: (the loop is one thread), and a WAL reader never waits for the writer
-        self.inline_reads = not self._memory
+        #: units of work on the event loop (``inline``): reads take a connection of their own
+        #: (only the loop uses it), writers try the write lock without waiting
+        self.inline = True
         self._inline_reader: sqlite3.Connection | None = None
         self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
         self._checkpointer = _Checkpointer(path) if not self._memory else None
@@ -96,17 +98,17 @@ class SqliteStore:
         self, *, write: bool, deadline: float | None = None, inline: bool = False
     ) -> Iterator["SqliteUnitOfWork"]:
         deadline = self._deadline(deadline)
-        if inline and not write and self.inline_reads:
+        if inline and not write and not self._memory:
             if self._inline_reader is None:
                 self._inline_reader = _connect(self.path, readonly=True)
-                # the event loop waits for nothing: a reader that would (a WAL being reset)
-                # gives up at once and the request is answered 503, not the whole server stalled
-                self._inline_reader.execute("PRAGMA busy_timeout = 100")
-            with self._run(SqliteUnitOfWork(self._inline_reader, False, deadline=deadline)) as uow:
+                self._inline_reader.execute("PRAGMA busy_timeout = 0")  # the loop waits for nothing
+            with self._run(SqliteUnitOfWork(self._inline_reader, False, deadline=deadline, wait=False)) as uow:
                 yield uow
             return
         if write or self._memory:
-            uow = SqliteUnitOfWork(self._writer, write, lock=self._write_lock, deadline=deadline)
+            uow = SqliteUnitOfWork(
+                self._writer, write, lock=self._write_lock, deadline=deadline, wait=not inline, busy_ms=self._writer_busy
+            )
             with self._run(uow) as ran:
                 yield ran
             return
@@ -134,9 +136,12 @@ class SqliteStore:
             yield uow
         except sqlite3.OperationalError as exc:
             uow.rollback()
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if busy and not uow.waits:  # on the event loop: nothing changed, run it elsewhere
+                raise WouldBlock(str(exc)) from None
             if "interrupted" in str(exc):
                 raise TooCostly("The request ran past its time budget and was stopped; nothing was changed") from None
-            if "locked" in str(exc) or "busy" in str(exc):  # another process held the write lock too long
+            if busy:  # another process held the write lock too long
                 raise TooCostly("The database stayed busy with another writer past the request's time "
                                 "budget; nothing was changed, try again") from None
             raise
@@ -204,8 +209,14 @@ class SqliteUnitOfWork:
     """Begins its SQLite transaction on first use, so that work done before touching
     the store (parsing, validation) never holds the database write lock."""
 
-    def __init__(self, conn: sqlite3.Connection, write: bool, *, lock: threading.Lock | None = None, deadline: float):
+    def __init__(
+        self, conn: sqlite3.Connection, write: bool, *, lock: threading.Lock | None = None, deadline: float,
+        wait: bool = True, busy_ms: list[int] | None = None,
+    ):
         self._raw = conn
+        self._busy_ms = busy_ms if busy_ms is not None else [30_000]
+        #: False on the event loop: where it would wait, raise WouldBlock (nothing changed yet)
+        self._wait = wait
         self._write = write
         self._lock = lock
         self._deadline = deadline
@@ -217,7 +228,10 @@ class SqliteUnitOfWork:
     def _conn(self) -> sqlite3.Connection:
         if not self.started:
             if self._lock is not None and not self._locked:
-                if not self._lock.acquire(timeout=max(self._deadline - time.monotonic(), 0)):
+                if not self._wait:
+                    if not self._lock.acquire(blocking=False):
+                        raise WouldBlock("the write lock is taken")
+                elif not self._lock.acquire(timeout=max(self._deadline - time.monotonic(), 0)):
                     raise TooCostly("The server is busy: the database write lock did not become free within "
                                     "the request's time budget; nothing was changed")
                 self._locked = True
@@ -226,11 +240,27 @@ class SqliteUnitOfWork:
             self._raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
             self._handler = True
             if self._write:  # another process's writer: wait for it no longer than the budget
-                wait_ms = int(max(self._deadline - time.monotonic(), 0) * 1000)
-                self._raw.execute(f"PRAGMA busy_timeout = {wait_ms}")
-            self._raw.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+                self._set_busy_timeout(int(max(self._deadline - time.monotonic(), 0) * 1000) if self._wait else 0)
+            try:
+                self._raw.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+            except sqlite3.OperationalError as exc:
+                if not self._wait and ("locked" in str(exc) or "busy" in str(exc)):
+                    raise WouldBlock(str(exc)) from None
+                raise
             self.started = True
         return self._raw
+
+    def _set_busy_timeout(self, ms: int) -> None:
+        """Only when it moves by more than a second (or to or from 0): a PRAGMA per write
+        was a measurable share of a small create."""
+        current = self._busy_ms[0]  # the connection's, kept by the store; only the lock holder writes it
+        if abs(current - ms) > 1000 or (current == 0) != (ms == 0):
+            self._raw.execute(f"PRAGMA busy_timeout = {ms}")
+            self._busy_ms[0] = ms
+
+    @property
+    def waits(self) -> bool:
+        return self._wait
 
     def commit(self) -> None:
         if self.started:
