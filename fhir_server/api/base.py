@@ -30,7 +30,7 @@ _SCHEMES = frozenset({"http", "https"})
 def request_base(request: Request, settings: Settings) -> str:
     if settings.base_url:
         return settings.base_url.rstrip("/")
-    scheme, host, prefix = request.url.scheme, request.headers.get("host"), ""
+    scheme, host, prefix = request.scope.get("scheme", "http"), request.headers.get("host"), ""
     if settings.trust_proxy:
         scheme, host, prefix = _forwarded(request, scheme, host)
     if scheme not in _SCHEMES:

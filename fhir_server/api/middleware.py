@@ -16,12 +16,13 @@ __all__ = ["Answers", "trailing_slash_redirect", "accepts_gzip"]
 #: for API answers; HTML pages (the dashboard) set a policy of their own
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _SECURITY = (
-    ("x-content-type-options", "nosniff"),
+    (b"x-content-type-options", b"nosniff"),
     # patient data must not sit in shared or browser caches (an answer may choose otherwise)
-    ("cache-control", "no-store"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
 )
+_CSP = (b"content-security-policy", _API_CSP.encode())
 
 
 def accepts_gzip(header: str) -> bool:
@@ -60,12 +61,12 @@ class Answers:
             nonlocal held
             kind = message["type"]
             if kind == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _SECURITY:
-                    headers.setdefault(name, value)
-                if not headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("content-security-policy", _API_CSP)
-                if compress and "content-encoding" not in headers:
+                raw = message.setdefault("headers", [])
+                present = {name.lower(): value for name, value in raw}  # one pass, not one per header
+                raw.extend(h for h in _SECURITY if h[0] not in present)
+                if _CSP[0] not in present and not present.get(b"content-type", b"").startswith(b"text/html"):
+                    raw.append(_CSP)
+                if compress and b"content-encoding" not in present:
                     held = message  # decided on seeing the body
                     return
             elif kind == "http.response.body" and held is not None:
