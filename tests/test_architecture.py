@@ -17,11 +17,12 @@ ALLOWED = {
     "search": {"errors", "spec", "model"},
     "storage": {"errors", "search"},
     "conformance": {"errors", "spec", "model", "search"},
-    "engine": {"errors", "spec", "model", "search", "storage", "conformance"},
+    "security": {"errors", "settings", "spec", "model", "search", "storage"},
+    "engine": {"errors", "spec", "model", "search", "storage", "conformance", "security"},
     "workflow": {"errors", "spec", "model", "search", "engine", "conformance"},
-    "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow"},
-    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow"},
-    "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow"},
+    "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security"},
+    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security"},
+    "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow", "security"},
 }
 
 
@@ -55,7 +56,7 @@ def test_imports_follow_the_flow(path):
     assert not wrong, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(wrong)}"
 
 
-SUBPACKAGES = ["api", "conformance", "engine", "model", "search", "spec", "storage", "workflow"]
+SUBPACKAGES = ["api", "conformance", "engine", "model", "search", "security", "spec", "storage", "workflow"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

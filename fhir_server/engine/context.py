@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from fhir_server.errors import ResponseTooLarge, TooCostly
+from fhir_server.security import Caller
 
 __all__ = ["RequestContext", "Budget"]
 
@@ -56,11 +57,10 @@ _UNLIMITED = Budget()
 class RequestContext:
     base_url: str
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    #: caller identity and organisation (authorization, PDL audit and Provenance hang on these)
-    caller: str | None = None
-    organization: str | None = None
-    scopes: tuple[str, ...] = ()
-    purpose_of_use: str | None = None
+    #: who asks (authentication on); None: auth off, or the server's own work (the guide
+    #: at start-up, ``evi-fhir load``, rules' follow-ups): unrestricted. Authorization,
+    #: redaction, the PDL log and Provenance hang on it.
+    caller: Caller | None = None
     #: the request came from a client (the API), not from the server's own work (the
     #: guide at start-up, ``evi-fhir load``, rules' follow-ups): what settings forbid
     #: clients to do is checked on this

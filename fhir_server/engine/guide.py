@@ -139,7 +139,7 @@ def _store(runtime: Runtime, ctx: RequestContext, content: GuideContent, resourc
 
 
 def _seed(runtime: Runtime, content: GuideContent, base_url: str) -> int:
-    ctx = RequestContext(base_url=base_url, caller="evi-fhir implementation guide")
+    ctx = RequestContext(base_url=base_url)
     written = 0
     for resource in _stale(runtime, content):
         try:
