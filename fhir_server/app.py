@@ -27,6 +27,7 @@ from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
 from fhir_server.search import SearchLimits, SearchRegistry
+from fhir_server.security.policy import load_policy
 from fhir_server.settings import Settings
 from fhir_server.storage import Store, open_store
 from fhir_server.workflow import Region, install_workflow, load_region
@@ -71,7 +72,9 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         profiles_dir=settings.profiles_dir,
         allow_runtime_search_parameters=settings.allow_runtime_searchparameters,
         registry_factory=lambda: SearchRegistry.from_spec(extra=guide_parameters),
+        policy=load_policy(settings.access_policy),
     )
+    runtime.policy.check(runtime.registry)  # a criterion the server cannot run stops the start
     install_search_parameter_hook(runtime)
     if settings.enforce_profiles:
         install_profile_enforcement(runtime, (*settings.required_profiles, *region.required_profiles))

@@ -328,12 +328,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from fhir_server.storage.factory import UnsupportedStorage
+    from fhir_server.security.policy import PolicyError
     from fhir_server.workflow import RegionError
 
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegionError, UnsupportedStorage) as exc:  # configuration the server cannot start with
+    except (RegionError, UnsupportedStorage, PolicyError) as exc:  # configuration the server cannot start with
         print(f"evi-fhir: {exc}", file=sys.stderr)
         return 2
 

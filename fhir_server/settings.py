@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     trust_proxy: bool = False
     #: origins allowed to call from a browser (CORS); empty: CORS off
     cors_origins: list[str] = Field(default_factory=list)
+    #: the access policy (TOML, domain.md §5); default: the shipped policies/access.toml
+    access_policy: str | None = None
     #: creating or activating SearchParameters and ``$reindex`` (runtime configuration)
     allow_runtime_searchparameters: bool = True
     #: entries a batch or transaction Bundle may hold; more is 413 (too-costly) before any entry runs

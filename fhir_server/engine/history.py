@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from fhir_server.engine.instance import _check_id
+from fhir_server.engine import access
+from fhir_server.engine.instance import _check_id, _may_see
 from fhir_server.engine.work import Work
 from fhir_server.errors import InvalidSearch, NotFound
 from fhir_server.search.params.date import to_range
+from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.base import HistoryPage, HistoryQuery
 
 __all__ = ["HistoryRequest", "parse_history_params", "history"]
@@ -61,9 +64,18 @@ def _is_number(raw: str, max_digits: int) -> bool:
 
 
 def history(work: Work, request: HistoryRequest) -> HistoryPage:
+    """A history page of what the caller may see (scope s; the access policy on the
+    resources' current versions), protected identity redacted."""
     q = request.query
     if q.id is not None:
         _check_id(q.resource_type, q.id)
-        if work.uow.current(q.resource_type, q.id) is None:
+        access.require_scope(work, q.resource_type, "s")
+        current = work.uow.current(q.resource_type, q.id)
+        if current is None or not _may_see(work, current):
             raise NotFound(f"{q.resource_type}/{q.id} is not known")
-    return work.uow.history(q)
+    elif work.ctx.caller is not None:
+        visible = access.restrict(work, SearchPlan(q.resource_type))
+        if visible.clauses or visible.types:
+            q = dataclasses.replace(q, visible=visible)
+    page = work.uow.history(q)
+    return dataclasses.replace(page, versions=access.shown_all(work, page.versions))

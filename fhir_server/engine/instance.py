@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from fhir_server.engine import access
 from fhir_server.engine.work import Work
 from fhir_server.engine.write import WriteOutcome, prepare, store_deletion, store_version
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed
@@ -19,25 +20,43 @@ def _check_id(resource_type: str, rid: str) -> None:
 
 
 def read(work: Work, resource_type: str, rid: str) -> ResourceVersion:
+    """The current version, as the caller may see it (404 for what it may not see)."""
     _check_id(resource_type, rid)
+    _check_readable(work, resource_type)
     current = work.uow.current(resource_type, rid)
-    if current is None:
+    if current is None or not _may_see(work, current):
         raise NotFound(f"{resource_type}/{rid} is not known")
     if current.deleted:
         raise Gone(f"{resource_type}/{rid} was deleted (version {current.version_id})")
-    return current
+    return access.shown(work, current)
 
 
 def vread(work: Work, resource_type: str, rid: str, version_id: str) -> ResourceVersion:
     _check_id(resource_type, rid)
+    _check_readable(work, resource_type)
     if not (version_id.isascii() and version_id.isdigit()) or len(version_id) > 18:  # SQLite: 64-bit
         raise NotFound(f"{resource_type}/{rid} has no version {version_id!r}")
     found = work.uow.version(resource_type, rid, int(version_id))
-    if found is None:
+    if found is None or not _may_see(work, work.uow.current(resource_type, rid)):
         raise NotFound(f"{resource_type}/{rid} has no version {version_id}")
     if found.deleted:
         raise Gone(f"Version {version_id} of {resource_type}/{rid} is a deletion")
-    return found
+    return access.shown(work, found)
+
+
+def _check_readable(work: Work, resource_type: str) -> None:
+    if work.cause is None:  # a client's read (rules read what they need)
+        access.require_scope(work, resource_type, "r")
+
+
+def _may_see(work: Work, current: ResourceVersion | None) -> bool:
+    """A deleted resource has no content to judge: a caller restricted on its type is told
+    nothing of it (404, not 410)."""
+    if current is None or work.ctx.caller is None or work.cause is not None:
+        return current is not None
+    if current.deleted:
+        return access.policy_filter(work, current.resource_type) is None
+    return access.is_visible(work, current.resource_type, current.id)
 
 
 def check_if_match(current: ResourceVersion | None, if_match: str | None, label: str) -> None:
@@ -75,11 +94,11 @@ def update(
 def patch(
     work: Work, resource_type: str, rid: str, operations: object, *, if_match: str | None = None
 ) -> WriteOutcome:
-    current = read(work, resource_type, rid)
+    current = read(work, resource_type, rid)  # as the caller sees it: it patches its own view
     check_if_match(current, if_match, f"{resource_type}/{rid}")
     patched = apply_json_patch(orjson.loads(current.body), operations)
     patched = prepare(work, patched, resource_type, method="PATCH", rid=rid)
-    version, stored = store_version(work, patched, rid, method="PATCH", previous=current)
+    version, stored = store_version(work, patched, rid, method="PATCH", previous=work.uow.current(resource_type, rid))
     return WriteOutcome(200, version, stored, work=work)
 
 
@@ -92,7 +111,7 @@ def delete(work: Work, resource_type: str, rid: str, *, if_match: str | None = N
     _check_id(resource_type, rid)
     current = work.uow.current(resource_type, rid)
     check_if_match(current, if_match, f"{resource_type}/{rid}")
-    if current is None:
+    if current is None or not _may_see(work, current):  # as if it did not exist
         return WriteOutcome(204, None, message=f"{resource_type}/{rid} does not exist; nothing to delete")
     if current.deleted:
         return WriteOutcome(204, current, message=f"{resource_type}/{rid} was already deleted", work=work)

@@ -51,6 +51,8 @@ class Snapshot:
     #: the search's own parameters, for the self link
     params: tuple[tuple[str, str], ...]
     origin: SearchOrigin
+    #: the caller it was made for ("" with auth off): nobody else pages through it
+    owner: str = ""
 
 
 class Pages:
@@ -60,10 +62,10 @@ class Pages:
         self._store = store
         self.ttl = ttl_seconds
 
-    def put(self, refs, total, complete, params, origin: SearchOrigin) -> Snapshot:
-        snap = Snapshot(uuid.uuid4().hex, tuple(refs), total, complete, tuple(params), origin)
+    def put(self, refs, total, complete, params, origin: SearchOrigin, owner: str = "") -> Snapshot:
+        snap = Snapshot(uuid.uuid4().hex, tuple(refs), total, complete, tuple(params), origin, owner)
         payload = {
-            "refs": snap.refs, "total": total, "complete": complete, "params": snap.params,
+            "refs": snap.refs, "total": total, "complete": complete, "params": snap.params, "owner": owner,
             "origin": {
                 "type": origin.resource_type, "params": origin.params,
                 "compartment": origin.compartment, "everything": origin.everything,
@@ -82,7 +84,7 @@ class Pages:
             o["type"], _pairs(o["params"]), tuple(o["compartment"]) if o["compartment"] else None, o["everything"]
         )
         refs = tuple((t, i) for t, i in data["refs"])
-        return Snapshot(token, refs, data["total"], data["complete"], _pairs(data["params"]), origin)
+        return Snapshot(token, refs, data["total"], data["complete"], _pairs(data["params"]), origin, data.get("owner", ""))
 
 
 def _pairs(items) -> tuple[tuple[str, str], ...]:

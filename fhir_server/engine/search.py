@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from fhir_server.engine import access
 from fhir_server.engine.paging import SNAPSHOT_LIMIT, SearchOrigin, Snapshot
 from fhir_server.engine.valueset import expand_value_sets
 from fhir_server.engine.work import Work
@@ -83,7 +84,15 @@ def plan_search(
         plan = dataclasses.replace(plan, clauses=(compartment, *plan.clauses))
         if resource_type is None and not plan.types:
             plan = dataclasses.replace(plan, types=tuple(t for t, _ in compartment.params_by_type))
-    return expand_value_sets(work, plan)
+    return access.restrict(work, expand_value_sets(work, plan))
+
+
+def _owner(work: Work) -> str:
+    """Whose snapshot: the caller's identity (pages are theirs alone)."""
+    caller = work.ctx.caller
+    if caller is None:
+        return ""
+    return "|".join((caller.role, caller.client_id or "", caller.user or "", caller.organization or ""))
 
 
 def plan_origin(work: Work, origin: SearchOrigin) -> SearchPlan:
@@ -126,7 +135,7 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]], *, origi
     if plan.offset + plan.count < len(refs) or not complete or plan.offset > 0:
         kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)
         origin = origin or SearchOrigin(plan.resource_type, kept)
-        snapshot = work.runtime.pages.put(refs, total, complete, kept, origin)
+        snapshot = work.runtime.pages.put(refs, total, complete, kept, origin, owner=_owner(work))
     found = _page(work, plan, refs, complete, total, plan.offset, plan.count, snapshot)
     return dataclasses.replace(found, self_params=tuple(params))
 
@@ -136,7 +145,7 @@ def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
     if offset > work.runtime.search_limits.max_offset:
         raise InvalidSearch(f"_getpagesoffset may be at most {work.runtime.search_limits.max_offset}")
     snapshot = work.runtime.pages.get(token)
-    if snapshot is None:
+    if snapshot is None or snapshot.owner != _owner(work):  # another caller's pages do not exist for this one
         raise Gone("This search's result pages have expired; run the search again")
     plan = plan_origin(work, snapshot.origin)
     count = plan.count if count is None else min(count, work.runtime.max_page_size)
@@ -153,7 +162,11 @@ def _page(work, plan, refs, complete, total, offset, count, snapshot) -> SearchP
         page_refs = uow.search(plan, with_total=False, limit=count + 1, offset=offset).refs
         has_next = len(page_refs) > count
         page_refs = page_refs[:count]
-    matches = uow.load_refs(page_refs)
+    if snapshot is not None and work.ctx.caller is not None:
+        # a snapshot is older than this page: what the caller may see may have changed
+        visible = access.visible_refs(work, page_refs)
+        page_refs = [r for r in page_refs if r in visible]
+    matches = access.shown_all(work, uow.load_refs(page_refs))
     work.ctx.budget.spend(len(matches), "The page of matches")
     included = _includes(work, plan.includes, matches)
     return SearchPage(plan, matches, included, total, offset, count, snapshot, has_next, _warnings(plan))
@@ -183,9 +196,11 @@ def _includes(work: Work, includes: tuple[Include, ...], matches: list[ResourceV
         for include in active:
             found.extend(r for r in _include_step(work, include, frontier) if r not in seen)
         found = list(dict.fromkeys(found))
+        seen.update(found)
+        # what the caller may not read is neither shown nor followed further
+        found = access.readable_refs(work, found)
         # counted before they are loaded: an exploding _include:iterate stops here
         work.ctx.budget.spend(len(found), "_include/_revinclude")
-        seen.update(found)
         frontier = work.uow.load_refs(found)
-        included.extend(frontier)
+        included.extend(access.shown_all(work, frontier))
     return included

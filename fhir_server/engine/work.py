@@ -20,6 +20,7 @@ from fhir_server.engine.paging import Pages
 from fhir_server.model.meta import format_instant
 from fhir_server.search.limits import SearchLimits
 from fhir_server.search.registry import SearchRegistry, definition_from_resource
+from fhir_server.security.policy import AccessPolicy, load_policy
 from fhir_server.storage.base import Store, UnitOfWork
 
 __all__ = ["Runtime", "Work", "run_follow_ups", "SEARCH_PARAMETERS"]
@@ -58,6 +59,8 @@ class Runtime:
     services: dict = field(default_factory=dict)
     #: the registry without stored SearchParameters (spec + guide); default: ``registry`` as given
     registry_factory: Callable[[], SearchRegistry] | None = None
+    #: who may see what (domain.md §5); the shipped policies/access.toml unless given
+    policy: AccessPolicy = field(default_factory=load_policy)
     #: search snapshots, in the store (shared by every process on the database)
     pages: Pages = field(init=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import orjson
 
+from fhir_server.engine import access
 from fhir_server.engine.changes import Cause, SideEffect
 from fhir_server.engine.hooks import HookPoint, WriteEvent
 from fhir_server.engine.work import Work
@@ -58,13 +59,16 @@ class WriteOutcome:
 
     @property
     def version(self) -> ResourceVersion | None:
+        """As the caller may see it (protected identity redacted)."""
         final = self._final()
-        return final[0] if final is not None else self._version
+        version = final[0] if final is not None else self._version
+        return access.shown(self._work, version) if self._work is not None and version is not None else version
 
     @property
     def resource(self) -> dict | None:
         final = self._final()
-        return final[1] if final is not None else self._resource
+        resource = final[1] if final is not None else self._resource
+        return access.shown_resource(self._work, resource) if self._work is not None else resource
 
     @property
     def side_effects(self) -> list[SideEffect]:
@@ -123,6 +127,8 @@ def store_version(
     """Stamp, run AFTER_VALIDATION and BEFORE_COMMIT, write. ``resource`` was validated."""
     resource_type = resource["resourceType"]
     _check_not_in_hooks(work, f"{resource_type}/{rid}")
+    access.check_write(work, resource_type, previous, "c" if previous is None or previous.deleted else "u")
+    resource = access.keep_hidden(work, resource, previous)
     version_id = previous.version_id + 1 if previous else 1
     stored = stamp_meta(resource, rid, version_id, work.next_instant())
     event = WriteEvent(work, resource_type, rid, method, stored, previous)
@@ -137,6 +143,7 @@ def store_version(
         work.uow.write(version, index)
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {resource_type}/{rid}: {exc}") from None
+    access.check_result_visible(work, resource_type, rid)
     work.committed.append(event)
     work.changes.record(version, stored, previous, hooks.outer)
     return version, stored
@@ -144,6 +151,7 @@ def store_version(
 
 def store_deletion(work: Work, previous: ResourceVersion) -> ResourceVersion:
     _check_not_in_hooks(work, f"{previous.resource_type}/{previous.id}")
+    access.check_write(work, previous.resource_type, previous, "d")
     event = WriteEvent(work, previous.resource_type, previous.id, "DELETE", None, previous)
     hooks = _Hooks(work, (previous.resource_type, previous.id))
     hooks.run(HookPoint.BEFORE_COMMIT, event)

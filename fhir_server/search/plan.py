@@ -24,6 +24,8 @@ __all__ = [
     "Chain",
     "HasClause",
     "CompartmentClause",
+    "AnyOf",
+    "TypeIn",
     "Include",
     "SortKey",
     "SearchPlan",
@@ -107,7 +109,25 @@ class CompartmentClause:
         return ()
 
 
-Filter = Union[Clause, HasClause, CompartmentClause]
+@dataclass(frozen=True)
+class TypeIn:
+    """The resource is of one of ``types`` (with ``exclude``: of none of them); a branch of
+    a system-wide ``AnyOf``."""
+
+    types: tuple[str, ...]
+    exclude: bool = False
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Some group matches: an OR of AND-ed filters. No group: nothing matches. The access
+    policy is one (domain.md §5: visible when one criterion of its type matches); a client's
+    query string cannot express it."""
+
+    groups: tuple[tuple["Filter", ...], ...]
+
+
+Filter = Union[Clause, HasClause, CompartmentClause, TypeIn, AnyOf]
 
 
 @dataclass(frozen=True)

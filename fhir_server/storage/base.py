@@ -67,6 +67,9 @@ class HistoryQuery:
     at: tuple[str, str] | None = None
     before_cursor: int | None = None  # page continuation: versions older than this cursor
     count: int = 50
+    #: only versions of resources this search finds (the caller's access policy): their
+    #: current version must match it, so deleted resources leave such a history
+    visible: SearchPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

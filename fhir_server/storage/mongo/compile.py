@@ -21,7 +21,7 @@ from typing import Protocol
 from fhir_server.errors import FhirError
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
 from fhir_server.search.params.token import OF_TYPE_SUFFIX
-from fhir_server.search.plan import Clause, CompartmentClause, HasClause, SearchPlan
+from fhir_server.search.plan import AnyOf, Clause, CompartmentClause, HasClause, SearchPlan, TypeIn
 from fhir_server.storage.base import group_by_type
 from fhir_server.storage.mongo.values import NEVER, UnsupportedClause, any_of, kind, literal_regex
 
@@ -86,6 +86,11 @@ def _with(base: dict, conditions: list[dict]) -> dict:
 
 
 def _filter(f, rtype: str | None, follow: FollowUp) -> dict:
+    if isinstance(f, AnyOf):
+        groups = [_with({}, [_filter(g, rtype, follow) for g in group]) for group in f.groups]
+        return any_of(groups) if groups else NEVER
+    if isinstance(f, TypeIn):
+        return {"t": {"$nin" if f.exclude else "$in": list(f.types)}}
     if isinstance(f, HasClause):
         return _has(f, rtype, follow)
     if isinstance(f, CompartmentClause):

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.base import HistoryPage, HistoryQuery, ResourceVersion, SearchResult, VersionConflict, group_by_type
-from fhir_server.storage.mongo.compile import MAX_FOLLOW_UP, compile_filter
+from fhir_server.storage.mongo.compile import MAX_FOLLOW_UP, FollowUpTooBroad, compile_filter
 from fhir_server.storage.mongo.layout import (
     BODY_ONLY,
     GUARDS,
@@ -139,6 +139,8 @@ class MongoUnitOfWork:
             selector["$or"] = [{"end": None}, {"end": {"$gt": low}}]
         if bounds:
             selector["lu"] = bounds
+        if query.visible is not None:
+            selector = {"$and": [selector, self._visible_keys(query.visible)]}
         total = self._history.count_documents(selector, **self._kw)
         if query.before_cursor is not None:
             selector["_id"] = {"$lt": query.before_cursor}
@@ -146,6 +148,18 @@ class MongoUnitOfWork:
         more = len(docs) > query.count
         docs = docs[: query.count]
         return HistoryPage([to_version(d) for d in docs], total, docs[-1]["_id"] if more and docs else None)
+
+    def _visible_keys(self, plan: SearchPlan) -> dict:
+        """The history documents of resources ``plan`` finds: by type alone when that is all it
+        asks, else by their (type, id), no more than MAX_FOLLOW_UP of them."""
+        docs = self._resources.find(compile_filter(plan, self), {"_id": 0, "t": 1, "i": 1},
+                                    limit=MAX_FOLLOW_UP + 1, **self._kw)
+        keys = group_by_type((d["t"], d["i"]) for d in docs)
+        if sum(len(ids) for ids in keys.values()) > MAX_FOLLOW_UP:
+            raise FollowUpTooBroad("This history covers too many resources to filter by the access policy; "
+                                   "ask for one type or one resource")
+        branches = [{"t": t, "i": {"$in": ids}} for t, ids in keys.items()]
+        return {"$or": branches} if branches else {"_id": {"$in": []}}
 
     def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
         if limit <= 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
 from fhir_server.search.params.token import OF_TYPE_SUFFIX
-from fhir_server.search.plan import Clause, CompartmentClause, HasClause, SearchPlan, SortKey
+from fhir_server.search.plan import AnyOf, TypeIn, Clause, CompartmentClause, HasClause, SearchPlan, SortKey
 from fhir_server.storage.sqlite.values import Kind, Sql, UnsupportedClause, kind
 
 __all__ = ["compile_where", "compile_order", "UnsupportedClause"]
@@ -88,6 +88,14 @@ def _owner(sql: Sql, alias: str, rtype: str | None) -> tuple[str, str]:
 
 
 def _filter(sql: Sql, f, rtype: str | None, alias: str) -> str:
+    if isinstance(f, AnyOf):
+        groups = ["(" + " AND ".join(_filter(sql, g, rtype, alias) for g in group) + ")" if group else "1"
+                  for group in f.groups]
+        return "(" + " OR ".join(groups) + ")" if groups else "0"
+    if isinstance(f, TypeIn):
+        if not f.types:
+            return "1" if f.exclude else "0"
+        return f"{alias}.type {'NOT IN' if f.exclude else 'IN'} ({sql.bind(*f.types)})"
     if isinstance(f, HasClause):
         return _has(sql, f, rtype, alias)
     if isinstance(f, CompartmentClause):

@@ -362,6 +362,10 @@ class SqliteUnitOfWork:
                 "AND later.id = history.id AND later.version_id > history.version_id AND later.last_updated <= ?)"
             )
             args.extend([query.at[1], query.at[0]])
+        if query.visible is not None:
+            visible, visible_args = compile_where(query.visible)
+            where.append(f"(type, id) IN (SELECT r.type, r.id FROM resource r WHERE {visible})")
+            args.extend(visible_args)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self._conn.execute(f"SELECT COUNT(*) FROM history{clause}", args).fetchone()[0]
         if query.before_cursor is not None:
