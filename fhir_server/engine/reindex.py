@@ -55,6 +55,10 @@ def _check_allowed(event: WriteEvent) -> None:
     """With runtime SearchParameters switched off, a client may not store, change or
     remove an active one (that reconfigures every search); drafts stay writable."""
     work = event.work
+    caller = work.ctx.caller
+    if caller is not None and caller.role != "admin" and _is_active(event):
+        raise Forbidden("Only the admin role may store, change or delete an active SearchParameter "
+                        "(runtime configuration)", expression="SearchParameter.status")
     if work.ctx.from_client and not work.runtime.allow_runtime_search_parameters and _is_active(event):
         raise Forbidden(
             "Runtime SearchParameters are switched off on this server (EVI_ALLOW_RUNTIME_SEARCHPARAMETERS=false): "
@@ -64,6 +68,8 @@ def _check_allowed(event: WriteEvent) -> None:
 
 
 def check_reindex_allowed(runtime: Runtime, ctx: RequestContext) -> None:
+    if ctx.caller is not None and ctx.caller.role != "admin":
+        raise Forbidden("Only the admin role may run $reindex (runtime configuration)")
     if ctx.from_client and not runtime.allow_runtime_search_parameters:
         raise Forbidden("$reindex is switched off on this server (EVI_ALLOW_RUNTIME_SEARCHPARAMETERS=false)")
 
