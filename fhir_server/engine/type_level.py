@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import orjson
 
+from fhir_server.engine import access
 from fhir_server.engine.conditional import Target, resolve_target
 from fhir_server.engine.instance import delete, patch, update
 from fhir_server.engine.work import Work
 from fhir_server.engine.write import WriteOutcome, prepare, store_version
+from fhir_server.errors import Forbidden
 from fhir_server.model import new_id
 
 __all__ = ["create", "conditional_update", "conditional_delete", "conditional_patch", "write_target"]
@@ -38,6 +40,9 @@ def create(
 
 
 def _existing(work: Work, resource_type: str, rid: str) -> WriteOutcome:
+    if work.cause is None and not access.is_visible(work, resource_type, rid):
+        # the criteria match what this caller may not see: neither show it nor make a duplicate
+        raise Forbidden(f"The conditional create's criteria match a {resource_type} this caller may not see")
     existing = work.uow.current(resource_type, rid)
     return WriteOutcome(
         200, existing, orjson.loads(existing.body), "The resource exists; nothing was created", work=work

@@ -296,3 +296,10 @@ def test_runtime_configuration_is_for_admin_only(runtime):
     with runtime.work(admin, write=True) as work:
         assert create(work, "SearchParameter", {**parameter, "status": "draft"}).status == 201
     assert reindex(runtime, admin, "Organization")["Organization"] > 0
+
+
+def test_a_conditional_create_matching_the_invisible_neither_shows_it_nor_duplicates_it(runtime):
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:evi:test:access", "value": "tove"}]}
+    with pytest.raises(Forbidden), runtime.work(KALMAR_SOC, write=True) as work:
+        create(work, "Patient", patient, if_none_exist="identifier=urn:evi:test:access|tove")
+    assert _ids(runtime, EVI, "Patient", [("identifier", "urn:evi:test:access|tove")])[1] == 1
