@@ -170,18 +170,24 @@ def _chain(sql: Sql, clause: Clause, rtype: str | None, alias: str) -> str:
 
 
 def _has(sql: Sql, f: HasClause, rtype: str | None, alias: str) -> str:
+    """The sources that match come first (CROSS JOIN keeps that order), then their
+    references through the owner index (type, id, param): SQLite, left to choose, scanned
+    every reference to the target type instead (7 policy ``_has`` terms on 25,000
+    Patients took 300-800 ms; driven from the sources, milliseconds)."""
     a = sql.alias()
     left = f"({alias}.type, {alias}.id)" if rtype is None else f"{alias}.id"
     select = "x.target_type, x.target_id" if rtype is None else "x.target_id"
-    # bind in the order the placeholders appear (source, param, target type, source, inner)
-    head = f"{left} IN (SELECT {select} FROM idx_reference x WHERE x.type = {sql.bind(f.source_type)} "
-    head += f"AND x.param = {sql.bind(f.reference.code)} AND "
-    head += f"x.target_type = {alias}.type" if rtype is None else f"x.target_type = {sql.bind(rtype)}"
-    head += (
-        f" AND x.url IS NULL AND x.id IN (SELECT {a}.id FROM resource {a} "
-        f"WHERE {a}.type = {sql.bind(f.source_type)} AND {a}.deleted = 0 AND "
+    # bind in the order the placeholders appear: the sources' filter, then the reference
+    sources = (
+        f"SELECT {a}.id AS id FROM resource {a} WHERE {a}.type = {sql.bind(f.source_type)} AND {a}.deleted = 0 AND "
+        + _filter(sql, f.inner, f.source_type, a)
     )
-    return head + _filter(sql, f.inner, f.source_type, a) + "))"
+    head = (
+        f"{left} IN (SELECT {select} FROM ({sources}) AS s{a} CROSS JOIN idx_reference x "
+        f"WHERE x.type = {sql.bind(f.source_type)} AND x.id = s{a}.id AND x.param = {sql.bind(f.reference.code)} AND "
+    )
+    head += f"x.target_type = {alias}.type" if rtype is None else f"x.target_type = {sql.bind(rtype)}"
+    return head + " AND x.url IS NULL)"
 
 
 def _compartment(sql: Sql, f: CompartmentClause, rtype: str | None, alias: str) -> str:
