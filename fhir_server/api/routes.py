@@ -82,6 +82,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/.well-known/smart-configuration", smart_configuration.smart_configuration, None, "system",
           writes=None, open=True),
     Route("POST", "/auth/token", token.token, None, "system", open=True),
+    Route("GET", "/auth/token", token.token, None, "system", writes=None, open=True),  # 405, not a read
     Route("POST", "", transaction.transaction, "transaction", "system", writes=True),
     Route("POST", "/", transaction.transaction, "batch", "system", writes=True),
     Route("GET", "", search_type.search_system, "search-system", "system"),

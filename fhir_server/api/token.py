@@ -13,7 +13,7 @@ from starlette.responses import Response
 from fhir_server.api.authentication import authentication_of, organization_lookup
 from fhir_server.api.content import media_type_of
 from fhir_server.api.deps import base_of, state_of
-from fhir_server.errors import NotFound, OAuthError
+from fhir_server.errors import MethodNotAllowed, NotFound, OAuthError
 from fhir_server.security import TOKEN_PATH
 
 __all__ = ["token"]
@@ -28,6 +28,8 @@ def token(request: Request) -> Response:
     authentication = authentication_of(request)
     if authentication is None:
         raise NotFound("Authentication is off on this server (EVI_AUTH=off): there is no token endpoint")
+    if request.method != "POST":
+        raise MethodNotAllowed("The token endpoint takes POST, form-encoded (RFC 6749 §3.2)")
     try:
         params = _form(request)
         answer = authentication.token_endpoint.answer(params, base_of(request) + TOKEN_PATH, organization_lookup(request))
