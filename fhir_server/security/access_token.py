@@ -56,16 +56,21 @@ class AccessTokens:
 
     def caller(self, token: str) -> Caller:
         """The Caller a token stands for; ``Unauthorized`` unless it is one of ours, unexpired."""
+        return self.verify(token)[0]
+
+    def verify(self, token: str) -> tuple[Caller, float]:
+        """(the Caller, when the token expires)."""
         try:
-            if jwt.get_unverified_header(token).get("typ") != _TYPE:
-                raise Unauthorized("The bearer token is not an access token of this server")
-            claims = jwt.decode(
+            decoded = jwt.api_jwt.decode_complete(
                 token, self._secret, algorithms=["HS256"], issuer=ISSUER, options={"require": _REQUIRED}
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The access token has expired: get a new one from the token endpoint") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("The bearer token is not a valid access token of this server") from None
+        if decoded["header"].get("typ") != _TYPE:
+            raise Unauthorized("The bearer token is not an access token of this server")
+        claims = decoded["payload"]
         client = self._clients.get(claims["client_id"])
         if client is None or not isinstance(claims["scope"], str):
             raise Unauthorized("The access token's client is not registered (any more)")
@@ -76,7 +81,7 @@ class AccessTokens:
             client_name=client.name,
             organization=_text(claims.get("organization")),
             organization_hsa=_text(claims.get("organization_hsa")),
-        )
+        ), float(claims["exp"])
 
 
 def _text(value: object) -> str | None:

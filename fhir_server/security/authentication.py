@@ -8,7 +8,11 @@ Two kinds of token are accepted, told apart by their signature algorithm:
   (``oidc.py``), when one is configured.
 
 Anything else, no token, or a token that fails its checks is ``Unauthorized`` (401,
-``WWW-Authenticate: Bearer``). ``authenticate(..., wait=False)`` never blocks: where it
+``WWW-Authenticate: Bearer``). A token that passed is remembered with its Caller until it
+expires, for at most ``VerifiedTokens.MAX_AGE`` seconds: PyJWT decodes a token in pure
+Python (every base64 segment checked character by character), a noticeable share of a
+small read's cost, and a client sends the same token with every request of its five
+minutes. ``authenticate(..., wait=False)`` never blocks: where it
 would have to fetch the provider's keys or look up a care unit's Organization it
 answers None, and the caller asks again with ``wait=True`` in a worker thread.
 """
@@ -18,6 +22,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import threading
+import time
 
 import jwt
 
@@ -61,6 +67,34 @@ def bearer_token(header: str | None) -> str:
     return found.group(1)
 
 
+class VerifiedTokens:
+    """Tokens verified before, with their Caller: thread-safe, bounded."""
+
+    MAX_AGE = 60.0
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Caller | None:
+        found = self._entries.get(token)
+        if found is None or found[0] <= time.time():
+            return None
+        return found[1]
+
+    def put(self, token: str, caller: Caller, expires: float) -> Caller:
+        until = min(expires, time.time() + self.MAX_AGE)
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                now = time.time()
+                self._entries = {t: e for t, e in self._entries.items() if e[0] > now}
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[token] = (until, caller)
+        return caller
+
+
 class Authentication:
     def __init__(self, clients: Clients, tokens: AccessTokens, provider: IdentityProvider | None, replay: ReplayCache):
         self.clients = clients
@@ -68,16 +102,20 @@ class Authentication:
         self.provider = provider
         self.token_endpoint = TokenEndpoint(clients, tokens, replay)
         self.organizations = OrganizationCache()
+        self.verified = VerifiedTokens()
 
     def authenticate(self, header: str | None, lookup: OrganizationLookup, *, wait: bool) -> Caller | None:
         token = bearer_token(header)
+        known = self.verified.get(token)
+        if known is not None:
+            return known
         try:
             head = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
             raise Unauthorized("The bearer token is not a JWT") from None
         alg = head.get("alg")
         if alg == "HS256":
-            return self.tokens.caller(token)
+            return self.verified.put(token, *self.tokens.verify(token))
         if alg in PEOPLE_ALGORITHMS and self.provider is not None:
             return self._person(token, alg, head.get("kid"), lookup, wait)
         raise Unauthorized("The bearer token is neither this server's nor the region's identity provider's")
@@ -94,7 +132,7 @@ class Authentication:
                 return None
             if organization is None:
                 organization = self.organizations.resolve(unit, lookup)
-        return self.provider.caller(claims, organization)
+        return self.verified.put(token, self.provider.caller(claims, organization), float(claims["exp"]))
 
 
 def unsafe_without_auth(settings: Settings, insecure_no_auth: bool = False) -> str | None:

@@ -131,3 +131,21 @@ def test_resolved_organisations_are_kept_for_a_while(monkeypatch):
     monkeypatch.setattr(OrganizationCache, "TTL", -1.0)
     cache.resolve("s|w", lambda spec: OrganizationRef("Organization/w", "w"))
     assert cache.get("s|w") is None  # expired at once
+
+
+def test_a_verified_token_is_remembered_until_it_expires(tmp_path, monkeypatch):
+    from fhir_server.security.authentication import VerifiedTokens
+
+    auth = build_authentication(_settings(tmp_path), MemoryReplayCache())
+    client = next(iter(auth.clients))
+    token = auth.tokens.issue(client, client.scopes, OrganizationRef(None, None))
+    first = auth.authenticate(f"Bearer {token}", None, wait=False)
+    monkeypatch.setattr(auth.tokens, "verify", lambda token: pytest.fail("verified twice"))
+    assert auth.authenticate(f"Bearer {token}", None, wait=False) is first
+    cache = VerifiedTokens()
+    cache.put("gone", first, expires=1.0)  # expired long ago
+    assert cache.get("gone") is None
+    monkeypatch.setattr(VerifiedTokens, "MAX_ENTRIES", 3)
+    for i in range(10):
+        cache.put(f"t{i}", first, expires=9e9)
+    assert len(cache._entries) <= 3 and cache.get("t9") is first
