@@ -318,7 +318,12 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _auth_commands(sub) -> None:
+def _auth_commands(sub, serve) -> None:
+    """``serve``'s authentication flags, ``clients add`` and ``token``."""
+    serve.add_argument("--auth", choices=["off", "smart"], help="authentication (EVI_AUTH, default off: loopback only)")
+    serve.add_argument("--clients", help="registered clients of SMART Backend Services (EVI_CLIENTS_FILE, TOML)")
+    serve.add_argument("--insecure-no-auth", action="store_true",
+                       help="allow auth off on a non-loopback address (only behind something that authenticates)")
     clients = sub.add_parser("clients", help="registered clients of SMART Backend Services")
     clients_sub = clients.add_subparsers(dest="clients_command", required=True)
     add = clients_sub.add_parser("add", help="register a client (appends a checked [[client]] to the clients file)")
@@ -357,10 +362,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="server processes on the one database (EVI_WORKERS, default 1)")
     serve.add_argument("--trust-proxy", action="store_const", const=True,
                        help="believe Forwarded / X-Forwarded-* headers (EVI_TRUST_PROXY): only behind your own proxy")
-    serve.add_argument("--auth", choices=["off", "smart"], help="authentication (EVI_AUTH, default off: loopback only)")
-    serve.add_argument("--clients", help="registered clients of SMART Backend Services (EVI_CLIENTS_FILE, TOML)")
-    serve.add_argument("--insecure-no-auth", action="store_true",
-                       help="allow auth off on a non-loopback address (only behind something that authenticates)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     serve.set_defaults(func=_serve)
@@ -394,7 +395,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", action="append", help="profile url to validate against (repeatable)")
     check.add_argument("--profiles", help="the guide's folder (default: profiles/)")
     check.set_defaults(func=_validate)
-    _auth_commands(sub)
+    _auth_commands(sub, serve)
     return parser
 
 

@@ -56,6 +56,13 @@ def _look_up(runtime: Runtime, base_url: str, spec: str) -> OrganizationRef:
             except (NotFound, Gone):
                 return OrganizationRef(spec, None)
             return OrganizationRef(spec, hsa_of(orjson.loads(found.body)))
-        ids = find_matches(work, "Organization", [("identifier", spec)], limit=2)
-    system, _, value = spec.partition("|")
+        system, _, value = spec.partition("|")
+        ids = find_matches(work, "Organization", [("identifier", f"{_escaped(system)}|{_escaped(value)}")], limit=2)
     return OrganizationRef(f"Organization/{ids[0]}" if len(ids) == 1 else None, value if system == HSA_SYSTEM else None)
+
+
+def _escaped(text: str) -> str:
+    """A literal search value (R4 search.html#escaping): a care unit ``A,B`` is one value."""
+    for special in ("\\", ",", "$", "|"):
+        text = text.replace(special, "\\" + special)
+    return text

@@ -20,8 +20,10 @@ __all__ = ["token"]
 
 _FORM = "application/x-www-form-urlencoded"
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-#: a token request has five parameters; more is not a token request
+#: a token request has five parameters and a JWT of a few kilobytes; more is no token request
+#: (and an assertion of megabytes would cost PyJWT seconds to decode)
 _MAX_FIELDS = 20
+_MAX_BODY = 64 * 1024
 
 
 def token(request: Request) -> Response:
@@ -41,8 +43,11 @@ def token(request: Request) -> Response:
 def _form(request: Request) -> list[tuple[str, str]]:
     if media_type_of(request) != _FORM:
         raise OAuthError("invalid_request", f"the token request must be {_FORM}")
+    body = state_of(request).get("body", b"")
+    if len(body) > _MAX_BODY:
+        raise OAuthError("invalid_request", f"a token request is at most {_MAX_BODY} bytes")
     try:
-        text = state_of(request).get("body", b"").decode("ascii")
+        text = body.decode("ascii")
         return parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FIELDS, errors="strict")
     except ValueError:  # not ASCII, not UTF-8 once unquoted, too many fields
         raise OAuthError("invalid_request", "the form could not be read") from None

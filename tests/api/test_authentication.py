@@ -74,6 +74,10 @@ async def test_a_persons_token_puts_the_person_and_their_unit_on_the_context(app
     unknown_unit = idp.mint(hsa_id="U2", role="care-unit", care_unit="SE-NOT-ON-SERVER")
     caller = await authenticate(_request(app, f"Bearer {unknown_unit}"), app.state.authentication)
     assert (caller.organization, caller.organization_hsa) == (None, "SE-NOT-ON-SERVER")
+    # a care unit is one literal value: a comma in it is no search OR
+    crafted = idp.mint(hsa_id="U3", role="care-unit", care_unit="SE-NONE,SE2120000829-SOC1")
+    caller = await authenticate(_request(app, f"Bearer {crafted}"), app.state.authentication)
+    assert caller.organization is None
 
 
 async def test_without_a_token_nothing_is_put_on_the_context(app):

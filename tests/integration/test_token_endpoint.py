@@ -232,6 +232,8 @@ def test_a_form_that_cannot_be_read(keys, token_url):
     _oauth_error(_post(token_url, "a=%ff%fe", "application/x-www-form-urlencoded"), 400, "invalid_request")
     _oauth_error(_post(token_url, "&".join(f"p{i}=1" for i in range(50)), "application/x-www-form-urlencoded"),
                  400, "invalid_request")
+    huge = assertion_form(keys["ec"].assertion(token_url, padding="x" * 100_000))
+    assert "at most" in _oauth_error(_post(token_url, huge), 400, "invalid_request")
     assert httpx.get(token_url).status_code == 405
 
 

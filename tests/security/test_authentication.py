@@ -149,3 +149,32 @@ def test_a_verified_token_is_remembered_until_it_expires(tmp_path, monkeypatch):
     for i in range(10):
         cache.put(f"t{i}", first, expires=9e9)
     assert len(cache._entries) <= 3 and cache.get("t9") is first
+
+
+def _segment(data) -> str:
+    import base64
+    import json
+
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_crafted_tokens_are_only_ever_refused(tmp_path):
+    """Whatever a header holds, the answer is 401 (or, for a person's token whose keys
+    are not in memory, a second look off the loop): never another exception (a 500)."""
+    with IdentityProvider(tmp_path) as idp:
+        auth = build_authentication(_settings(tmp_path, **idp.settings()), MemoryReplayCache())
+        heads = [{"alg": "HS256"}, {"alg": "HS256", "typ": "at+jwt"}, {"alg": ["HS256"]}, {"alg": None},
+                 {"alg": "RS256"}, {"alg": "RS256", "kid": {}}, {"alg": "RS256", "kid": "k" * 5000},
+                 {"alg": "ES256", "kid": idp.keys[0].kid}, {"alg": "RS256", "kid": idp.keys[0].kid}, [], "x", 1]
+        bodies = [{}, {"exp": "soon"}, {"exp": 9e99, "iss": idp.issuer, "aud": idp.audience}, [], "x", None]
+        signatures = ["", "AAAA", _segment(b"\x00" * 256)]
+        tokens = [f"{_segment(h)}.{_segment(b)}.{s}" for h in heads for b in bodies for s in signatures]
+        tokens += [f"{_segment(b'not json')}.{_segment({})}.", "a.b.c", "a..", "...", "e30.e30.e30"]
+        for token in tokens:
+            for wait in (False, True):
+                try:
+                    assert auth.authenticate(f"Bearer {token}", lambda spec: OrganizationRef(None, None),
+                                             wait=wait) is None and not wait
+                except Unauthorized:
+                    pass
