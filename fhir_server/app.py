@@ -27,6 +27,7 @@ from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
 from fhir_server.search import SearchLimits, SearchRegistry
+from fhir_server.security import TOKEN_PATH, build_authentication
 from fhir_server.security.policy import load_policy
 from fhir_server.settings import Settings
 from fhir_server.storage import Store, open_store
@@ -87,6 +88,11 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = build_runtime(settings)
+    try:
+        authentication = build_authentication(settings, runtime.store.replay)
+    except BaseException:
+        runtime.store.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -97,12 +103,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.runtime = runtime
+    #: None with auth off (EVI_AUTH=off)
+    app.state.authentication = authentication
     app.state.workers = Workers(settings.read_workers, settings.write_workers)
     profiles = supported_profiles(ig_directory(settings.profiles_dir))
     app.state.capabilities = Capabilities(
         lambda base, registry: build_capability_statement(
             base, registry, type_interactions(), system_interactions(), operations(),
             date=app.state.capabilities.date, supported_profiles=profiles,
+            token_path=TOKEN_PATH if authentication is not None else None,
         ),
         date=format_instant(datetime.now(timezone.utc)),
     )

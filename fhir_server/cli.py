@@ -1,4 +1,4 @@
-"""The ``evi-fhir`` command: serve, load."""
+"""The ``evi-fhir`` command: serve, load, copy, ig, validate, clients add, token."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace):
         "region_file": getattr(args, "region", None),
         "workers": getattr(args, "workers", None),
         "trust_proxy": getattr(args, "trust_proxy", None),
+        "auth": getattr(args, "auth", None),
+        "clients_file": getattr(args, "clients", None),
     }
     # flags win over EVI_* environment variables, which win over defaults
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -35,13 +37,23 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from fhir_server.app import create_app, uvicorn_options
+    from fhir_server.security import unsafe_without_auth, with_token_secret
 
     settings = _settings(args)
+    refusal = unsafe_without_auth(settings, args.insecure_no_auth)
+    if refusal:
+        print(f"evi-fhir serve: {refusal}", file=sys.stderr)
+        return 2
+    if settings.auth == "smart":  # a bad setup stops here, before any process starts
+        settings, made_up = with_token_secret(settings)
+        if made_up:
+            print("evi-fhir serve: no EVI_TOKEN_SECRET: access tokens are signed with a secret made up at this "
+                  "start and do not survive a restart", file=sys.stderr)
     options = dict(
         host=settings.host, port=settings.port, log_level=args.log_level, access_log=args.access_log,
         **uvicorn_options(settings),
     )
-    print(f"evi-fhir serving {settings.public_base} (storage {settings.storage}, "
+    print(f"evi-fhir serving {settings.public_base} (storage {settings.storage}, auth {settings.auth}, "
           f"{settings.workers} process{'es' if settings.workers > 1 else ''})", file=sys.stderr)
     if settings.workers > 1 and ":memory:" in settings.storage:
         print("evi-fhir serve: --workers needs a shared database (a file or MongoDB), not sqlite://:memory:",
@@ -276,6 +288,66 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _clients_add(args: argparse.Namespace) -> int:
+    from fhir_server.security import ClientsFileError
+    from fhir_server.security.backend_client import BackendClientError, register_client
+
+    path = Path(args.clients or _settings(args).clients_file or "clients.toml")
+    fields = {"id": args.id, "name": args.name, "role": args.role, "organization": args.organization,
+              "scopes": args.scopes.replace(",", " ").split()}
+    try:
+        register_client(path, fields, jwks=args.jwks, jwks_url=args.jwks_url, new_key=args.generate_key,
+                        key_type=args.key_type)
+    except (BackendClientError, ClientsFileError) as exc:
+        print(f"evi-fhir clients add: {exc}", file=sys.stderr)
+        return 2
+    print(f"registered {args.id} ({args.role}, {args.organization}) in {path}", file=sys.stderr)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from fhir_server.security.backend_client import BackendClientError, request_token
+
+    try:
+        answer = request_token(args.url or _settings(args).public_base, args.client, Path(args.key), args.scope, args.kid)
+    except BackendClientError as exc:
+        print(f"evi-fhir token: {exc}", file=sys.stderr)
+        return 1
+    print(f"granted {answer.get('scope')} for {answer.get('expires_in')} s", file=sys.stderr)
+    print(answer.get("access_token"))
+    return 0
+
+
+def _auth_commands(sub, serve) -> None:
+    """``serve``'s authentication flags, ``clients add`` and ``token``."""
+    serve.add_argument("--auth", choices=["off", "smart"], help="authentication (EVI_AUTH, default off: loopback only)")
+    serve.add_argument("--clients", help="registered clients of SMART Backend Services (EVI_CLIENTS_FILE, TOML)")
+    serve.add_argument("--insecure-no-auth", action="store_true",
+                       help="allow auth off on a non-loopback address (only behind something that authenticates)")
+    clients = sub.add_parser("clients", help="registered clients of SMART Backend Services")
+    clients_sub = clients.add_subparsers(dest="clients_command", required=True)
+    add = clients_sub.add_parser("add", help="register a client (appends a checked [[client]] to the clients file)")
+    add.add_argument("--id", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, help="evi, care-unit, municipality, reporting or admin")
+    add.add_argument("--organization", required=True, help="Organization/{id}, or the HSA-id as system|value")
+    add.add_argument("--jwks", help="the client's public key(s): a JWK Set, a JWK or a PEM public key")
+    add.add_argument("--jwks-url", help="where the client publishes its JWK Set")
+    add.add_argument("--generate-key", metavar="OUT.pem", help="make a key pair: the private key goes to OUT.pem")
+    add.add_argument("--key-type", choices=["ES384", "RS384"], default="ES384", help="for --generate-key")
+    add.add_argument("--scopes", default="system/*.rs", help="the most it may be granted (default system/*.rs)")
+    add.add_argument("--clients", help="the clients file (EVI_CLIENTS_FILE, default clients.toml)")
+    add.set_defaults(func=_clients_add)
+
+    token = sub.add_parser("token", help="get an access token for a registered client and print it")
+    token.add_argument("--client", required=True, help="the client id")
+    token.add_argument("--key", required=True, help="the client's private key (PEM)")
+    token.add_argument("--scope", default="system/*.cruds", help="what to ask for (default: all the client may have)")
+    token.add_argument("--url", help="the server's FHIR base (default: EVI_BASE_URL, or http://EVI_HOST:EVI_PORT/fhir)")
+    token.add_argument("--kid", help="the key's kid (default: its JWK thumbprint, as --generate-key registers it)")
+    token.set_defaults(func=_token)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evi-fhir", description="FHIR R4 server for En väg in (EVI)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -323,10 +395,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", action="append", help="profile url to validate against (repeatable)")
     check.add_argument("--profiles", help="the guide's folder (default: profiles/)")
     check.set_defaults(func=_validate)
+    _auth_commands(sub, serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fhir_server.security import AuthConfigError
     from fhir_server.storage.factory import UnsupportedStorage
     from fhir_server.security.policy import PolicyError
     from fhir_server.workflow import RegionError
@@ -334,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegionError, UnsupportedStorage, PolicyError) as exc:  # configuration the server cannot start with
+    except (RegionError, UnsupportedStorage, AuthConfigError, PolicyError) as exc:  # configuration the server cannot start with
         print(f"evi-fhir: {exc}", file=sys.stderr)
         return 2
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -76,6 +78,23 @@ class Settings(BaseSettings):
     max_search_parameters: int = Field(default=30, gt=0)
     #: the largest _offset / _getpagesoffset
     max_search_offset: int = Field(default=1_000_000, ge=0, le=2**62)
+
+    #: ``off`` (only on a loopback address: ``serve`` refuses another without
+    #: ``--insecure-no-auth``) or ``smart``: bearer tokens on every FHIR request (domain.md §5)
+    auth: Literal["off", "smart"] = "off"
+    #: the registered clients of SMART Backend Services (TOML, ``[[client]]`` tables)
+    clients_file: str | None = None
+    #: the region's OpenID Connect provider whose tokens people (EVI staff) bring: its
+    #: issuer (``iss``), its JWK Set's URL and the audience (``aud``) tokens must name
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    #: the secret the server signs its access tokens with (HS256, at least 32 bytes);
+    #: unset with auth on: a random one per start (tokens do not survive a restart).
+    #: Checked where authentication is set up, so that a refusal never echoes it
+    token_secret: str | None = Field(default=None, repr=False)
+    #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
+    token_lifetime: int = Field(default=300, ge=10, le=300)
 
     @property
     def public_base(self) -> str:

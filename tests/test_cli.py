@@ -113,3 +113,83 @@ def test_load_retries_files_that_need_a_later_file(tmp_path, capsys):
     db = tmp_path / "evi.db"
     assert main(["load", str(data), "--storage", f"sqlite://{db}"]) == 0
     assert "loaded 8 of 8 files" in capsys.readouterr().err
+
+
+# authentication (domain.md §5): start refusals, clients add, token
+
+from tests.support.auth import ClientKey, auth_server, bearer, client_entry, write_clients  # noqa: E402
+
+
+def test_serve_refuses_auth_off_on_an_address_that_is_not_loopback(capsys, monkeypatch):
+    monkeypatch.delenv("EVI_AUTH", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--storage", "sqlite://:memory:"]) == 2
+    err = capsys.readouterr().err
+    assert "authentication is off and 0.0.0.0 is not a loopback address" in err and "--insecure-no-auth" in err
+
+
+def test_serve_refuses_smart_without_clients_or_a_provider_and_a_bad_clients_file(tmp_path, capsys):
+    assert main(["serve", "--auth", "smart", "--storage", "sqlite://:memory:"]) == 2
+    assert "--auth smart needs registered clients" in capsys.readouterr().err
+    bad = write_clients(tmp_path / "clients.toml", [{**client_entry(ClientKey.new("kalmar-soc")), "role": "boss"}])
+    assert main(["serve", "--auth", "smart", "--clients", str(bad), "--storage", "sqlite://:memory:"]) == 2
+    assert "client 'kalmar-soc': key 'role': 'boss' is not one of" in capsys.readouterr().err
+    (tmp_path / "typo.toml").write_text('[[client]]\nid = "x"\nrolle = "evi"\n')
+    assert main(["serve", "--auth", "smart", "--clients", str(tmp_path / "typo.toml")]) == 2
+    assert "client 'x': key 'rolle': unknown key" in capsys.readouterr().err
+
+
+def test_clients_add_then_token_then_an_authenticated_request(tmp_path, capsys):
+    clients, pem = tmp_path / "clients.toml", tmp_path / "kalmar-soc.pem"
+    assert main(["clients", "add", "--id", "kalmar-soc", "--name", "Kalmar kommun", "--role", "municipality",
+                 "--organization", "Organization/kalmar-soc", "--generate-key", str(pem),
+                 "--scopes", "system/*.rs system/Task.cu", "--clients", str(clients)]) == 0
+    assert "registered kalmar-soc" in capsys.readouterr().err
+    assert main(["clients", "add", "--id", "other", "--name", "Other", "--role", "emperor", "--organization",
+                 "Organization/o", "--generate-key", str(tmp_path / "other.pem"), "--clients", str(clients)]) == 2
+    assert "key 'role'" in capsys.readouterr().err and not (tmp_path / "other.pem").exists()
+    with auth_server(tmp_path, [], clients_file=str(clients)) as live:
+        assert main(["token", "--client", "kalmar-soc", "--key", str(pem), "--url", live.base_url]) == 0
+        out = capsys.readouterr()
+        assert "granted system/*.rs system/Task.cu" in out.err
+        token = out.out.strip()
+        assert httpx.get(live.base_url + "/Patient", headers=bearer(token)).status_code == 200
+        assert main(["token", "--client", "nobody", "--key", str(pem), "--url", live.base_url]) == 1
+        assert "401: invalid_client" in capsys.readouterr().err
+        assert main(["token", "--client", "kalmar-soc", "--key", str(pem), "--url", live.base_url,
+                     "--scope", "system/Patient.d"]) == 1
+        assert "invalid_scope" in capsys.readouterr().err
+
+
+def test_clients_add_takes_a_jwks_file_or_url(tmp_path, capsys):
+    clients, key = tmp_path / "clients.toml", ClientKey.new("evi", "RS384")
+    (tmp_path / "evi.jwks.json").write_text(json.dumps(key.jwks()))
+    common = ["--name", "EVI", "--role", "evi", "--organization", "urn:oid:1.2.752.29.4.19|SE-EVI1", "--clients",
+              str(clients)]
+    assert main(["clients", "add", "--id", "evi", "--jwks", str(tmp_path / "evi.jwks.json"), *common]) == 0
+    assert main(["clients", "add", "--id", "far", "--jwks-url", "https://far.example/jwks.json", *common]) == 0
+    assert main(["clients", "add", "--id", "both", "--jwks-url", "https://x/j", "--jwks", "f", *common]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+    text = clients.read_text()
+    assert key.kid in text and 'jwks_url = "https://far.example/jwks.json"' in text
+
+
+def test_serve_with_workers_hands_them_one_made_up_secret(tmp_path):
+    key = ClientKey.new("evi", "ES384")
+    clients = write_clients(tmp_path / "clients.toml", [client_entry(key)])
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "EVI_TOKEN_SECRET"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port), "--auth", "smart", "--clients",
+         str(clients), "--workers", "2", "--storage", f"sqlite://{tmp_path / 'evi.db'}", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/fhir/metadata", proc)
+        base = f"http://127.0.0.1:{port}/fhir"
+        form = {"grant_type": "client_credentials", "scope": "system/*.rs", "client_assertion": key.assertion(
+            base + "/auth/token"), "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+        token = httpx.post(base + "/auth/token", data=form).json()["access_token"]
+        # new connections spread over both processes: each must know the secret
+        assert {httpx.get(base + "/Patient", headers=bearer(token)).status_code for _ in range(12)} == {200}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

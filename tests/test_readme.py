@@ -96,3 +96,31 @@ def test_load_skips_and_lists_what_is_not_a_fhir_resource(tmp_path, capsys):
     # the invalid examples themselves are refused (they break their profiles): named, exit 1
     assert main(["load", str(ROOT / "examples" / "invalid" / f"{name}.json"), "--storage", db]) == 1
     assert f"failed {ROOT / 'examples' / 'invalid' / name}.json" in capsys.readouterr().err
+
+
+def _auth_section() -> list[str]:
+    section = README.split("## Running with authentication", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_running_with_authentication_works_as_written(tmp_path, monkeypatch, capsys):
+    """The section's commands, in order: register with a new key, serve with auth on,
+    get a token, an authenticated request, and a 401 without it."""
+    add, serve, token, with_token, without = _auth_section()
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(add)[1:]) == 0
+    settings = _settings(_parser().parse_args(shlex.split(serve)[1:]))
+    assert (settings.auth, settings.clients_file, settings.region_file) == ("smart", "clients.toml", "regions/vgr.toml")
+    command = shlex.split(token.removeprefix("TOKEN=$(").removesuffix(")"))
+    with LiveServer(storage="sqlite://:memory:", auth="smart", clients_file="clients.toml",
+                    region_file=str(ROOT / settings.region_file)) as live:
+        capsys.readouterr()
+        assert main([*command[1:], "--url", live.base_url]) == 0
+        access = capsys.readouterr().out.strip()
+        path = re.search(r"localhost:8080/fhir(/\S+)", with_token).group(1)
+        assert '-H "Authorization: Bearer $TOKEN"' in with_token and path in without
+        answer = httpx.get(live.base_url + path, headers={"Authorization": f"Bearer {access}"})
+        assert answer.status_code == 200 and answer.json()["resourceType"] == "Bundle"
+        refused = httpx.get(live.base_url + path)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")

@@ -32,10 +32,13 @@ def preference_of(request: Request) -> Preference:
 
 
 def context_of(request: Request, preference: Preference | None = None) -> RequestContext:
+    """The RequestContext of a request: its caller is the one ``api.authentication``
+    authenticated (None with auth off)."""
     preference = preference or preference_of(request)
     return RequestContext(
         base_url=base_of(request),
         request_id=request_id_of(request),
+        caller=state_of(request).get("caller"),
         from_client=True,
         inline=state_of(request).get("inline", False),
         strict_handling=preference.strict,

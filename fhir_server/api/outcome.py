@@ -21,7 +21,7 @@ _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly"}
 
 
 def error_response(exc: FhirError) -> Response:
-    return fhir_response(exc.to_outcome(), exc.status)
+    return fhir_response(exc.to_outcome(), exc.status, dict(exc.headers) or None)
 
 
 def _outcome(status: int, code: str, text: str) -> Response:

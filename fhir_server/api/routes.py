@@ -16,6 +16,10 @@ docs/concurrency.md). Where such a unit of work would wait (the write lock is ta
 another process writes), the store raises ``WouldBlock`` before anything changed and
 the request runs again in the pool. Each request gets its budget
 (``EVI_REQUEST_TIMEOUT``, ``EVI_MAX_RESPONSE_ENTRIES``) when it arrives.
+
+With auth on, every route but the ``open`` ones (metadata, the SMART configuration,
+the token endpoint) first authenticates its caller (``api.authentication``), before
+its body is read: a request without a valid bearer token is answered 401 at once.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from fhir_server.api.interactions import (
 )
 from fhir_server.api.operations import everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, triage, validate_code
+from fhir_server.api import smart_configuration, token
+from fhir_server.api.authentication import authenticate, authentication_of
 from fhir_server.api.content import receive_body
 from fhir_server.api.deps import runtime_of, settings_of, state_of
 from fhir_server.api.workers import workers_of
@@ -65,11 +71,18 @@ class Route:
     budgeted: bool = True
     #: one resource by id: tried on the event loop first (see the module doc)
     inline: bool = False
+    #: answered without authentication, also with auth on (domain.md §5)
+    open: bool = False
 
 
 # order matters: literal segments (metadata, _history, _search, $op) before {id}
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/metadata", capabilities.capabilities, None, "system"),
+    Route("GET", "/metadata", capabilities.capabilities, None, "system", open=True),
+    # SMART Backend Services: before /{resource_type}/{id}, which would take them for a read
+    Route("GET", "/.well-known/smart-configuration", smart_configuration.smart_configuration, None, "system",
+          writes=None, open=True),
+    Route("POST", "/auth/token", token.token, None, "system", open=True),
+    Route("GET", "/auth/token", token.token, None, "system", writes=None, open=True),  # 405, not a read
     Route("POST", "", transaction.transaction, "transaction", "system", writes=True),
     Route("POST", "/", transaction.transaction, "batch", "system", writes=True),
     Route("GET", "", search_type.search_system, "search-system", "system"),
@@ -126,6 +139,10 @@ def _endpoint(route: Route):
         seconds = settings.request_timeout if route.budgeted else None
         state = state_of(request)
         state["budget"] = Budget.for_request(seconds, settings.max_response_entries)
+        if not route.open:
+            authentication = authentication_of(request)
+            if authentication is not None:
+                await authenticate(request, authentication)
         if route.writes is None:
             return handler(request, **request.path_params)
         if request.method in _WITH_BODY:

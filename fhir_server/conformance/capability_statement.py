@@ -22,6 +22,9 @@ _TYPE_SPECIFIC = {
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
 }
 #: the product's own operations (profiles/OperationDefinition-*.json): name -> (canonical, types)
+#: rest.security with auth on (SMART App Launch 2.x, conformance.html#using-cs)
+_SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 _PRODUCT_OPERATIONS = {
     "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
     "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
@@ -69,8 +72,11 @@ def build_capability_statement(
     *,
     date: str,
     supported_profiles: Mapping[str, list[str]] | None = None,
+    token_path: str | None = None,
 ) -> dict:
-    """``supported_profiles``: resource type -> the implementation guide's profile urls for it."""
+    """``supported_profiles``: resource type -> the implementation guide's profile urls for it;
+    ``token_path``: with authentication on, where the token endpoint is under the base
+    (``rest.security`` then names SMART-on-FHIR and the token endpoint)."""
     resources = []
     rev_includes = _rev_includes(registry)
     type_operations = list(dict.fromkeys(name for name, level in operations if level in ("type", "instance")))
@@ -105,6 +111,9 @@ def build_capability_statement(
         if ops:
             entry["operation"] = ops
         resources.append(entry)
+    rest = {"mode": "server"}
+    if token_path:
+        rest["security"] = _security(base_url, token_path)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -118,7 +127,7 @@ def build_capability_statement(
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
-                "mode": "server",
+                **rest,
                 "resource": resources,
                 "interaction": [{"code": code} for code in dict.fromkeys(system_interactions)],
                 "searchParam": [
@@ -131,4 +140,13 @@ def build_capability_statement(
                 ],
             }
         ],
+    }
+
+
+def _security(base_url: str, token_path: str) -> dict:
+    return {
+        "extension": [{"url": _OAUTH_URIS, "extension": [{"url": "token", "valueUri": base_url + token_path}]}],
+        "service": [{"coding": [{"system": _SECURITY_SERVICE, "code": "SMART-on-FHIR"}], "text": "SMART-on-FHIR"}],
+        "description": "Bearer tokens: SMART Backend Services (client credentials with a signed JWT assertion; "
+                       f"{base_url}/.well-known/smart-configuration), or the region's identity provider's",
     }

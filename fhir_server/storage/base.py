@@ -15,6 +15,7 @@ from typing import ContextManager, Protocol
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.pages import PageStore
+from fhir_server.storage.replay import ReplayCache
 
 __all__ = [
     "ResourceVersion",
@@ -153,6 +154,8 @@ class UnitOfWork(Protocol):
 class Store(Protocol):
     #: search snapshots, shared by every process on this database
     pages: PageStore
+    #: keys that may be used once (the token endpoint's ``jti``), shared likewise
+    replay: ReplayCache
     #: units of work may run on the event loop (``inline=True``): a local database that can
     #: tell at once whether it would wait; False for a store across a network
     inline: bool

@@ -33,6 +33,7 @@ __all__ = [
     "HISTORY",
     "COUNTERS",
     "PAGES",
+    "REPLAY",
     "KINDS",
     "PRESENT",
     "RESOURCE_INDEXES",
@@ -50,6 +51,8 @@ HISTORY = "history"
 COUNTERS = "counters"
 #: search snapshots (paging state), expired by a TTL index
 PAGES = "pages"
+#: keys used once (the token endpoint's jti), unique ``_id``, expired by a TTL index
+REPLAY = "used_once"
 #: one document per guarded key (UnitOfWork.guard): concurrent transactions that guard it conflict
 GUARDS = "guards"
 

@@ -28,10 +28,12 @@ from fhir_server.storage.mongo.layout import (
     HISTORY,
     HISTORY_INDEXES,
     PAGES,
+    REPLAY,
     RESOURCE_INDEXES,
     RESOURCES,
 )
 from fhir_server.storage.mongo.pages import MongoPageStore
+from fhir_server.storage.mongo.replay import MongoReplayCache
 from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
 from fhir_server.storage.mongo.work import MongoUnitOfWork
 
@@ -59,6 +61,7 @@ class MongoStore:
         self.history = self.db[HISTORY]
         self.counters = self.db[COUNTERS]
         self.pages = MongoPageStore(self.db[PAGES])
+        self.replay = MongoReplayCache(self.db[REPLAY])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
 

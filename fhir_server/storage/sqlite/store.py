@@ -36,7 +36,9 @@ from fhir_server.storage.base import (
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
 from fhir_server.storage.pages import MemoryPageStore
+from fhir_server.storage.replay import MemoryReplayCache
 from fhir_server.storage.sqlite.pages import SqlitePageStore
+from fhir_server.storage.sqlite.replay import SqliteReplayCache
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
@@ -83,6 +85,7 @@ class SqliteStore:
         self.inline = True
         self._inline_reader: sqlite3.Connection | None = None
         self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
+        self.replay = MemoryReplayCache() if self._memory else SqliteReplayCache(path + "-pages")
         self._checkpointer = _Checkpointer(path) if not self._memory else None
         if self._checkpointer is not None:
             # checkpoints (and their fsync) run in the background, not inside a request's COMMIT
@@ -161,6 +164,7 @@ class SqliteStore:
         for conn in [*self._all_readers, *([self._inline_reader] if self._inline_reader else [])]:
             conn.close()
         self.pages.close()
+        self.replay.close()
 
 
 class _Checkpointer(threading.Thread):
