@@ -80,6 +80,8 @@ def guard(c: Constraint, tpath: str, keys: dict[str, tuple[str, ...]],
         return NEVER  # a part that reads nothing of the object makes it hold
     if not groups and not exempt:
         return None
+    # a group that holds another says nothing more (qrs-1: {answer, item} besides {answer})
+    groups = [g for g in dict.fromkeys(groups) if not any(h < g for h in groups)]
     return Guard(tuple(groups), tuple(exempt))
 
 
@@ -185,15 +187,22 @@ class _Part:
 
     def reads(self) -> frozenset[str] | None:
         """The names of the focus's children this can read, or None when it may read
-        more (``$this``, ``%resource``, a function called on the focus)."""
+        more (``$this``, ``%resource``, a function called on the focus). A type name
+        that starts a path (``Appointment.status``) is read through: fhirpath.html
+        allows it, fhirpathpy reads it as a child that is never there."""
         toks = [m.group() for m in self.tokens]
         names = set()
         for i, tok in enumerate(toks):
             if tok == "$this" or (tok[0] == "%" and not tok.startswith(_CONSTANTS)):
                 return None
-            if not (tok[0].isalpha() or tok[0] in "_`") or (i and toks[i - 1] == "."):
+            if not (tok[0].isalpha() or tok[0] in "_`") or (i and toks[i - 1] == "." and not _prefix(toks, i - 2)):
                 continue
             if i + 1 < len(toks) and toks[i + 1] == "(" and tok not in _KEYWORDS:
                 return None
             names.add(tok.strip("`"))
         return frozenset(names)
+
+
+def _prefix(toks: list[str], i: int) -> bool:
+    """Whether ``toks[i]`` is a type name starting a path (element names are lower case)."""
+    return i >= 0 and toks[i][:1].isupper() and (i == 0 or toks[i - 1] != ".")
