@@ -11,7 +11,8 @@ datatypes.html#string, "Strings SHOULD not contain Unicode character points
 below 32, except for u0009 (horizontal tab), u0010 (carriage return) and u0013
 (line feed)"; they cannot be written in XML at all, so we refuse them.
 
-It also holds every Extension to ext-1 ("Must have either extensions or value[x],
+A literal reference must name a type its element allows (``references.py``). It
+also holds every Extension to ext-1 ("Must have either extensions or value[x],
 not both") and every complex element to ele-1 (more than an ``id``), which the models
 do not evaluate and ``$validate`` does.
 
@@ -33,6 +34,7 @@ from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from fhir_server.errors import Issue
+from fhir_server.model.references import target_issue
 from fhir_server.model.resource_types import is_resource_type
 from fhir_server.spec import load_table
 
@@ -47,10 +49,11 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @lru_cache(maxsize=1)
-def _plans() -> dict[str, dict[str, tuple[int, str | None]]]:
+def _plans() -> dict[str, dict[str, tuple[int, str | None, frozenset[str] | None]]]:
+    """type -> JSON key -> (kind, type of a complex value, Reference targets or None)."""
     types = {k: v for k, v in load_table("types").items() if not k.startswith("_")}
     primitives = {n for n, t in types.items() if t["k"] == "primitive-type"}
-    plans: dict[str, dict[str, tuple[int, str | None]]] = {}
+    plans: dict[str, dict[str, tuple[int, str | None, frozenset[str] | None]]] = {}
     for name, entry in types.items():
         plan = {}
         for element, facts in entry.get("e", {}).items():
@@ -60,12 +63,14 @@ def _plans() -> dict[str, dict[str, tuple[int, str | None]]]:
             tname = t[0]
             if tname in primitives or tname.startswith("http://hl7.org/fhirpath/"):
                 # Element.id and Extension.url are FHIRPath System.String in the snapshot
-                plan[element] = (_PRIMITIVE_KINDS.get(tname, _STRING), None)
-                plan["_" + element] = (_COMPLEX, "Element")
+                plan[element] = (_PRIMITIVE_KINDS.get(tname, _STRING), None, None)
+                plan["_" + element] = (_COMPLEX, "Element", None)
             elif tname == "Resource":
-                plan[element] = (_RESOURCE, None)
+                plan[element] = (_RESOURCE, None, None)
             elif tname in types:
-                plan[element] = (_COMPLEX, tname)
+                targets = facts.get("r")
+                any_type = not targets or "Resource" in targets
+                plan[element] = (_COMPLEX, tname, None if any_type else frozenset(targets))
         plans[name] = plan
     return plans
 
@@ -131,7 +136,7 @@ class _Walk:
             entry = plan.get(key)
             if entry is None:
                 continue
-            kind, child = entry
+            kind, child, targets = entry
             items = value if isinstance(value, list) else (value,)
             many = isinstance(value, list)
             name = key[1:] if key.startswith("_") else key  # _birthDate holds birthDate's id/extensions
@@ -145,6 +150,8 @@ class _Walk:
                             # ele-1 "All FHIR elements must have a @value or children" ({} is json_rules')
                             issues.append(Issue(f"ele-1: {where} must have a value or children, not only an id",
                                                 "invariant", (where,)))
+                        if targets is not None and (found := target_issue(item, targets, where, frame[1], frame[2])):
+                            issues.append(found)
                         self.object(item, child, where, frame)
                     else:
                         text = f"{where} must be a JSON object ({child}), got {_shown(item)}"
