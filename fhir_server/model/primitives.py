@@ -20,8 +20,8 @@ This walk checks all of that, guided by the generated types table; formats and
 cardinality are left to the models. While it walks it can also note, for a caller
 that hands it ``InvariantSites``, where other invariants apply: the caller says per
 type (data type, backbone path such as ``Patient.contact``, resource type) which of
-its rules apply always and which only when the object has one of some keys; the
-walk records each such object with its path and the resources around it. What a
+its rules apply, and on which keys of an object that depends (``Watch``); the walk
+records each object a rule applies to with its path and the resources around it. What a
 rule is, and how it is evaluated, is the caller's business (the profile validator's
 FHIRPath, ``conformance/validation/base_invariants.py``): the models know no FHIRPath.
 """
