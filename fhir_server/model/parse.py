@@ -25,7 +25,7 @@ from fhir_server.errors import BadRequest, InvalidResource, Issue
 from fhir_server.model.bindings import check_required_bindings
 from fhir_server.model.json_rules import check_json_rules
 from fhir_server.model.meta import is_valid_id
-from fhir_server.model.primitives import check_primitive_kinds
+from fhir_server.model.primitives import InvariantSites, check_primitive_kinds
 from fhir_server.model.resource_types import is_resource_type
 
 __all__ = ["parse_json", "validate_resource", "parse_resource", "check_json_depth", "MAX_JSON_DEPTH", "MAX_RESOURCE_DEPTH"]
@@ -71,8 +71,14 @@ def parse_resource(body: bytes, expected_type: str | None = None, max_depth: int
     return validate_resource(parse_json(body, max_depth), expected_type)
 
 
-def validate_resource(data: dict, expected_type: str | None = None, *, max_depth: int = MAX_RESOURCE_DEPTH) -> dict:
-    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise."""
+def validate_resource(
+    data: dict, expected_type: str | None = None, *, max_depth: int = MAX_RESOURCE_DEPTH,
+    sites: InvariantSites | None = None,
+) -> dict:
+    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise.
+
+    ``sites``: also note where the caller's invariant rules apply (``primitives.py``);
+    what was noted is meaningful only when this returns."""
     try:
         check_json_depth(data, max_depth)
     except BadRequest as exc:
@@ -90,7 +96,7 @@ def validate_resource(data: dict, expected_type: str | None = None, *, max_depth
     rid = data.get("id")
     if rid is not None and not (isinstance(rid, str) and is_valid_id(rid)):
         raise InvalidResource(f"Invalid id {rid!r}: 1-64 characters of A-Z a-z 0-9 - .", expression=f"{resource_type}.id")
-    issues = check_json_rules(data, resource_type) or check_primitive_kinds(data)
+    issues = check_json_rules(data, resource_type) or check_primitive_kinds(data, sites)
     if not issues:
         try:
             _model(resource_type).model_validate(data)
