@@ -132,20 +132,27 @@ class _Walk:
             rules = self.watch[type_name]
             if rules is not None and (rules[1] is None or not rules[1].isdisjoint(obj)):
                 self._note(rules[0], obj, path, frame)
+        control = _CONTROL.search
         for key, value in obj.items():
             entry = plan.get(key)
             if entry is None:
                 continue
             kind, child, targets = entry
-            items = value if isinstance(value, list) else (value,)
-            many = isinstance(value, list)
-            name = key[1:] if key.startswith("_") else key  # _birthDate holds birthDate's id/extensions
-            for i, item in enumerate(items):
+            many = type(value) is list
+            if kind == _STRING and not many:  # most elements: one string, checked in line
+                if (type(value) is str and control(value) is None) or value is None:
+                    continue
+            for i, item in enumerate(value if many else (value,)):
                 if item is None:
                     continue  # null placement is json_rules' business
-                where = f"{path}.{name}[{i}]" if many else f"{path}.{name}"
+                if kind != _COMPLEX and kind != _RESOURCE:
+                    if not _kind_ok(kind, item):  # the path is spelt out only for an issue
+                        where = _where(path, key, i, many)
+                        issues.append(Issue(_kind_message(kind, where, item), "structure", (where,)))
+                    continue
+                where = _where(path, key, i, many)
                 if kind == _COMPLEX:
-                    if isinstance(item, dict):
+                    if type(item) is dict:
                         if len(item) == 1 and "id" in item and key[0] != "_":
                             # ele-1 "All FHIR elements must have a @value or children" ({} is json_rules')
                             issues.append(Issue(f"ele-1: {where} must have a value or children, not only an id",
@@ -156,10 +163,8 @@ class _Walk:
                     else:
                         text = f"{where} must be a JSON object ({child}), got {_shown(item)}"
                         issues.append(Issue(text, "structure", (where,)))
-                elif kind == _RESOURCE:
+                else:
                     self._resource(item, where, key, frame)
-                elif not _kind_ok(kind, item):
-                    issues.append(Issue(_kind_message(kind, where, item), "structure", (where,)))
 
     def _resource(self, item: object, where: str, key: str, frame: tuple) -> None:
         nested = item.get("resourceType") if isinstance(item, dict) else None
@@ -176,6 +181,11 @@ class _Walk:
         for rule, groups, exempt, test in rules:
             if _applies(groups, exempt, obj) and (test is None or test(obj)):
                 self.found.append(Site(rule, obj, path, *frame))
+
+
+def _where(path: str, key: str, i: int, many: bool) -> str:
+    name = key[1:] if key[0] == "_" else key  # _birthDate holds birthDate's id/extensions
+    return f"{path}.{name}[{i}]" if many else f"{path}.{name}"
 
 
 def _applies(groups: tuple, exempt: tuple, obj: dict) -> bool:
