@@ -37,6 +37,8 @@ from fhir_server.storage.base import (
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
 from fhir_server.storage.sqlite.compile import Sql, compile_parts, compile_where
+from fhir_server.storage.sqlite.combos import combo_rows
+from fhir_server.storage.sqlite.combos import ensure as ensure_combos
 from fhir_server.storage.sqlite.planner import Planned, plan_sql
 from fhir_server.storage.sqlite.migrate import open_schema
 from fhir_server.storage.sqlite.pages import SqlitePageStore
@@ -79,6 +81,7 @@ class SqliteStore:
             self._writer.execute("PRAGMA journal_mode = WAL")
         #: the salted hashes of token and reference values, and the interned parameter ids
         self.keys: Keys = open_schema(self._writer)
+        ensure_combos(self._writer)
         self.pids = ParamIds()
         self.pids.refresh(self._writer)
         self._write_lock = threading.Lock()
@@ -342,7 +345,7 @@ class SqliteUnitOfWork:
             self._insert_index(rid, t, index)
 
     def _delete_index(self, rid: int) -> None:
-        for table in INDEX_TABLES.values():
+        for table in (*INDEX_TABLES.values(), "idx_combo"):
             self._conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
 
     def _insert_index(self, rid: int, t: str, index: IndexSet) -> None:
@@ -356,6 +359,9 @@ class SqliteUnitOfWork:
             conn.executemany(sql, rows)
             if kind == "date":  # in the same transaction: a range query relies on it
                 conn.executemany(SPAN_UPSERT, list(spans(rows).items()))
+        combined = combo_rows(rid, t, index.entries, self._keys)
+        if combined:
+            conn.executemany("INSERT OR IGNORE INTO idx_combo (cid, k1, k2, k3, high, rid) VALUES (?, ?, ?, ?, ?, ?)", combined)
 
     def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
         row = self._conn.execute("SELECT rid FROM resource WHERE type = ? AND id = ?", (resource_type, id)).fetchone()
