@@ -68,6 +68,7 @@ class Validator:
         self._questionnaires = {r["url"]: r for r in resources
                                 if r.get("resourceType") == "Questionnaire" and isinstance(r.get("url"), str)}
         self._merged: dict[tuple, object] = {}
+        self._guards: dict[tuple, object] = {}  # (constraint, type path, owner) -> guard (invariants.py)
         self._keep: list = []
 
     # ------------------------------------------------------------------ public

@@ -138,6 +138,11 @@ class Defn:
     regex: str | None = None
     model: Model | None = None
     _kids: dict | None = None
+    _absent: list | None = None
+    stem: str = ""                  # the name without '[x]'
+
+    def __post_init__(self) -> None:
+        self.stem = self.name[:-3] if self.name.endswith("[x]") else self.name
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -161,6 +166,13 @@ class Defn:
                     out[child.name] = (child, None)
             self._kids = out
         return self._kids
+
+    def checked_when_absent(self) -> list[Defn]:
+        """The children a walk must look at even when the instance lacks them: those
+        with a minimum, and sliced ones (their slices may have one)."""
+        if self._absent is None:
+            self._absent = [c for c in self.children or () if c.min > 0 or c.slices]
+        return self._absent
 
     def child(self, name: str) -> Defn | None:
         """The child element named *name* ('value' also finds 'value[x]')."""

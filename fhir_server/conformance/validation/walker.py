@@ -199,7 +199,7 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         if constraints:
             tpath = tcode if (tcode in DATA_TYPES and tcode not in ("BackboneElement", "Element")) or \
                 resource_root else (d.content_ref or "#" + d.path).lstrip("#")
-            self.invariants(constraints, value, tpath, path)
+            self.invariants(constraints, value, tpath, path, owners[0] if owners else None)
 
     def _with_type_children(self, d: Defn, tcode: str) -> Defn:
         """A choice's listed children are the types' common ones (id, extension): for
@@ -277,10 +277,13 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 continue
             child, t = hit
             found.setdefault(id(child), (child, []))[1].append((name, t, key[:1] == "_", val))
-        for child in owner.children or ():
+        # the children present, then the absent ones that have a minimum or slices to count
+        visit = [entry[0] for entry in found.values()]
+        visit += [c for c in owner.checked_when_absent() if id(c) not in found]
+        for child in visit:
             entry = found.get(id(child))
             items = self._items(child, entry[1], path) if entry else []
-            cpath = f"{epath}.{child.name[:-3] if child.is_choice else child.name}"
+            cpath = f"{epath}.{child.stem}"
             if child.slices:
                 pairs = self.v.slicing.assign(self, child, items, path)
             else:
