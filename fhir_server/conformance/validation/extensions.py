@@ -24,6 +24,7 @@ class Extensions:
             model = self.defs.model(p)
             if model is not None:
                 break
+            self.error("structure", path, f"Unknown profile {p}")
         if model is None and isinstance(url, str) and "://" in url:
             model = self.defs.model(url)
             if model is None:

@@ -85,10 +85,18 @@ class Slicer:
         unmatched = False    # an item in no slice was seen (openAtEnd: only at the end)
         for item in items:
             hit = -1
-            for i, (_, tests) in enumerate(matchers):
-                if tests is not None and all(t(run, item) for t in tests):
-                    hit = i
-                    break
+            try:
+                for i, (s, tests) in enumerate(matchers):
+                    if tests is not None and all(t(run, item) for t in tests):
+                        if hit < 0:
+                            hit = i
+                        elif not _reslice_of(s, matchers[hit][0]):
+                            run.error("structure", item.path, f"Element matches more than one slice - "
+                                                              f"{matchers[hit][0].slice_name}, {s.slice_name}")
+            except CannotEvaluate as exc:
+                run.error("structure", item.path, f"Slicing cannot be evaluated: {exc}")
+                out.append((item, d))
+                continue
             if hit < 0:
                 if rules == "closed":
                     run.error("structure", item.path, f"This element does not match any known slice defined "
@@ -192,11 +200,13 @@ class Slicer:
                 for v, t in values_at(run, item, steps):
                     actual = t or (v.get("resourceType") if isinstance(v, dict) else None)
                     for code, url in profiles:
+                        if actual is not None and code not in (actual, "Resource", "DomainResource"):
+                            continue
                         if self.defs.model(url) is None:
-                            # a profile not known here: judged by the type it profiles
-                            if actual is not None and actual == code:
-                                return True
-                        elif run.v.conforms(v, url, run, t):
+                            # conformsTo() of a profile not known here cannot be decided: the
+                            # reference validator reports the slicing as not evaluable
+                            raise CannotEvaluate(f"Unable to resolve the profile {url}")
+                        if run.v.conforms(v, url, run, t):
                             return True
                 return False
             return conforms
@@ -264,6 +274,16 @@ class Slicer:
             m = self.defs.type_model(codes[0])
             return m.root if m else None
         return None
+
+
+class CannotEvaluate(Exception):
+    """A discriminator that cannot be evaluated on an item (a profile not known here)."""
+
+
+def _reslice_of(a: Defn, b: Defn) -> bool:
+    """Whether one slice is a reslice of the other ('a/b' of 'a'): an item may match both."""
+    x, y = a.slice_name or "", b.slice_name or ""
+    return x.startswith(y + "/") or y.startswith(x + "/")
 
 
 def _extension_url(defs: Definitions, s: Defn) -> str | None:

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from fhir_server.conformance.structure import SD_PREFIX
 from fhir_server.conformance.validation import fhirpath, rules
+from fhir_server.conformance.validation.bundle import check_bundle
 from fhir_server.conformance.validation.definitions import (DATA_TYPES, PRIMITIVES, RESOURCE_TYPES, Defn, Model,
                                                             json_kind_ok)
 from fhir_server.conformance.validation.extensions import Extensions, type_path
@@ -137,6 +138,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 rules.check_structure_definition(self, res, path)
             elif rtype == "QuestionnaireResponse":
                 rules.check_questionnaire_response(self, res, path)
+            elif rtype == "Bundle":
+                check_bundle(self, res, path)
         finally:
             self.depth -= 1
             self.ctx = saved
@@ -168,9 +171,12 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
             if ext_model is not None:
                 extra.append(ext_model.root)
         else:
-            for url in profiles[:1]:
+            for url in profiles:
                 m = self.defs.model(url)
-                if m is not None:
+                if m is None:
+                    # a profile of another guide not given here: nothing can be checked against it
+                    self.error("structure", path, f"Unknown profile {url}")
+                elif not extra:
                     extra.append(m.root)
         if d.children is not None:
             owners.append(self._with_type_children(d, tcode) if len(d.types) > 1 else d)
@@ -246,8 +252,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 profiles = usable[:1]
         for url in profiles or ():
             if self.defs.model(url) is None:
-                self.add("warning", "not-found", path, f"Profile '{url}' (required here) could not be found, so "
-                                                       f"the resource was not checked against it")
+                self.error("structure", path, f"Unknown profile {url} (required here): the resource could not be "
+                                              f"checked against it")
         if profiles is not None:
             profiles = [u for u in profiles if self.defs.model(u) is not None] or None
         full_url = None
