@@ -52,11 +52,17 @@ _CORE_VS_PREFIXES = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.or
 class Validator:
     """Validates resources against profiles; reuse one instance (it caches)."""
 
-    def __init__(self, profiles: Iterable[dict] = (), value_sets: ValueSets | None = None) -> None:
+    def __init__(self, profiles: Iterable[dict] = (), value_sets: ValueSets | None = None, *,
+                 allow_examples: bool = False, contained: bool = True) -> None:
         """*profiles*: resources beyond the core -- StructureDefinitions (profiles,
         extensions), and Questionnaires for QuestionnaireResponses; other resources are
         ignored.  *value_sets*: ``url -> {(system, code)}`` or None when unknown
-        (default: ``local_value_sets(profiles)``)."""
+        (default: ``local_value_sets(profiles)``).  *allow_examples*: extensions with
+        example.org / example.com urls that are not known pass unchecked (the reference
+        validator's ``allowExamples``); by default they are errors.  *contained*: whether
+        contained resources are validated (its ``validateContains``)."""
+        self.allow_examples = allow_examples
+        self.contained = contained
         resources = [p for p in profiles if isinstance(p, dict)]
         sds = [p for p in resources if p.get("resourceType") == "StructureDefinition" and isinstance(p.get("url"), str)]
         self._defs = Definitions(make_resolver(sds), frozenset(p["url"] for p in sds))
@@ -65,6 +71,7 @@ class Validator:
         self.slicing = Slicer(self._defs)
         self._code_cache: dict[str, tuple | None] = {}
         self._regex_cache: dict[str, object] = {}
+        self._resources = resources
         self._questionnaires = {r["url"]: r for r in resources
                                 if r.get("resourceType") == "Questionnaire" and isinstance(r.get("url"), str)}
         self._merged: dict[tuple, object] = {}
@@ -131,6 +138,13 @@ class Validator:
             self._code_cache[url] = None if pairs is None else (
                 frozenset(pairs), frozenset(c for _, c in pairs), frozenset(s for s, _ in pairs))
         return self._code_cache[url]
+
+    def expand_resource(self, vs: dict):
+        """The (system, code) pairs of a ValueSet resource that has no url of its own (a
+        contained one), over the resources this validator was given; None when it cannot
+        be expanded here."""
+        url = "urn:evi-fhir:contained-value-set"
+        return local_value_sets([*self._resources, {**vs, "url": url}])(url)
 
     def _questionnaire(self, url: str) -> dict | None:
         return self._questionnaires.get(url.split("|", 1)[0])

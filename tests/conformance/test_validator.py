@@ -446,7 +446,7 @@ def test_questionnaire_response_against_its_questionnaire():
                                              {"linkId": "height"}]}]
     found = {i.expression: i.message for i in only_errors(v.validate(qr))}
     assert "LinkId 'height' not found" in found["QuestionnaireResponse.item[0].item[1]"]
-    assert "valueInteger" in found["QuestionnaireResponse.item[0].item[0].answer[0]"]
+    assert "type integer" in found["QuestionnaireResponse.item[0].item[0].answer[0].valueString"]
     assert "required item 'name'" in found["QuestionnaireResponse"]
 
 

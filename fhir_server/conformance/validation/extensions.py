@@ -28,7 +28,7 @@ class Extensions:
         if model is None and isinstance(url, str) and "://" in url:
             model = self.defs.model(url)
             if model is None:
-                if url.startswith(EXAMPLE_HOSTS):
+                if url.startswith(EXAMPLE_HOSTS) and not self.v.allow_examples:
                     self.error("structure", path, f"The extension {url} could not be found so is not allowed here")
                     self.error("invalid", path + ".url",
                                f"Example URLs are not allowed in this context ({url})")

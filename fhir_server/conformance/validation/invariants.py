@@ -15,7 +15,7 @@ from fhir_server.conformance.validation.definitions import Constraint, Defn, Mod
 from fhir_server.conformance.validation.invariant_guards import NEVER, Guard, guard
 from fhir_server.conformance.validation.xhtml import has_content, xhtml_problems
 
-__all__ = ["Invariants", "merge_constraints", "NATIVE", "NATIVE_READS", "applies"]
+__all__ = ["Invariants", "merge_constraints", "NATIVE", "NATIVE_READS", "applies", "orphans"]
 
 
 class Invariants:
@@ -114,6 +114,36 @@ def _no_contained(value) -> bool | None:
     return True if not (isinstance(value, dict) and value.get("contained")) else None
 
 
+def orphans(value: dict) -> list[int]:
+    """dom-3: the indices of contained resources referred to from nowhere else in the
+    resource ('#id' as a reference, canonical, uri or url) that do not refer to their
+    container ('#') either.  Any string '#id' in the resource counts as a reference.
+    fhirpathpy cannot evaluate the published expression (``as`` on a collection); HL7's
+    reference validator reports such an orphan as a warning, not as dom-3's error, so
+    the walk warns (walker.py) and the invariant itself holds (NATIVE)."""
+    contained = value.get("contained")
+    if not isinstance(contained, list) or not contained:
+        return []
+    pointers = _local_pointers(value)
+    return [i for i, c in enumerate(contained) if isinstance(c, dict) and isinstance(c.get("id"), str)
+            and "#" + c["id"] not in pointers and "#" not in _local_pointers(c)]
+
+
+def _local_pointers(value) -> set[str]:
+    """Every string in *value* (anywhere below it) that starts with '#'."""
+    out: set[str] = set()
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and v[:1] == "#":
+            out.add(v)
+    return out
+
+
 def _ext_1(value) -> bool | None:
     if not isinstance(value, dict):
         return None
@@ -164,7 +194,7 @@ NATIVE = {
     "dom-6": _holds,    # a best-practice rule (narrative): not reported, as HL7's validator does by default
     "ref-1": _ref_1,
     "ext-1": _ext_1,
-    "dom-2": _no_contained, "dom-3": _no_contained, "dom-4": _no_contained, "dom-5": _no_contained,
+    "dom-2": _no_contained, "dom-3": _holds,   # orphans(): a warning, as HL7's validator gives "dom-4": _no_contained, "dom-5": _no_contained,
     "txt-1": _txt_1, "txt-2": _txt_2,
     "per-1": _per_1,
 }

@@ -22,10 +22,11 @@ from typing import NamedTuple
 from fhir_server.conformance.structure import SD_PREFIX
 from fhir_server.conformance.validation import fhirpath, rules
 from fhir_server.conformance.validation.bundle import check_bundle
+from fhir_server.conformance.validation.questionnaire import check_questionnaire, check_questionnaire_response
 from fhir_server.conformance.validation.definitions import (DATA_TYPES, PRIMITIVES, RESOURCE_TYPES, Defn, Model,
                                                             json_kind_ok)
 from fhir_server.conformance.validation.extensions import Extensions, type_path
-from fhir_server.conformance.validation.invariants import Invariants, merge_constraints
+from fhir_server.conformance.validation.invariants import Invariants, merge_constraints, orphans
 from fhir_server.conformance.validation.issues import ValidationIssue
 from fhir_server.conformance.validation.references import ABSOLUTE_RE, References
 from fhir_server.conformance.validation.values import ValueChecks
@@ -134,10 +135,17 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         try:
             for m in models:
                 self.element(m.root, rtype, res, None, path, rtype, (rtype, rtype, None), resource_root=True)
+            if not contained and res.get("contained") and self.v.contained:
+                for i in orphans(res):
+                    self.add("warning", "invalid", f"{path}.contained[{i}]", f"The contained resource "
+                             f"'{res['contained'][i]['id']}' is not referenced to from elsewhere in the containing "
+                             f"resource nor does it refer to the containing resource (dom-3)")
             if rtype == "StructureDefinition":
                 rules.check_structure_definition(self, res, path)
             elif rtype == "QuestionnaireResponse":
-                rules.check_questionnaire_response(self, res, path)
+                check_questionnaire_response(self, res, path)
+            elif rtype == "Questionnaire":
+                check_questionnaire(self, res, path)
             elif rtype == "Bundle":
                 check_bundle(self, res, path)
         finally:
@@ -240,6 +248,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         tref = next((t for t in d.types if t.code == rt), None) or (d.types[0] if d.types else None)
         profiles = list(tref.profiles) if tref and tref.profiles else None
         contained = d.name == "contained"
+        if contained and not self.v.contained:
+            return
         if profiles is not None and len(profiles) > 1:
             # "the content must conform to at least one of them"; one that cannot be
             # checked here (unknown, broken) is given the benefit of the doubt
