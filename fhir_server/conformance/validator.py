@@ -125,7 +125,7 @@ class Validator:
             sub.resource(value, value["resourceType"], [url], run.ctx, contained=False)
         else:
             t = tcode or model.type
-            sub.element(model.root, t, value, None, t, t, (t, t, None))
+            sub.element(model.root, t, value, None, t, t, (t, t, None, None))
         verdict = not any(i.severity == "error" for i in sub.issues)
         run.conformance[key] = (verdict, value)  # the value is kept so its id stays its own
         return verdict

@@ -204,6 +204,7 @@ class Model:
     derivation: str | None
     root: Defn
     contexts: tuple[tuple[str, str], ...] = ()
+    context_invariants: tuple[str, ...] = ()
     by_path: dict[str, Defn] = field(default_factory=dict)
     name: str = ""
 
@@ -291,6 +292,7 @@ def compile_model(sd: dict) -> Model | None:
     model = Model(url=url, type=sd.get("type") or tree.name, kind=sd.get("kind", ""),
                   derivation=sd.get("derivation"), root=placeholder,
                   contexts=tuple((c.get("type", ""), c.get("expression", "")) for c in sd.get("context", ())),
+                  context_invariants=tuple(x for x in sd.get("contextInvariant", ()) if isinstance(x, str)),
                   name=sd.get("name", ""))
     profile_url = url if sd.get("derivation") == "constraint" else None
     model.root = _defn(tree, model, profile_url)

@@ -5,6 +5,7 @@ and unknown extensions (allowed, noted; example.org urls are errors)."""
 from __future__ import annotations
 
 from fhir_server.conformance.structure import SD_PREFIX
+from fhir_server.conformance.validation import fhirpath
 from fhir_server.conformance.validation.definitions import DATA_TYPES, Defn, Model, base_types
 
 __all__ = ["Extensions", "type_path"]
@@ -46,26 +47,57 @@ class Extensions:
         return model
 
     def _context(self, model: Model, path: str, holder, url) -> None:
-        if not model.contexts:
+        """StructureDefinition.context (extensibility.html#context): the element the
+        extension sits on is one a context names -- by path or type (``element``), as an
+        extension with that url (``extension``), or among what a FHIRPath expression
+        selects from the resource (``fhirpath``) -- and each contextInvariant holds on it."""
+        if model.contexts and not any(self._in_context(kind, expression, model, holder)
+                                      for kind, expression in model.contexts):
+            allowed = ", ".join(f"{_PREFIX.get(k, k)}:{e}" for k, e in model.contexts)
+            self.error("business-rule", path, f"The extension {url} is not allowed to be used at this point "
+                                              f"(allowed = {allowed}; this element is {holder[0]})")
             return
-        epath, htype, tpath = holder
-        names = {epath, *base_types(htype)}
-        if tpath:
-            names.add(tpath)
-        if "." in epath and htype not in DATA_TYPES:
-            names.add("BackboneElement")
-        if model.url == FHIR_TYPE_EXT and "ElementDefinition.type" in names:
-            return  # R4's own snapshots carry it on ElementDefinition.type, not .code
-        for kind, expression in model.contexts:
-            if kind == "element":
-                expr = expression.replace("[x]", "")
-                if expr in names or expr in ("Element", "Base"):
-                    return
-            elif kind in ("fhirpath", "extension"):
-                return
-        allowed = ", ".join(f"{'e' if k == 'element' else k}:{e}" for k, e in model.contexts)
-        self.error("business-rule", path, f"The extension {url} is not allowed to be used at this point "
-                                          f"(allowed = {allowed}; this element is {epath})")
+        for expression in model.context_invariants:
+            compiled = fhirpath.compile_expression(expression)
+            result = fhirpath.evaluate(compiled, holder[3], holder[1], self._variables()) \
+                if compiled is not None and isinstance(holder[3], dict) else None
+            if result is not None and (not result or any(r is False for r in result)):
+                self.error("business-rule", path, f"The extension {url} is not allowed to be used at this point "
+                                                  f"(based on context invariant '{expression}')")
+
+    def _in_context(self, kind: str, expression: str, model: Model, holder) -> bool:
+        epath, htype, tpath, container = holder
+        if kind == "element":
+            names = {epath, *base_types(htype)}
+            if tpath:
+                names.add(tpath)
+            if "." in epath and htype not in DATA_TYPES:
+                names.add("BackboneElement")
+            if model.url == FHIR_TYPE_EXT and "ElementDefinition.type" in names:
+                return True  # R4's own snapshots carry it on ElementDefinition.type, not .code
+            expr = expression.replace("[x]", "")
+            return expr in names or expr in ("Element", "Base", "Any")
+        if kind == "extension":
+            return htype == "Extension" and isinstance(container, dict) and container.get("url") == expression
+        if kind == "fhirpath":
+            return self._selected(expression, container)
+        return False
+
+    def _selected(self, expression: str, container) -> bool:
+        """Whether *expression*, evaluated on the resource, selects *container*; an
+        expression that cannot be evaluated here is given the benefit of the doubt."""
+        if self.ctx is None:
+            return True
+        found = fhirpath.select(expression, self.ctx.resource, self._variables())
+        if found is None:
+            return True
+        return any(item is container or (not isinstance(container, dict) and item == container) for item in found)
+
+    def _variables(self) -> dict:
+        return {"resource": self.ctx.resource, "rootResource": self.ctx.root} if self.ctx else {}
+
+
+_PREFIX = {"element": "e", "extension": "x", "fhirpath": "p"}
 
 
 def type_path(holder: tuple, epath: str) -> str | None:

@@ -134,7 +134,7 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         self.depth += 1
         try:
             for m in models:
-                self.element(m.root, rtype, res, None, path, rtype, (rtype, rtype, None), resource_root=True)
+                self.element(m.root, rtype, res, None, path, rtype, (rtype, rtype, None, None), resource_root=True)
             if not contained and res.get("contained") and self.v.contained:
                 for i in orphans(res):
                     self.add("warning", "invalid", f"{path}.contained[{i}]", f"The contained resource "
@@ -156,8 +156,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 resource_root: bool = False) -> None:
         """One instance value *value* (type *tcode*) against definition *d*.  *epath* is
         the element's path without indices (for extension contexts); *holder* the
-        (epath, type, path-by-type) of the element holding this one."""
-        here = (epath, tcode, type_path(holder, epath))
+        (epath, type, path-by-type, value) of the element holding this one."""
+        here = (epath, tcode, type_path(holder, epath), value if ext is None else ext)
         if tcode in PRIMITIVES or tcode.startswith("System."):
             self.primitive(d, tcode, value, ext, path, epath, here)
             return
