@@ -72,6 +72,7 @@ class Validator:
         self._code_cache: dict[str, tuple | None] = {}
         self._regex_cache: dict[str, object] = {}
         self._resources = resources
+        self._by_url: dict | None = None
         self._questionnaires = {r["url"]: r for r in resources
                                 if r.get("resourceType") == "Questionnaire" and isinstance(r.get("url"), str)}
         self._merged: dict[tuple, object] = {}
@@ -138,6 +139,13 @@ class Validator:
             self._code_cache[url] = None if pairs is None else (
                 frozenset(pairs), frozenset(c for _, c in pairs), frozenset(s for s, _ in pairs))
         return self._code_cache[url]
+
+    def resource(self, resource_type: str, url: str) -> dict | None:
+        """A resource this validator was given, by type and canonical url (a version ignored)."""
+        if self._by_url is None:
+            self._by_url = {(r.get("resourceType"), r["url"]): r for r in self._resources
+                            if isinstance(r.get("url"), str)}
+        return self._by_url.get((resource_type, url.split("|", 1)[0]))
 
     def expand_resource(self, vs: dict):
         """The (system, code) pairs of a ValueSet resource that has no url of its own (a

@@ -17,6 +17,7 @@ from fhir_server.conformance.validation.xhtml import xhtml_problems
 __all__ = ["ValueChecks", "matches_pattern", "same_value"]
 
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_HTML_TAG = re.compile(r"<[A-Za-z/!]")
 BINDABLE = {"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"}
 
 
@@ -50,6 +51,12 @@ class ValueChecks:
         elif tcode == "xhtml":
             for problem in xhtml_problems(value):
                 self.error("invalid", path, problem)
+        elif tcode == "markdown" and _HTML_TAG.search(value):
+            # markdown is not HTML: a renderer escapes the tag or drops it (FHIR-38714; a warning there too)
+            at = _HTML_TAG.search(value).start()
+            self.add("warning", "invalid", path, f"The markdown contains content that appears to be an embedded "
+                                                 f"HTML tag starting at '{value[at:at + 2]}'. This will (or SHOULD) "
+                                                 f"be escaped by the presentation layer")
         elif tcode == "base64Binary":
             try:
                 base64.b64decode("".join(value.split()), validate=True)

@@ -29,6 +29,7 @@ from fhir_server.conformance.validation.extensions import Extensions, type_path
 from fhir_server.conformance.validation.invariants import Invariants, merge_constraints, orphans
 from fhir_server.conformance.validation.issues import ValidationIssue
 from fhir_server.conformance.validation.references import ABSOLUTE_RE, References
+from fhir_server.conformance.validation.value_set import check_value_set
 from fhir_server.conformance.validation.values import ValueChecks
 
 __all__ = ["Run", "Item", "ResCtx"]
@@ -146,6 +147,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 check_questionnaire_response(self, res, path)
             elif rtype == "Questionnaire":
                 check_questionnaire(self, res, path)
+            elif rtype == "ValueSet":
+                check_value_set(self, res, path)
             elif rtype == "Bundle":
                 check_bundle(self, res, path)
         finally:
