@@ -147,12 +147,15 @@ class Validator:
                             if isinstance(r.get("url"), str)}
         return self._by_url.get((resource_type, url.split("|", 1)[0]))
 
-    def expand_resource(self, vs: dict):
+    def expand_resource(self, vs: dict, siblings: Iterable[dict] = ()):
         """The (system, code) pairs of a ValueSet resource that has no url of its own (a
-        contained one), over the resources this validator was given; None when it cannot
+        contained one), over the resources this validator was given and the resources
+        contained next to it (an import '#id' names one of those); None when it cannot
         be expanded here."""
         url = "urn:evi-fhir:contained-value-set"
-        return local_value_sets([*self._resources, {**vs, "url": url}])(url)
+        local = [{**s, "url": "#" + s["id"]} for s in siblings if isinstance(s, dict) and s is not vs
+                 and s.get("resourceType") in ("ValueSet", "CodeSystem") and isinstance(s.get("id"), str)]
+        return local_value_sets([*self._resources, *local, {**vs, "url": url}])(url)
 
     def _questionnaire(self, url: str) -> dict | None:
         return self._questionnaires.get(url.split("|", 1)[0])

@@ -322,7 +322,8 @@ def test_slicing_by_profile_and_resolved_type_in_a_bundle():
     named = {"resourceType": "Patient", "id": "a", "name": [{"family": "A"}]}
     anonymous = {"resourceType": "Patient", "id": "b"}
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": "urn:uuid:1", "resource": named}, {"fullUrl": "urn:uuid:2", "resource": anonymous}]}
+        {"fullUrl": "urn:uuid:" + "1" * 8 + "-1111-4111-8111-" + "1" * 12, "resource": named},
+        {"fullUrl": "urn:uuid:" + "2" * 8 + "-2222-4222-8222-" + "2" * 12, "resource": anonymous}]}
     assert only_errors(v.validate(bundle, [url("doc")])) == []
     bundle["entry"][0]["resource"] = {**anonymous, "id": "c"}
     issues = only_errors(v.validate(bundle, [url("doc")]))

@@ -28,6 +28,11 @@ class Extensions:
             self.error("structure", path, f"Unknown profile {p}")
         if model is None and isinstance(url, str) and "://" in url:
             model = self.defs.model(url)
+            if model is None and url.split("|", 1)[0] in self.defs.own:
+                # given, but its snapshot cannot be made (a base not held here, a circle of bases)
+                self.error("structure", path, f"The extension definition {url} cannot be used: no snapshot "
+                                              f"can be generated for it")
+                return None
             if model is None:
                 if url.startswith(EXAMPLE_HOSTS) and not self.v.allow_examples:
                     self.error("structure", path, f"The extension {url} could not be found so is not allowed here")

@@ -239,9 +239,10 @@ def _coding_answer(r: _Response, qi: dict, coding, path: str) -> None:
 def _answer_codes(r: _Response, ref: str):
     if not ref.startswith("#"):
         return r.run.v._value_sets(ref)
-    vs = next((c for c in _list(r.container.get("contained")) if isinstance(c, dict)
+    contained = _list(r.container.get("contained"))
+    vs = next((c for c in contained if isinstance(c, dict)
                and c.get("resourceType") == "ValueSet" and c.get("id") == ref[1:]), None)
-    return r.run.v.expand_resource(vs) if vs is not None else None
+    return r.run.v.expand_resource(vs, contained) if vs is not None else None
 
 
 # ------------------------------------------------------------------------------ enableWhen

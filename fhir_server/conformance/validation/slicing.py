@@ -136,11 +136,16 @@ class Slicer:
         tests = []
         for kind, dpath in discriminators:
             steps = parse_path(dpath)
-            if steps is None:
-                return None
-            test = self._test(s, kind, steps)
+            test = self._test(s, kind, steps) if steps is not None else None
+            if test is None and self._unknown_profile_on(s, steps or []):
+                return None  # the value is set in a profile not known here: not judged
             if test is None:
-                return None
+                # profiling.html#discriminator: the slice must say what its items hold at the
+                # path (a fixed or pattern value, a required binding, min >= 1 or max = 0, one
+                # type, a profile); without it no item can be placed in it or kept out of it
+                return [_unevaluable(f"The discriminator {kind}:{dpath} cannot be evaluated for the slice "
+                                     f"{s.slice_name}: it sets no value, binding, existence, type or profile "
+                                     f"at that path")]
             tests.append(test)
         return tests
 
@@ -212,6 +217,22 @@ class Slicer:
             return conforms
         return None
 
+    def _unknown_profile_on(self, s: Defn, steps: list[Step]) -> bool:
+        """Whether the discriminator path from slice *s* passes an element typed by a
+        profile this validator does not hold (the slice's value may be set there)."""
+        cur: Defn | None = s
+        for step in [*steps, ("end",)]:
+            if cur is None:
+                return False
+            if any(self.defs.model(u) is None for t in cur.types for u in t.profiles):
+                return True
+            if step[0] == "name":
+                owner = self.owner(cur)
+                cur = owner.child(step[1]) if owner else None
+            elif step[0] != "this":
+                return False
+        return False
+
     def element_at(self, s: Defn, steps: list[Step]):
         """The definition the discriminator path reaches inside slice *s*: (definition,
         went through resolve(), type named by ofType(), url of the last extension step)."""
@@ -278,6 +299,12 @@ class Slicer:
 
 class CannotEvaluate(Exception):
     """A discriminator that cannot be evaluated on an item (a profile not known here)."""
+
+
+def _unevaluable(why: str) -> Test:
+    def test(run, item):
+        raise CannotEvaluate(why)
+    return test
 
 
 def _reslice_of(a: Defn, b: Defn) -> bool:

@@ -7,7 +7,8 @@ HL7's reference validator applies them to a ValueSet being validated:
 * each listed ``concept`` is a code of that system, where the validator holds the
   code system in full (``content`` complete) -- a system not held here is noted,
   not judged;
-* an imported value set (``valueSet``) the validator does not know is noted
+* an imported value set (``valueSet``; '#id' for one contained next to it) the
+  validator does not know is noted
   (warning): its codes cannot be checked, and neither can a binding to the value
   set that imports it (``terminology.py``: not expandable).
 """
@@ -35,7 +36,7 @@ def check_value_set(run, vs: dict, path: str) -> None:
 
 def _include(run, inc: dict, path: str) -> None:
     for n, url in enumerate(_list(inc.get("valueSet"))):
-        if isinstance(url, str) and run.v.resource("ValueSet", url) is None and run.v._value_sets(url) is None:
+        if isinstance(url, str) and not _known(run, url):
             run.add("warning", "not-found", f"{path}.valueSet[{n}]", f"The imported value set '{url}' is not "
                                                                       f"known here, so its codes cannot be checked")
     system = inc.get("system")
@@ -72,6 +73,14 @@ def _include(run, inc: dict, path: str) -> None:
         if isinstance(code, str) and code not in codes:
             run.error("code-invalid", f"{path}.concept[{n}]", f"The code '{code}' is not valid in the system "
                                                              f"{system}")
+
+
+def _known(run, url: str) -> bool:
+    if url.startswith("#"):  # a value set contained next to this one
+        root = run.ctx.root if run.ctx else {}
+        return any(isinstance(c, dict) and c.get("resourceType") == "ValueSet" and c.get("id") == url[1:]
+                   for c in _list(root.get("contained")))
+    return run.v.resource("ValueSet", url) is not None or run.v._value_sets(url) is not None
 
 
 def _codes(concepts, out: set | None = None) -> set[str]:

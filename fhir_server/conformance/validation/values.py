@@ -18,6 +18,8 @@ __all__ = ["ValueChecks", "matches_pattern", "same_value"]
 
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _HTML_TAG = re.compile(r"<[A-Za-z/!]")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 BINDABLE = {"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"}
 
 
@@ -43,6 +45,8 @@ class ValueChecks:
         if regex is not None and not regex.fullmatch(value):
             self.error("invalid", path, _format_message(tcode, value))
             return
+        if tcode in ("uri", "url", "canonical"):
+            self._uri(value, path)
         if tcode in ("date", "dateTime", "instant") and len(value) >= 10:
             try:
                 date.fromisoformat(value[:10])
@@ -65,6 +69,17 @@ class ValueChecks:
         if d.max_length is not None and len(value) > d.max_length:
             self.error("value", path, f"The value is longer than the maximum length {d.max_length} "
                                       f"({len(value)} characters)")
+
+    def _uri(self, value: str, path: str) -> None:
+        """The URN forms of datatypes.html#uri: an OID is 'urn:oid:' and dotted numbers,
+        a UUID 'urn:uuid:' and the 8-4-4-4-12 hex form; the bare 'oid:' / 'uuid:' are no URIs."""
+        if value.startswith(("oid:", "uuid:")):
+            self.error("invalid", path, f"URI values cannot start with '{value.split(':', 1)[0]}:' "
+                                        f"(use 'urn:{value.split(':', 1)[0]}:')")
+        elif value.startswith("urn:oid:") and not _OID.fullmatch(value[8:]):
+            self.error("invalid", path, f"'{value}' is not a valid OID")
+        elif value.startswith("urn:uuid:") and not _UUID.fullmatch(value[9:]):
+            self.error("invalid", path, f"'{value}' is not a valid UUID")
 
     def values(self, d: Defn, tcode: str, value, path: str) -> None:
         if d.fixed is not None and not same_value(value, d.fixed[1]):
