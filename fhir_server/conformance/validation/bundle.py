@@ -51,6 +51,9 @@ def check_bundle(run, bundle: dict, path: str) -> None:
         if isinstance(entry, dict):
             _entry(run, kind, entry, f"{path}.entry[{i}]")
     if not entries:
+        if kind in ("document", "message"):
+            run.error("invalid", path, f"A {kind} Bundle must have a first entry (the "
+                                       f"{'Composition' if kind == 'document' else 'MessageHeader'})")
         return
     if kind == "searchset":
         _searchset(run, bundle, entries, path)
@@ -60,13 +63,17 @@ def check_bundle(run, bundle: dict, path: str) -> None:
         if not isinstance(head, dict):
             run.error("invalid", f"{path}.entry[0]", f"A {kind} Bundle must have a resource in its first entry")
             return
-        if kind == "document" and head.get("resourceType") == "Composition":
+        wanted = "Composition" if kind == "document" else "MessageHeader"
+        if head.get("resourceType") != wanted:
+            run.error("invalid", f"{path}.entry[0].resource", f"The first entry of a {kind} Bundle must be a "
+                                                              f"{wanted}, not {head.get('resourceType')}")
+        elif kind == "document":
             _document(run, head, first.get("fullUrl"), f"{path}.entry[0].resource")
-        elif kind == "message" and head.get("resourceType") == "MessageHeader":
+        else:
             for n, ref in enumerate(_list(head.get("focus"))):
                 _must_resolve(run, ref, first.get("fullUrl"), f"{path}.entry[0].resource.focus[{n}]",
                               "MessageHeader Data")
-        _interlinked(run, entries, path, kind == "message")
+        _interlinked(run, bundle, entries, path, kind == "message")
 
 
 def _list(value) -> list:
@@ -199,16 +206,22 @@ def _must_resolve(run, ref, full_url, path: str, name: str) -> None:
         return
     found = run.bundle_targets(target, full_url if isinstance(full_url, str) else None)
     if not found:
-        run.error("not-found", path, f"Can't find '{target}' in the bundle ({name})")
+        typed = ((run.ctx.bundle or {}).get("\0typed") or {}).get(target) if run.ctx else None
+        note = (". An entry has that type and id, but a relative reference resolves only against the RESTful "
+                "base of the referring entry's fullUrl (bundle.html#references)") if typed else ""
+        run.error("not-found", path, f"Can't find '{target}' in the bundle ({name}){note}")
     elif len(found) > 1:
         run.error("invalid", path, f"Found {len(found)} matches for '{target}' in the bundle ({name})")
 
 
-def _interlinked(run, entries: list, path: str, message: bool) -> None:
-    """Every entry reachable from the first by references (forwards); entries that
-    only refer to reachable ones are warned about (Provenance excepted) and count."""
+def _interlinked(run, bundle: dict, entries: list, path: str, message: bool) -> None:
+    """Every entry reachable from the first by references (forwards) -- Reference
+    elements and uri values naming an entry -- or named by a stylesheet link; entries
+    that only refer to reachable ones are warned about (Provenance excepted) and count."""
     nodes = [(i, e) for i, e in enumerate(entries) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
     index = {id(e["resource"]): i for i, e in nodes}
+    styles = {x.get("url") for x in _list(bundle.get("link"))
+              if isinstance(x, dict) and x.get("relation") == "stylesheet" and isinstance(x.get("url"), str)}
     targets: dict[int, set[int]] = {}
     for i, entry in nodes:
         full = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
@@ -221,6 +234,10 @@ def _interlinked(run, entries: list, path: str, message: bool) -> None:
     visited: set[int] = set()
     if nodes:
         _visit(nodes[0][0], targets, visited)
+    for i, entry in nodes:
+        res = entry["resource"]
+        if f"{res.get('resourceType')}/{res.get('id')}" in styles:
+            visited.add(i)
     again = True
     while again:
         again = False
@@ -248,9 +265,14 @@ def _visit(start: int, targets: dict, visited: set) -> None:
             stack.extend(targets.get(i, ()))
 
 
+#: uri-valued elements that name a system, a definition or an endpoint, never an entry
+_NOT_LINKS = frozenset({"system", "fullUrl", "profile", "address", "endpoint", "div", "reference"})
+
+
 def _references(value, out: list | None = None) -> list[str]:
-    """The references (``Reference.reference``, not '#') anywhere in a resource, not
-    descending into a Bundle held inside it."""
+    """The references anywhere in a resource (``Reference.reference`` and absolute uri
+    values, not '#'; a system, profile or extension url is no link), not descending
+    into a Bundle held inside it."""
     out = [] if out is None else out
     stack = [value]
     while stack:
@@ -259,6 +281,9 @@ def _references(value, out: list | None = None) -> list[str]:
             ref = v.get("reference")
             if isinstance(ref, str) and ref and not ref.startswith("#") and ref not in out:
                 out.append(ref)
+            for k, x in v.items():
+                if isinstance(x, str) and k not in _NOT_LINKS and ABSOLUTE_RE.match(x) and x not in out:
+                    out.append(x)
             stack.extend(x for k, x in v.items() if isinstance(x, dict | list)
                          and not (isinstance(x, dict) and x.get("resourceType") == "Bundle"))
         elif isinstance(v, list):

@@ -8,10 +8,18 @@ from fhir_server.conformance.structure import SD_PREFIX
 from fhir_server.conformance.validation import fhirpath
 from fhir_server.conformance.validation.definitions import DATA_TYPES, Defn, Model, base_types
 
-__all__ = ["Extensions", "type_path"]
+__all__ = ["Extensions", "is_example_url", "type_path"]
 
-EXAMPLE_HOSTS = ("http://example.org/", "https://example.org/", "http://example.com/", "https://example.com/",
-                 "http://example.net/", "https://example.net/")
+#: example domains (RFC 2606, HL7's 'acme') and example OID arcs (2.999, IANA's example
+#: enterprise 32473): an extension there is one nobody can resolve
+EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net", "acme.com", "acme.org")
+EXAMPLE_OIDS = ("urn:oid:2.999.", "urn:oid:1.3.6.1.4.1.32473.")
+
+
+def is_example_url(url: str) -> bool:
+    return url.startswith(EXAMPLE_OIDS) or any(f"{d}/" in url or url.endswith(d) for d in EXAMPLE_DOMAINS)
+
+
 FHIR_TYPE_EXT = SD_PREFIX + "structuredefinition-fhir-type"
 
 
@@ -34,7 +42,7 @@ class Extensions:
                                               f"can be generated for it")
                 return None
             if model is None:
-                if url.startswith(EXAMPLE_HOSTS) and not self.v.allow_examples:
+                if is_example_url(url) and not self.v.allow_examples:
                     self.error("structure", path, f"The extension {url} could not be found so is not allowed here")
                     self.error("invalid", path + ".url",
                                f"Example URLs are not allowed in this context ({url})")

@@ -43,9 +43,11 @@ class References:
     def bundle_targets(self, ref: str, full_url: str | None) -> list[dict]:
         """The entries of the enclosing Bundle a reference from an entry with *full_url*
         resolves to (bundle.html#references): an absolute reference by fullUrl; a relative
-        one against the RESTful base of the entry's fullUrl, or -- where the entry has no
-        such fullUrl (urn:uuid, none) -- by resource type and id.  A version
-        (``/_history/v``) must be the entry's ``meta.versionId``."""
+        one against the RESTful base of the entry's fullUrl only: from an entry whose
+        fullUrl is a urn (or absent) a relative reference resolves to nothing, even when
+        an entry has that type and id (R4 and later, as the reference validator reads
+        bundle.html#references).  A version (``/_history/v``) must be the entry's
+        ``meta.versionId``."""
         index = self.ctx.bundle if self.ctx else None
         if not index:
             return []
@@ -57,7 +59,7 @@ class References:
             if full_url and full_url.startswith(("http://", "https://")) and m:
                 found = (index.get("\0all") or {}).get(full_url[:m.start(1)] + target) or []
             else:
-                found = (index.get("\0typed") or {}).get(target) or []
+                found = []
         if version:
             found = [r for r in found if _version(r) == version]
         return found

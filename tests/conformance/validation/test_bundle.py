@@ -99,3 +99,34 @@ def test_document_references_resolve_in_the_bundle_and_every_entry_is_reachable(
 def test_resources_in_entries_are_validated():
     found = errors(bundle("collection", {"fullUrl": uuid(1), "resource": patient("1", gender="often")}))
     assert set(found) == {"Bundle.entry[0].resource.gender"}
+
+
+def test_a_document_starts_with_a_composition_and_a_message_with_a_message_header():
+    assert "first entry" in errors(bundle("document", timestamp="2024-01-01T10:00:00Z",
+                                          identifier={"system": "urn:ietf:rfc:3986", "value": uuid(9)}))["Bundle"]
+    found = errors(bundle("document", {"fullUrl": uuid(1), "resource": patient()}, timestamp="2024-01-01T10:00:00Z",
+                          identifier={"system": "urn:ietf:rfc:3986", "value": uuid(9)}))
+    assert "Composition" in found["Bundle.entry[0].resource"]
+    found = errors(bundle("message", {"fullUrl": uuid(1), "resource": patient()}, timestamp="2024-01-01T10:00:00Z"))
+    assert "MessageHeader" in found["Bundle.entry[0].resource"]
+
+
+def test_uri_values_and_stylesheet_links_make_document_entries_reachable():
+    binary = {"resourceType": "Binary", "contentType": "text/plain", "data": "aGVq"}
+    doc_ref = {"resourceType": "DocumentReference", "status": "current",
+               "content": [{"attachment": {"contentType": "text/plain", "url": uuid(5)}}]}
+    doc = _document({"fullUrl": uuid(3), "resource": patient()}, {"fullUrl": uuid(4), "resource": doc_ref},
+                    {"fullUrl": uuid(5), "resource": binary}, subject=uuid(3))
+    doc["entry"][0]["resource"]["section"] = [{"title": "Files", "entry": [{"reference": uuid(4)}]}]
+    assert errors(doc) == {}
+    style = {"resourceType": "Binary", "id": "css", "contentType": "text/css", "data": "Ym9keXt9"}
+    doc = _document({"fullUrl": uuid(3), "resource": patient()}, {"fullUrl": uuid(6), "resource": style},
+                    subject=uuid(3))
+    assert "Bundle.entry[3]" in errors(doc)
+    doc["link"] = [{"relation": "stylesheet", "url": "Binary/css"}]
+    assert errors(doc) == {}
+
+
+def test_a_relative_reference_from_a_urn_entry_does_not_resolve_in_a_document():
+    found = errors(_document({"fullUrl": uuid(3), "resource": patient("p1")}, subject="Patient/p1"))
+    assert "relative reference" in found["Bundle.entry[0].resource.subject"]

@@ -100,3 +100,12 @@ def test_unknown_extensions_are_noted_and_example_urls_refused():
     example = {"resourceType": "Patient", "extension": [{"url": "http://example.org/ext", "valueString": "x"}]}
     assert errors(v, example)
     assert errors(Validator(allow_examples=True), example) == {}
+
+
+def test_example_domains_and_oids_are_recognised():
+    from fhir_server.conformance.validation.extensions import is_example_url
+
+    assert all(is_example_url(u) for u in ("http://example.org/x", "https://fhir.example.com/x", "http://acme.org/ext",
+                                           "http://example.net", "urn:oid:2.999.1.2"))
+    assert not any(is_example_url(u) for u in ("http://hl7.org/fhir/x", "https://evi-fhir.org/fhir/x",
+                                               "http://acme.example.se/x", "urn:oid:1.2.752.129.2.1.3.1"))
