@@ -17,14 +17,17 @@ use, see ``snapshot.py``); their compiled form, the slice tests and the FHIRPath
 expressions are cached for the life of the validator -- build one per set of
 profiles and reuse it (it is safe to share between threads).
 
-Besides what profiles say, a few rules of the specification are applied: resources
-held in resources (contained, Bundle entries, Parameters) are validated too, Bundle
-references must resolve unambiguously, a QuestionnaireResponse must fit its
-Questionnaire (when the validator was given it), a StructureDefinition's
-differential must apply to its base, and vital-signs Observations must meet the
-vital signs profiles.  The work itself lives in ``fhir_server.conformance.validation``:
-definitions (compiled snapshots), walker (the walk) with values / references /
-extensions / invariants, slicing, rules, fhirpath, terminology, xhtml.
+Besides what profiles say, rules of the specification no invariant states are
+applied: resources held in resources (contained, Bundle entries, Parameters) are
+validated too; Bundles follow bundle.html (fullUrls, links, searchsets, documents and
+messages) and their references resolve unambiguously; a QuestionnaireResponse must
+fit its Questionnaire (when the validator was given it or it is contained); ValueSet
+compose rules; a StructureDefinition's differential must apply to its base; and
+vital-signs Observations must meet the vital signs profiles.  The work itself lives
+in ``fhir_server.conformance.validation``: definitions (compiled snapshots), walker
+(the walk) with values / references / extensions / invariants, slicing, bundle,
+questionnaire, value_set, rules, fhirpath (+ fhirpath_native, invariant_guards),
+terminology, xhtml.
 """
 
 from __future__ import annotations

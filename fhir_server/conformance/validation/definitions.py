@@ -207,6 +207,7 @@ class Model:
     context_invariants: tuple[str, ...] = ()
     by_path: dict[str, Defn] = field(default_factory=dict)
     name: str = ""
+    modifier: bool = False          # the root is isModifier: a modifier extension
 
     @property
     def fixed_url(self) -> str | None:
@@ -293,7 +294,7 @@ def compile_model(sd: dict) -> Model | None:
                   derivation=sd.get("derivation"), root=placeholder,
                   contexts=tuple((c.get("type", ""), c.get("expression", "")) for c in sd.get("context", ())),
                   context_invariants=tuple(x for x in sd.get("contextInvariant", ()) if isinstance(x, str)),
-                  name=sd.get("name", ""))
+                  name=sd.get("name", ""), modifier=elements[0].get("isModifier") is True)
     profile_url = url if sd.get("derivation") == "constraint" else None
     model.root = _defn(tree, model, profile_url)
     return model

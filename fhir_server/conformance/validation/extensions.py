@@ -55,6 +55,12 @@ class Extensions:
                 return None
         if model is None:
             return None
+        if d.name in ("extension", "modifierExtension") and model.type == "Extension" \
+                and model.modifier != (d.name == "modifierExtension"):
+            # extensibility.html#modifierExtension: a modifier sits in modifierExtension, only a modifier does
+            self.error("structure", path, f"The extension {url} must be used as a modifierExtension"
+                       if model.modifier else f"The extension {url} is not a modifier extension, so it must "
+                                              f"not be used as a modifierExtension")
         if not profiles:
             self._context(model, path, holder, url)
         return model

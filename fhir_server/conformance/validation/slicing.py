@@ -186,6 +186,8 @@ class Slicer:
                 allowed.discard(None)
             else:
                 allowed = set(target.codes) if type_hint is None else {type_hint}
+                if len(allowed) > 1:
+                    return None  # a type discriminator needs the slice to name one type
             if not allowed:
                 return None
             return lambda run, item: any(

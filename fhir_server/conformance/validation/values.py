@@ -47,6 +47,10 @@ class ValueChecks:
             return
         if tcode in ("uri", "url", "canonical"):
             self._uri(value, path)
+        if tcode == "canonical" and value.startswith("#") and len(value) > 1 and self.ctx is not None \
+                and self.resolve(value) is None:
+            # a local canonical names a resource contained in the same resource (references.html#canonical)
+            self.error("not-found", path, f"The canonical '{value}' names no resource contained here")
         if tcode in ("date", "dateTime", "instant") and len(value) >= 10:
             try:
                 date.fromisoformat(value[:10])

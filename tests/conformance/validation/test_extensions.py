@@ -109,3 +109,40 @@ def test_example_domains_and_oids_are_recognised():
                                            "http://example.net", "urn:oid:2.999.1.2"))
     assert not any(is_example_url(u) for u in ("http://hl7.org/fhir/x", "https://evi-fhir.org/fhir/x",
                                                "http://acme.example.se/x", "urn:oid:1.2.752.129.2.1.3.1"))
+
+
+def test_modifier_extensions_sit_in_modifier_extension_and_only_they_do():
+    refused = extension("refused", [ctx("element", "Patient")], value="boolean")
+    refused["differential"]["element"][0]["isModifier"] = True
+    refused["differential"]["element"][0]["isModifierReason"] = "Says the patient is not to be contacted"
+    v = Validator([refused, extension("plain", [ctx("element", "Patient")])])
+    mod = {"url": EX + "refused", "valueBoolean": True}
+    assert errors(v, {"resourceType": "Patient", "modifierExtension": [mod], "extension": [ext("plain")]}) == {}
+    found = errors(v, {"resourceType": "Patient", "extension": [mod], "modifierExtension": [ext("plain")]})
+    assert "must be used as a modifierExtension" in found["Patient.extension[0]"]
+    assert "not a modifier" in found["Patient.modifierExtension[0]"]
+
+
+def _tree(name: str, child: str) -> dict:
+    """A complex extension whose 'child' part is typed by the extension *child* (itself, or
+    one that points back): a recursive definition."""
+    return extension(name, [ctx("element", "Element")], [
+        {"id": "Extension.extension:child", "path": "Extension.extension", "sliceName": "child", "max": "1",
+         "type": [{"code": "Extension", "profile": [EX + child]}]},
+        {"id": "Extension.extension:leaf", "path": "Extension.extension", "sliceName": "leaf", "max": "1"},
+        {"id": "Extension.extension:leaf.url", "path": "Extension.extension.url", "fixedUri": "leaf"},
+        {"id": "Extension.extension:leaf.value[x]", "path": "Extension.extension.value[x]",
+         "type": [{"code": "string"}]},
+        {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"}], value=None)
+
+
+def test_recursive_extension_definitions_validate_each_level():
+    v = Validator([_tree("tree", "tree"), _tree("ping", "pong"), _tree("pong", "ping")])
+    leaf = lambda **x: {"url": "leaf", **(x or {"valueString": "x"})}  # noqa: E731
+    ok = {"url": EX + "tree", "extension": [{"url": EX + "tree", "extension": [leaf()]}, leaf()]}
+    assert errors(v, {"resourceType": "Patient", "extension": [ok]}) == {}
+    bad = {"url": EX + "ping", "extension": [{"url": EX + "pong", "extension": [
+        {"url": EX + "ping", "extension": [leaf(valueBoolean=True)]}]}]}
+    found = errors(v, {"resourceType": "Patient", "extension": [bad]})
+    assert set(found) == {"Patient.extension[0].extension[0].extension[0].extension[0].valueBoolean"}
+    assert errors(v, _tree("tree", "tree")) == {}

@@ -91,3 +91,10 @@ def test_enable_when_must_name_another_item_outside_its_own_children():
         {"linkId": "a", "type": "group", "enableWhen": [{"question": "a1", "operator": "exists", "answerBoolean": True}],
          "item": [{"linkId": "a1", "type": "boolean"}]}]}
     assert "Questionnaire.item[0].enableWhen[0]" in issues(q)
+
+
+def test_a_local_answer_value_set_must_be_contained():
+    q = {**QUESTIONNAIRE, "item": [*QUESTIONNAIRE["item"],
+                                   {"linkId": "lost", "type": "choice", "answerValueSet": "#missing"}]}
+    found = issues(q)
+    assert set(found) == {"Questionnaire.item[6].answerValueSet"}

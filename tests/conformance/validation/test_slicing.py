@@ -178,3 +178,12 @@ def test_ordered_slicing_keeps_the_slices_order():
     found = issues([profile], {"resourceType": "Patient", "identifier": [ident(SSN, "usual"), ident(MRN, "usual")]},
                    "ord")
     assert "out of order" in found["Patient.identifier[1]"]
+
+
+def test_a_type_discriminator_needs_the_slice_to_name_one_type():
+    loose = sd("loose", "Observation", [
+        el("Observation.component", slicing={"discriminator": [{"type": "type", "path": "value"}], "rules": "open"}),
+        el("Observation.component:any", max="1"),
+    ])
+    obs = {**OBS, "component": [{"code": {"text": "c"}, "valueString": "x"}]}
+    assert "cannot be evaluated" in issues([loose], obs, "loose")["Observation.component[0]"]
