@@ -21,6 +21,7 @@ import pytest
 from fhirpathpy import compile as compile_fhirpath, evaluate
 from fhirpathpy.models import models
 
+from fhir_server.errors import Unprocessable
 from fhir_server.model import validate_resource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -271,10 +272,12 @@ def _check_all(resource: dict, full_urls: dict | None = None) -> Checker:
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_file_passes_r4_validation(path):
     data = _read(path)
-    validate_resource(data)  # raises InvalidResource with the element path
-    if data["resourceType"] == "Bundle":
-        for resource in _resources(data):
-            validate_resource(resource)
+    for resource in [data] + (_resources(data) if data["resourceType"] == "Bundle" else []):
+        try:
+            validate_resource(resource)  # raises InvalidResource with the element path
+        except Unprocessable as exc:
+            # valid R4 whose Swedish identifier breaks its format (the server's rule, 422): invalid examples only
+            assert path.parent.name == "invalid" and all(i.code == "value" for i in exc.issues), exc.issues
     if path.parent.name in ("profiles", "valid"):
         assert path.name == f"{data['resourceType']}-{data['id']}.json"
 
