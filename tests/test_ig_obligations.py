@@ -81,9 +81,12 @@ def test_the_obligations_page_covers_every_profile_and_must_support_element():
     for name in RESOURCE_PROFILES:
         text = sections[name]
         assert "**Sender**" in text and "**Receiver**" in text, name
+        snapshot = {e["id"]: e for e in SDS[name]["snapshot"]["element"]}
+        rows = dict(re.findall(r"^\| `([^`]+)` \| (\d+\.\.[\d*]+) \|", text, re.M))
         for el in SDS[name]["differential"]["element"]:
             if el.get("mustSupport"):
-                assert f"`{el['id']}`" in text, f"docs/ig.md, {name}: {el['id']}"
+                found = snapshot[el["id"]]
+                assert rows.get(el["id"]) == f"{found['min']}..{found['max']}", f"docs/ig.md, {name}: {el['id']}"
     for name in set(SDS) - set(RESOURCE_PROFILES):
         assert re.search(rf"^\| {re.escape(name)} \|", sections["Extensions"], re.M), name
 

@@ -25,9 +25,8 @@ from pathlib import Path
 
 from fhir_server.conformance.snapshot import generate_snapshot, make_resolver
 
-__all__ = ["write_snapshots", "build_package", "guide_version", "Publication", "PACKAGE_NAME", "CANONICAL", "JURISDICTION"]
+__all__ = ["write_snapshots", "build_package", "guide_version", "Publication", "CANONICAL", "JURISDICTION"]
 
-PACKAGE_NAME = "org.evi-fhir.ig"
 CANONICAL = "https://evi-fhir.org/fhir"
 #: package.json's jurisdiction (a code, system#code) and the resources' (CodeableConcept)
 JURISDICTION = "urn:iso:std:iso:3166#SE"
