@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
 
+    #: the PDL access log (domain.md §6): ``off`` (EVI_AUDIT=off) only for benchmarks and
+    #: development, never in production: nothing that clients read or write is logged then
+    audit: bool = True
+    #: years the access log must keep an event; ``evi-fhir audit purge`` refuses younger
+    #: ones (PDL and HSLF-FS 2016:40 require at least 5)
+    audit_retention_years: int = Field(default=5, ge=0, le=100)
+
     @property
     def public_base(self) -> str:
         if self.base_url:

@@ -18,11 +18,13 @@ ALLOWED = {
     "storage": {"errors", "search"},
     "conformance": {"errors", "spec", "model", "search"},
     "security": {"errors", "settings", "spec", "model", "search", "storage"},
-    "engine": {"errors", "spec", "model", "search", "storage", "conformance", "security"},
+    "audit": {"errors", "spec", "model", "search", "storage", "security"},
+    "engine": {"errors", "spec", "model", "search", "storage", "conformance", "security", "audit"},
     "workflow": {"errors", "spec", "model", "search", "engine", "conformance"},
-    "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security"},
-    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security"},
-    "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow", "security"},
+    "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "audit"},
+    "app": {"api", "audit", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security"},
+    "cli": {"app", "audit", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow",
+            "security"},
 }
 
 
@@ -56,7 +58,7 @@ def test_imports_follow_the_flow(path):
     assert not wrong, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(wrong)}"
 
 
-SUBPACKAGES = ["api", "conformance", "engine", "model", "search", "security", "spec", "storage", "workflow"]
+SUBPACKAGES = ["api", "audit", "conformance", "engine", "model", "search", "security", "spec", "storage", "workflow"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

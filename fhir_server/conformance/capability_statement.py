@@ -28,6 +28,7 @@ _OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-
 _PRODUCT_OPERATIONS = {
     "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
     "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
+    "access-log": ("https://evi-fhir.org/fhir/OperationDefinition/access-log", frozenset({"Patient"})),
 }
 
 

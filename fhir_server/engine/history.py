@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from fhir_server.engine import access
+from fhir_server.engine.audit import covers_patient_data, record_listed
 from fhir_server.engine.instance import _check_id, _may_see
 from fhir_server.engine.work import Work
 from fhir_server.errors import InvalidSearch, NotFound
@@ -78,4 +79,8 @@ def history(work: Work, request: HistoryRequest) -> HistoryPage:
         if visible.clauses or visible.types:
             q = dataclasses.replace(q, visible=visible)
     page = work.uow.history(q)
-    return dataclasses.replace(page, versions=access.shown_all(work, page.versions))
+    page = dataclasses.replace(page, versions=access.shown_all(work, page.versions))
+    interaction = "history-instance" if q.id is not None else "history-type" if q.resource_type else "history-system"
+    patient = q.id if q.resource_type == "Patient" and q.id is not None else None
+    record_listed(work, interaction, page.versions, patient=patient, covers=covers_patient_data(q.resource_type))
+    return page
