@@ -211,6 +211,27 @@ def latency_phase(base: str, ids: list[str], kind: str | None, args) -> dict:
             "max": max(ms), "work_s": took, "work_answered": answered}
 
 
+def wrk_throughput(base: str, ids: list[str], args) -> float:
+    """Reads/s measured by wrk (a C load generator: the client costs the machine little,
+    so the servers' share of its 2 cores decides), over --connections connections."""
+    import re
+    import shutil
+
+    if not shutil.which("wrk"):
+        raise RuntimeError("--client wrk needs wrk (Debian: apt-get install wrk)")
+    script = Path(tempfile.mkdtemp()) / "reads.lua"
+    paths = ", ".join(f'"/fhir/Patient/{i}"' for i in ids[:2000])
+    script.write_text(f"local paths = {{{paths}}}\nlocal n = 0\n"
+                      "request = function()\n  n = n + 1\n"
+                      "  return wrk.format('GET', paths[(n % #paths) + 1], {['Accept'] = 'application/fhir+json'})\nend\n")
+    out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{int(args.seconds)}s", "-s", str(script),
+                          base.removesuffix("/fhir")], capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk: {errors.group(1)} failed reads")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
 def throughput(bases: list[str], ids: list[str], args) -> float:
     stop, counts, errors = threading.Event(), [], []
 
@@ -258,6 +279,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=4, help="read connections for the throughput phase")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each throughput phase")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--client", choices=("python", "wrk"), default="python",
+                        help="load generator of the throughput phase: python threads, or wrk against "
+                             "`serve --workers N` (one port)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args()
@@ -288,15 +312,21 @@ def main() -> int:
     if not args.skip_scale:
         rates = {}
         for processes in (1, 2):
-            servers = [Server(checkout, db, log) for _ in range(processes)]
+            if args.client == "wrk":
+                servers = [Server(checkout, db, log, workers=processes)]
+            else:
+                servers = [Server(checkout, db, log) for _ in range(processes)]
             try:
                 for s in servers:
                     s.wait_ready()
-                rates[processes] = throughput([s.base for s in servers], ids, args)
+                if args.client == "wrk":
+                    rates[processes] = wrk_throughput(servers[0].base, ids, args)
+                else:
+                    rates[processes] = throughput([s.base for s in servers], ids, args)
             finally:
                 for s in servers:
                     s.stop()
-        print(f"\nreads/s over {args.connections} connections: 1 process {rates[1]:.0f}, "
+        print(f"\nreads/s over {args.connections} connections ({args.client}): 1 process {rates[1]:.0f}, "
               f"2 processes on one file {rates[2]:.0f}, ratio {rates[2] / rates[1]:.2f}")
         results["throughput"] = {"one": rates[1], "two": rates[2], "ratio": rates[2] / rates[1]}
     if args.json:

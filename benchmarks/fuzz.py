@@ -10,9 +10,7 @@ $validate, transaction and batch Bundles, hostile URLs) and checks each answer
 with tests/fuzz/oracle.py. Prints counts by status class and by interaction,
 "invalid stored: K", the first distinct problems and the server's tracebacks.
 Exits 1 on any 5xx, any answer that broke the oracle or any invalid stored
-resource, the known extension gap included (docs/input-limits.md; counted apart,
-``--allow-known-gap`` to pass it). Not a test: the CI run is tests/fuzz/test_fuzz.py
-(1,050 cases).
+resource. Not a test: the CI run is tests/fuzz/test_fuzz.py (1,050 cases).
 """
 
 from __future__ import annotations
@@ -112,7 +110,7 @@ def tracebacks(log: str) -> collections.Counter:
     return found
 
 
-def report(verdicts: list[Verdict], elapsed: float, log: str, show: int, allow_known_gap: bool) -> int:
+def report(verdicts: list[Verdict], elapsed: float, log: str, show: int) -> int:
     by_class = collections.Counter(v.status_class for v in verdicts)
     by_interaction: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for v in verdicts:
@@ -125,10 +123,7 @@ def report(verdicts: list[Verdict], elapsed: float, log: str, show: int, allow_k
     for name in sorted(by_interaction):
         counts = by_interaction[name]
         print(f"  {name:12} " + ", ".join(f"{k} {counts[k]}" for k in sorted(counts)))
-    gaps = [g for v in verdicts for g in v.known_gap]
-    print(f"invalid stored: {invalid + len(gaps)} ({len(gaps)} of them the known extension gap)")
-    for gap in gaps[:show]:
-        print(f"  - known gap: {gap[:300]}")
+    print(f"invalid stored: {invalid}")
     print(f"cases that broke the oracle: {len(bad)}")
     distinct: dict[str, Verdict] = {}
     for v in bad:
@@ -141,7 +136,7 @@ def report(verdicts: list[Verdict], elapsed: float, log: str, show: int, allow_k
         print("server tracebacks:")
         for line, count in errors.most_common(show):
             print(f"  {count:5}  {line}")
-    return 1 if bad or (gaps and not allow_known_gap) else 0
+    return 1 if bad else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,8 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20_000, help="cases (default 20,000)")
     parser.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     parser.add_argument("--show", type=int, default=15, help="distinct problems to print")
-    parser.add_argument("--allow-known-gap", action="store_true",
-                        help="exit 0 although resources of the known extension gap were stored")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="evi-fuzz-") as tmp:
         server = Server(Path(tmp))
@@ -166,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = time.monotonic() - started
         finally:
             server.stop()
-        return report(verdicts, elapsed, server.output(), args.show, args.allow_known_gap)
+        return report(verdicts, elapsed, server.output(), args.show)
 
 
 if __name__ == "__main__":

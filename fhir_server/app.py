@@ -66,6 +66,7 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         default_page_size=settings.default_page_size,
         max_page_size=settings.max_page_size,
         max_bundle_entries=settings.max_bundle_entries,
+        max_json_depth=settings.max_json_depth,
         search_limits=SearchLimits(
             max_or_values=settings.max_or_values,
             max_parameters=settings.max_search_parameters,

@@ -51,9 +51,10 @@ def body_of(request: Request, *, allowed: frozenset[str] = _JSON_TYPES) -> bytes
     return request.scope.get("state", {}).get("body", b"")
 
 
-def json_body(request: Request) -> dict:
-    """The body as a JSON object, no deeper than ``EVI_MAX_JSON_DEPTH``."""
-    return parse_json(body_of(request), request.app.state.settings.max_json_depth)
+def json_body(request: Request, *, validated: bool = False) -> dict:
+    """The body as a JSON object, no deeper than ``EVI_MAX_JSON_DEPTH``. ``validated``: the
+    engine validates it as a resource before anything walks it, and checks the depth then."""
+    return parse_json(body_of(request), None if validated else request.app.state.settings.max_json_depth)
 
 
 def check_accept(request: Request) -> None:

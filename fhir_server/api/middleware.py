@@ -5,6 +5,7 @@ trailing slash that do not depend on the ``Host`` header."""
 from __future__ import annotations
 
 import gzip
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -102,8 +103,12 @@ def trailing_slash_redirect(router: Router, keep: frozenset[str]):
         if scope["type"] == "http" and path.endswith("/") and path not in keep:
             stripped = {**scope, "path": path.rstrip("/")}
             if any(route.matches(stripped)[0] == Match.FULL for route in router.routes):
+                # the path as the client sent it (percent-encoded): a decoded one may hold
+                # characters (NUL, CR, LF) that no header may carry
+                raw = scope.get("raw_path") or path.encode("utf-8")
+                location = quote(raw.decode("latin-1").rstrip("/"), safe="/%:@!$&'()*+,;=-._~")
                 query = scope.get("query_string", b"").decode("latin-1")
-                location = stripped["path"] + (f"?{query}" if query else "")
+                location += f"?{quote(query, safe='=&%+/:@!$()*,;?-._~')}" if query else ""
                 return await Response(status_code=307, headers={"Location": location})(scope, receive, send)
         await fallback(scope, receive, send)
 

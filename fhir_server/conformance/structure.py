@@ -25,7 +25,7 @@ from functools import lru_cache
 from fhir_server.spec import load_table
 
 __all__ = ["CHECKED_FACTS", "SD_PREFIX", "Node", "build_tree", "compare_snapshots", "core_definition",
-           "core_ids", "element_ids", "max_count", "slice_free", "split_id", "type_codes"]
+           "core_extension_urls", "core_ids", "element_ids", "max_count", "slice_free", "split_id", "type_codes"]
 
 SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 FHIR_TYPE_EXT = SD_PREFIX + "structuredefinition-fhir-type"
@@ -183,6 +183,13 @@ def _url_index() -> dict[str, str]:
 def core_ids() -> list[str]:
     """Ids of every core StructureDefinition the tables hold."""
     return sorted(k for name in TABLES for k in load_table(name) if not k.startswith("_"))
+
+
+@lru_cache(maxsize=1)
+def core_extension_urls() -> frozenset[str]:
+    """Canonical urls of the core package's extension definitions (patient-birthPlace ...)."""
+    return frozenset(entry.get("url", SD_PREFIX + sd_id) for name in TABLES for sd_id, entry in load_table(name).items()
+                     if not sd_id.startswith("_") and entry.get("t") == "Extension")
 
 
 def core_definition(url: str) -> dict | None:

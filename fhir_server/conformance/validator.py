@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from fhir_server.conformance.snapshot import make_resolver
+from fhir_server.conformance.structure import core_extension_urls
 from fhir_server.conformance.validation.definitions import Definitions, compiled_regex
 from fhir_server.conformance.validation.issues import ValidationIssue
 from fhir_server.conformance.validation.slicing import Slicer
@@ -59,6 +60,7 @@ class Validator:
         resources = [p for p in profiles if isinstance(p, dict)]
         sds = [p for p in resources if p.get("resourceType") == "StructureDefinition" and isinstance(p.get("url"), str)]
         self._defs = Definitions(make_resolver(sds), frozenset(p["url"] for p in sds))
+        self._extensions = frozenset(p["url"] for p in sds if p.get("type") == "Extension") | core_extension_urls()
         self._value_sets = value_sets if value_sets is not None else local_value_sets(resources)
         self.slicing = Slicer(self._defs)
         self._code_cache: dict[str, tuple | None] = {}
@@ -70,12 +72,16 @@ class Validator:
 
     # ------------------------------------------------------------------ public
 
-    def validate(self, resource: dict, profiles: Sequence[str] | None = None) -> list[ValidationIssue]:
+    def validate(self, resource: dict, profiles: Sequence[str] | None = None, *,
+                 claims: bool = True) -> list[ValidationIssue]:
         """Issues of *resource* against *profiles* (None: its meta.profile claims) and
         the base definition of its type.  Bad input gives issues; a failure of the
         validator itself (a file of the guide or of the spec tables gone, a bug) raises
-        and is the server's error (500), never an issue blamed on the resource."""
+        and is the server's error (500), never an issue blamed on the resource.
+        ``claims=False``: the meta.profile claims (its own, its contained resources')
+        are not checked -- the base definitions and the extensions' only."""
         run = Run(self)
+        run.claims = claims
         if not isinstance(resource, dict):
             run.error("structure", "", "A resource must be a JSON object")
             return run.issues
@@ -85,6 +91,10 @@ class Validator:
         except RecursionError:  # the client's nesting, not a fault of the validator
             run.error("too-costly", path, "The resource is nested too deeply to validate")
         return run.issues
+
+    def is_extension(self, url: object) -> bool:
+        """Whether *url* is an extension definition this validator checks extensions against."""
+        return isinstance(url, str) and url.split("|", 1)[0] in self._extensions
 
     def known_profile(self, url: str) -> bool:
         """Whether *url* names a profile (or core definition) this validator can use."""
@@ -102,7 +112,7 @@ class Validator:
         if known is not None:
             return known[0]
         sub = Run(self, depth=run.depth + 1)
-        sub.ctx, sub.conformance = run.ctx, run.conformance
+        sub.ctx, sub.conformance, sub.claims = run.ctx, run.conformance, run.claims
         if isinstance(value, dict) and isinstance(value.get("resourceType"), str):
             sub.resource(value, value["resourceType"], [url], run.ctx, contained=False)
         else:

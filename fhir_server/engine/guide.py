@@ -62,7 +62,16 @@ class GuideContent:
     validated: set[tuple[str, str]] = field(default_factory=set, compare=False)
 
     def validate(self, resource: dict) -> None:
-        """R4 validation, as for a client's write; an invalid guide resource stops start-up."""
+        """R4 validation by the models, as for a client's write; an invalid guide resource
+        stops start-up.
+
+        The server's own seeding is exempt from the rest of a client's write checks
+        (``write.prepare``: the base invariants, the extensions' definitions) on purpose:
+        the guide's StructureDefinitions carry snapshots that ``evi-fhir ig snapshot``
+        generates from the compact core tables, which keep no ElementDefinition.definition
+        and no isModifierReason, so sdf-3 and eld-18 (sdf-10 too) fail on them while their
+        differentials pass. A client that writes such a snapshot is refused (400);
+        ``$validate`` reports the same of the served copies."""
         key = (resource["resourceType"], resource["id"])
         if key in self.validated:
             return

@@ -17,6 +17,7 @@ from fhir_server.engine.deferred import DeferredRule, DeferredRuns
 from fhir_server.engine.exemptions import Exemption, Exemptions
 from fhir_server.engine.hooks import HookPoint, Hooks, WriteEvent
 from fhir_server.engine.paging import Pages
+from fhir_server.model import MAX_JSON_DEPTH
 from fhir_server.model.meta import format_instant
 from fhir_server.search.limits import SearchLimits
 from fhir_server.search.registry import SearchRegistry, definition_from_resource
@@ -53,6 +54,12 @@ class Runtime:
     #: entries a batch or transaction Bundle may hold (413 above; Settings.max_bundle_entries)
     max_bundle_entries: int = 10_000
     search_limits: SearchLimits = SearchLimits()
+    #: nesting a stored resource may reach, however it was made (a PATCH result too;
+    #: Settings.max_json_depth, the limit of a request body)
+    max_json_depth: int = MAX_JSON_DEPTH
+    #: resources that claim profiles are validated against them before commit
+    #: (``engine.profiles.install_profile_enforcement``)
+    profiles_enforced: bool = False
     #: the implementation guide's folder (None: profiles/ of the checkout or the installed copy)
     profiles_dir: str | None = None
     #: what installed rule sets keep for their operations (e.g. workflow's "region")

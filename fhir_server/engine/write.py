@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import orjson
 
+from fhir_server.conformance.validation.base_invariants import invariant_sites
 from fhir_server.engine import access
 from fhir_server.engine.access_log import refuse_audit_write
 from fhir_server.engine.audit import record_deletion, record_write
 from fhir_server.engine.changes import Cause, SideEffect
 from fhir_server.engine.hooks import HookPoint, WriteEvent
+from fhir_server.engine.profiles import check_invariants
 from fhir_server.engine.work import Work
 from fhir_server.errors import Conflict, InvalidResource
 from fhir_server.model import stamp_meta, validate_resource
@@ -84,18 +86,22 @@ class WriteOutcome:
 
 
 def prepare(work: Work, resource: dict, expected_type: str | None, *, method: str, rid: str | None) -> dict:
-    """BEFORE_VALIDATION hooks (they see the type and id only), then R4 validation."""
+    """BEFORE_VALIDATION hooks (they see the type and id only), then R4 validation: the
+    models, the nesting limit of a request body (a PATCH result may not grow past it),
+    the base invariants and the extensions' definitions (``profiles.check_invariants``)."""
     refuse_audit_write(expected_type or resource.get("resourceType"))
     hooks = work.runtime.hooks
     if hooks.has(HookPoint.BEFORE_VALIDATION):
         rtype = expected_type or resource.get("resourceType")
         event = WriteEvent(work, rtype if isinstance(rtype, str) else "", rid or "", method, None, None)
         _Hooks(work, None).run(HookPoint.BEFORE_VALIDATION, event)
-    resource = validate_resource(resource, expected_type)
+    sites = invariant_sites()
+    resource = validate_resource(resource, expected_type, max_depth=work.runtime.max_json_depth, sites=sites)
     if not isinstance(resource.get("meta", {}), dict):
         # the server stamps meta.versionId / lastUpdated into it: it must be an object
         rtype = resource["resourceType"]
         raise InvalidResource(f"{rtype}.meta must be a JSON object", expression=f"{rtype}.meta")
+    check_invariants(work.runtime, resource, sites)
     return resource
 
 

@@ -10,14 +10,17 @@ from fhir_server.model.parse import (
     validate_resource,
 )
 from fhir_server.model.patch import MergePatch, apply_json_patch
+from fhir_server.model.primitives import InvariantSites, Site
 from fhir_server.model.resource_types import is_resource_type, resource_types
 from fhir_server.model.summary import SUBSETTED, select_elements, summarize, summarize_deep
 
 __all__ = [
+    "InvariantSites",
     "MAX_JSON_DEPTH",
     "MAX_RESOURCE_DEPTH",
     "MergePatch",
     "SUBSETTED",
+    "Site",
     "apply_json_patch",
     "check_json_depth",
     "format_instant",

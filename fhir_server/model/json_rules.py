@@ -8,18 +8,43 @@ keeps the positions of the primitive array aligned.
 
 from __future__ import annotations
 
-from fhir_server.errors import Issue
+from fhir_server.errors import InvalidResource, Issue
 
 __all__ = ["check_json_rules"]
 
 
-def check_json_rules(resource: dict, root: str) -> list[Issue]:
+def check_json_rules(resource: dict, root: str, max_depth: int = 100) -> list[Issue]:
+    """The issues, or InvalidResource at once for objects/arrays nested deeper than
+    ``max_depth`` (the resource itself is depth 1; an array and its objects count 1 each)."""
     issues: list[Issue] = []
-    _walk_object(resource, root, issues)
+    try:
+        _walk_object(resource, root, issues, max_depth - 1)
+    except _TooDeep:
+        raise InvalidResource(f"The resource is nested deeper than {max_depth} levels (objects and arrays)") from None
     return issues
 
 
-def _walk_object(obj: dict, path: str, issues: list[Issue]) -> None:
+class _TooDeep(Exception):
+    pass
+
+
+def _too_deep() -> _TooDeep:
+    return _TooDeep()
+
+
+def _check_nested_lists(value: list, room: int) -> None:
+    stack = [(value, room)]
+    while stack:
+        node, left = stack.pop()
+        if left < 1:
+            raise _too_deep()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, left - 1))
+
+
+def _walk_object(obj: dict, path: str, issues: list[Issue], room: int) -> None:
+    """``room``: how many more levels of objects and arrays may be nested below ``obj``."""
     if not obj:
         issues.append(Issue("Empty JSON objects are not allowed in FHIR", "structure", (path,)))
         return
@@ -28,9 +53,13 @@ def _walk_object(obj: dict, path: str, issues: list[Issue]) -> None:
             continue
         child = f"{path}.{key}"
         if isinstance(value, dict):
+            if room < 1:
+                raise _too_deep()
             # a nested resource (contained, Bundle.entry.resource) reports its own path
-            _walk_object(value, child, issues)
+            _walk_object(value, child, issues, room - 1)
         elif isinstance(value, list):
+            if room < 1:
+                raise _too_deep()
             if not value:
                 issues.append(Issue("Empty arrays are not allowed in FHIR", "structure", (child,)))
                 continue
@@ -41,7 +70,11 @@ def _walk_object(obj: dict, path: str, issues: list[Issue]) -> None:
                     if not allow_null:
                         issues.append(Issue("null is not allowed in FHIR JSON arrays", "structure", (item_path,)))
                 elif isinstance(item, dict):
-                    _walk_object(item, item_path, issues)
+                    if room < 2:
+                        raise _too_deep()
+                    _walk_object(item, item_path, issues, room - 2)
+                elif isinstance(item, list):  # never valid FHIR; only its depth matters here
+                    _check_nested_lists(item, room - 1)
                 elif isinstance(item, str) and not item.strip():
                     issues.append(Issue("Empty or blank strings are not allowed", "structure", (item_path,)))
         elif value is None:

@@ -25,7 +25,7 @@ from fhir_server.errors import BadRequest, InvalidResource, Issue
 from fhir_server.model.bindings import check_required_bindings
 from fhir_server.model.json_rules import check_json_rules
 from fhir_server.model.meta import is_valid_id
-from fhir_server.model.primitives import check_primitive_kinds
+from fhir_server.model.primitives import InvariantSites, check_primitive_kinds
 from fhir_server.model.resource_types import is_resource_type
 
 __all__ = ["parse_json", "validate_resource", "parse_resource", "check_json_depth", "MAX_JSON_DEPTH", "MAX_RESOURCE_DEPTH"]
@@ -54,7 +54,9 @@ def check_json_depth(value: object, limit: int) -> None:
                 push((child, depth + 1))
 
 
-def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict:
+def parse_json(body: bytes, max_depth: int | None = MAX_JSON_DEPTH) -> dict:
+    """A JSON object; ``max_depth`` None when what follows is ``validate_resource``, whose
+    first walk holds it to the depth limit anyway (one walk fewer on a create)."""
     if not body:
         raise BadRequest("The request body is empty; a FHIR resource was expected")
     try:
@@ -63,7 +65,8 @@ def parse_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict:
         raise BadRequest(f"Malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object (a FHIR resource)")
-    check_json_depth(data, max_depth)
+    if max_depth is not None:
+        check_json_depth(data, max_depth)
     return data
 
 
@@ -71,12 +74,14 @@ def parse_resource(body: bytes, expected_type: str | None = None, max_depth: int
     return validate_resource(parse_json(body, max_depth), expected_type)
 
 
-def validate_resource(data: dict, expected_type: str | None = None, *, max_depth: int = MAX_RESOURCE_DEPTH) -> dict:
-    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise."""
-    try:
-        check_json_depth(data, max_depth)
-    except BadRequest as exc:
-        raise InvalidResource(exc.message) from None
+def validate_resource(
+    data: dict, expected_type: str | None = None, *, max_depth: int = MAX_RESOURCE_DEPTH,
+    sites: InvariantSites | None = None,
+) -> dict:
+    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise.
+
+    ``sites``: also note where the caller's invariant rules apply (``primitives.py``);
+    what was noted is meaningful only when this returns."""
     resource_type = data.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
         raise InvalidResource("The resource has no resourceType", expression="resourceType")
@@ -90,7 +95,9 @@ def validate_resource(data: dict, expected_type: str | None = None, *, max_depth
     rid = data.get("id")
     if rid is not None and not (isinstance(rid, str) and is_valid_id(rid)):
         raise InvalidResource(f"Invalid id {rid!r}: 1-64 characters of A-Z a-z 0-9 - .", expression=f"{resource_type}.id")
-    issues = check_json_rules(data, resource_type) or check_primitive_kinds(data)
+    # the first walk over the whole resource also holds it to ``max_depth``: the walks after
+    # it recurse, and may then never come near Python's recursion limit
+    issues = check_json_rules(data, resource_type, max_depth) or check_primitive_kinds(data, sites)
     if not issues:
         try:
             _model(resource_type).model_validate(data)

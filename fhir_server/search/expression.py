@@ -14,10 +14,13 @@ both on the spec's examples).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable
 
 import fhirpathpy
 from fhirpathpy.models import models
+
+from fhir_server.spec import load_table
 
 __all__ = ["compile_expression", "compile_relative", "split_union", "check_syntax"]
 
@@ -30,12 +33,25 @@ _AS_CALL = re.compile(rf"^({_PATH})\.(?:as|ofType)\(([A-Za-z]+)\)$")
 _RESOLVE_IS = re.compile(rf"^({_PATH})\.where\(resolve\(\) is ([A-Z][A-Za-z]+)\)$")
 
 
+@lru_cache(maxsize=1)
+def _choice_stems() -> frozenset[str]:
+    """Every name that is a choice element somewhere in R4 (``value`` of ``value[x]``)."""
+    types = load_table("types")
+    return frozenset(
+        element[:-3] for name, entry in types.items() if not name.startswith("_")
+        for element in entry.get("e", {}) if element.endswith("[x]")
+    )
+
+
 def _children(node: object, name: str, only_type: str | None) -> list:
     if not isinstance(node, dict):
         return []
-    if only_type is None and name in node:
-        value = node[name]
-        return value if isinstance(value, list) else [value]
+    if only_type is None:
+        if name in node:
+            value = node[name]
+            return value if isinstance(value, list) else [value]
+        if name not in _choice_stems():  # absent, and no valueX-style spelling to look for
+            return []
     # a choice element: name + TypeName (valueQuantity, occurrenceDateTime, ...)
     out = []
     for key, value in node.items():

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from fhir_server.engine import DeferredRule, HookPoint, create, update
-from fhir_server.errors import BadRequest
+from fhir_server.engine import DeferredRule, HookPoint, create, patch, update
+from fhir_server.errors import BadRequest, InvalidResource
 from tests.engine.conftest import CTX
 
 TAG = {"system": "urn:test:rule", "code": "seen"}
@@ -101,5 +101,44 @@ def test_meta_that_is_not_an_object_is_400_and_nothing_is_stored(runtime, meta):
     with pytest.raises(BadRequest, match="meta"):
         with runtime.work(CTX, write=True) as work:
             create(work, "Patient", {"resourceType": "Patient", "meta": meta})
+    with runtime.work(CTX, write=False) as work:
+        assert work.uow.statistics().get("Patient", (0, 0)) == (0, 0)
+
+
+def _nested(levels: int) -> dict:
+    """An extension ``levels`` extensions deep (two JSON levels each)."""
+    extension = {"url": "http://x", "valueString": "v"}
+    for _ in range(levels - 1):
+        extension = {"url": "http://x", "extension": [extension]}
+    return extension
+
+
+def test_every_write_is_held_to_the_runtimes_depth_limit(runtime):
+    """Runtime.max_json_depth (Settings.max_json_depth): a PATCH result too, although
+    its body was shallow."""
+    runtime.max_json_depth = 20
+    with runtime.work(CTX, write=True) as work:
+        rid = create(work, "Patient", {"resourceType": "Patient", "extension": [_nested(9)]}).version.id  # 19 levels
+    with pytest.raises(InvalidResource, match="nested deeper than 20 levels"):
+        with runtime.work(CTX, write=True) as work:
+            create(work, "Patient", {"resourceType": "Patient", "extension": [_nested(10)]})
+    innermost = "/extension/0" * 9
+    ops = [{"op": "remove", "path": innermost + "/valueString"},
+           {"op": "add", "path": innermost + "/extension", "value": [{"url": "http://y", "valueString": "w"}]}]
+    with pytest.raises(InvalidResource, match="nested deeper than 20 levels"):
+        with runtime.work(CTX, write=True) as work:
+            patch(work, "Patient", rid, ops)
+    with runtime.work(CTX, write=False) as work:
+        assert work.uow.current("Patient", rid).version_id == 1
+
+
+def test_a_write_breaking_a_base_invariant_is_400_and_nothing_is_stored(runtime):
+    period = {"start": "2026-03-02", "end": "2026-03-01"}
+    with pytest.raises(InvalidResource) as info:
+        with runtime.work(CTX, write=True) as work:
+            create(work, "Patient", {"resourceType": "Patient", "name": [{"family": "x", "period": period}]})
+    assert info.value.status == 400
+    assert [(i.code, i.expression) for i in info.value.issues] == [("invariant", ("Patient.name[0].period",))]
+    assert info.value.issues[0].diagnostics.startswith("per-1: ")
     with runtime.work(CTX, write=False) as work:
         assert work.uow.statistics().get("Patient", (0, 0)) == (0, 0)

@@ -8,25 +8,17 @@
   report no error, and no string in it holds a control character (checked here
   independently of both);
 - a refused write leaves the resources it named as they were.
-
-One disagreement is known and counted apart (``Verdict.known_gap``): a resource
-that claims no profile is not checked on write against the definitions of the
-guide's extensions it carries, while ``$validate`` checks them
-(docs/input-limits.md). A stored resource is put there only when it claims no
-profile and passes ``$validate`` once those extensions are taken out.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
-from fhir_server.conformance import ig_directory, ig_resources
 from fhir_server.errors import FhirError
 from fhir_server.model import validate_resource
 from tests.fuzz.case import FHIR_JSON, Case
@@ -45,8 +37,6 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
     #: resources a 2xx write stored that are not valid
     invalid_stored: int = 0
-    #: stored resources that are invalid only by the known extension gap (not problems)
-    known_gap: list[str] = field(default_factory=list)
 
     @property
     def status_class(self) -> str:
@@ -137,11 +127,7 @@ def _check_stored(client: httpx.Client, location: str, verdict: Verdict) -> None
         validate_resource(orjson.loads(r.content))
     except FhirError as exc:
         issues.append(f"base validation: {exc.message}")
-    errors = _validate(client, resource)
-    if errors and not issues and _only_the_extension_gap(client, resource):
-        verdict.known_gap.append(f"{path}: {'; '.join(errors)[:300]}")
-        return
-    issues += errors
+    issues += _validate(client, resource)
     if issues:
         verdict.invalid_stored += 1
         verdict.problems.append(f"invalid stored {path}: {'; '.join(issues)[:400]}")
@@ -155,32 +141,6 @@ def _validate(client: httpx.Client, resource: dict) -> list[str]:
         return [f"$validate answered {outcome.status_code}"]
     errors = [i for i in outcome.json().get("issue", []) if i.get("severity") in ("error", "fatal")]
     return [f"$validate: {i.get('diagnostics')}" for i in errors]
-
-
-def _only_the_extension_gap(client: httpx.Client, resource: dict) -> bool:
-    if (resource.get("meta") or {}).get("profile"):
-        return False
-    stripped = _without(resource, _guide_extensions())
-    return stripped != resource and not _validate(client, stripped)
-
-
-@lru_cache(maxsize=1)
-def _guide_extensions() -> frozenset[str]:
-    return frozenset(
-        r["url"] for r in ig_resources(ig_directory(None))
-        if r.get("resourceType") == "StructureDefinition" and r.get("type") == "Extension"
-    )
-
-
-def _without(value, urls: frozenset[str]):
-    """``value`` without the extensions whose url is in ``urls``, at any depth."""
-    if isinstance(value, list):
-        return [_without(v, urls) for v in value
-                if not (isinstance(v, dict) and v.get("url") in urls)]
-    if isinstance(value, dict):
-        kept = {k: _without(v, urls) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if not (k in ("extension", "modifierExtension") and v == [])}
-    return value
 
 
 def _strings(value) -> list[str]:

@@ -76,7 +76,7 @@ def test_validate_on_a_valid_example_and_on_a_stored_resource(http):
 
 
 def test_plain_resources_claiming_nothing_stay_accepted(http):
-    assert http.post("/Appointment", json={"resourceType": "Appointment", "status": "booked", "participant": [{"status": "accepted", "actor": {"display": "x"}}]}).status_code == 201
+    assert http.post("/Appointment", json={"resourceType": "Appointment", "status": "proposed", "participant": [{"status": "accepted", "actor": {"display": "x"}}]}).status_code == 201
 
 
 def test_region_rule_requires_the_referral_profile_for_the_evi_unit():

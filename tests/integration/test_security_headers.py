@@ -72,3 +72,12 @@ def test_large_answers_are_gzipped_when_the_client_accepts_it(server, http):
     search = httpx.get(f"{server.base_url}/StructureDefinition", params={"_count": "50"},
                        headers={"Accept-Encoding": "gzip"})
     assert search.headers.get("content-encoding") == "gzip"
+
+
+def test_the_redirect_keeps_the_path_percent_encoded(http):
+    r = http.get("/DomainResource/%00/_history/", follow_redirects=False)
+    assert r.status_code in (307, 404)
+    if r.status_code == 307:
+        assert r.headers["location"] == "/fhir/DomainResource/%00/_history"
+    r = http.get("/Patient/a%0d%0aSet-Cookie:x/", follow_redirects=False)
+    assert "set-cookie" not in r.headers and "\n" not in r.headers.get("location", "")

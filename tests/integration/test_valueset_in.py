@@ -14,12 +14,19 @@ def test_in_uses_the_guides_value_sets(http, uid):
         })
         assert r.status_code == 201, r.text
         ids[code] = r.json()["id"]
-    # a code outside the value set's system
-    other = http.post("/ServiceRequest", json={
+    # a code outside the extension's required binding is not stored (it claims no
+    # profile, but $validate checks the guide's extension definitions: so does the write)
+    outside = http.post("/ServiceRequest", json={
         "resourceType": "ServiceRequest", "status": "active", "intent": "proposal",
         "identifier": [{"system": "urn:test", "value": uid}], "subject": {"reference": "Patient/x"},
         "extension": [{"url": f"{EVI}/StructureDefinition/evi-contact-channel",
                        "valueCoding": {"system": "urn:other", "code": "phone-acute"}}],
+    })
+    assert outside.status_code == 400 and "evi-contact-channel" in outside.text, outside.text
+    # one without a channel: :not-in, like :not, matches it
+    other = http.post("/ServiceRequest", json={
+        "resourceType": "ServiceRequest", "status": "active", "intent": "proposal",
+        "identifier": [{"system": "urn:test", "value": uid}], "subject": {"reference": "Patient/x"},
     }).json()["id"]
 
     def found(modifier: str) -> set[str]:

@@ -4,7 +4,7 @@ import pytest
 
 from fhir_server.errors import InvalidResource
 from fhir_server.model import validate_resource
-from fhir_server.model.primitives import check_primitive_kinds
+from fhir_server.model.primitives import InvariantSites, check_primitive_kinds
 
 OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
 
@@ -96,3 +96,51 @@ def test_ext_1_holds_for_values_and_nested_extensions():
         {"url": "http://y", "extension": [{"url": "z", "valueBoolean": True}]},
     ]}
     assert check_primitive_kinds(resource) == []
+
+
+def test_ele_1_an_element_has_more_than_an_id():
+    assert "Observation.code" in _expressions({**OBS, "code": {"id": "a"}})
+    with pytest.raises(InvalidResource, match="ele-1"):
+        validate_resource({**OBS, "code": {"id": "a"}})
+    # a primitive's '_' part may hold just its id next to the value
+    assert check_primitive_kinds({"resourceType": "Patient", "birthDate": "2000", "_birthDate": {"id": "a"}}) == []
+
+
+class _Watch(dict):
+    def __missing__(self, type_name):
+        return None
+
+
+def _sites(resource: dict, watch: dict) -> list:
+    sites = InvariantSites(_Watch(watch))
+    assert check_primitive_kinds(resource, sites) == []
+    return sites.found
+
+
+def test_the_walk_notes_where_a_watched_rule_applies():
+    watch = {
+        "Period": ((("both", (frozenset({"start"}), frozenset({"end"})), (), None),), frozenset({"start", "end"})),
+        "Patient.contact": ((("unless-named", (), ((frozenset({"name"}),),), None),), None),
+        "Reference": ((("local", (frozenset({"reference"}),), (), lambda r: r["reference"].startswith("#")),),
+                      frozenset({"reference"})),
+    }
+    patient = {"resourceType": "Patient",
+               "name": [{"period": {"start": "2020"}}, {"period": {"start": "2020", "end": "2021"}}],
+               "contact": [{"name": {"family": "x"}}, {"gender": "male"}],
+               "managingOrganization": {"reference": "#o"}, "generalPractitioner": [{"reference": "Practitioner/1"}]}
+    found = _sites(patient, watch)
+    assert [(s.rule, s.path) for s in found] == [
+        ("both", "Patient.name[1].period"), ("unless-named", "Patient.contact[1]"), ("local", "Patient.managingOrganization")]
+    assert all(s.resource is patient and s.root is patient and s.bundle is None for s in found)
+
+
+def test_sites_know_the_resources_around_them():
+    watch = {"Reference": ((("any", (frozenset({"reference"}),), (), None),), frozenset({"reference"}))}
+    inner = {"resourceType": "Patient", "id": "p", "managingOrganization": {"reference": "#o"}}
+    container = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "contained": [inner]}
+    [site] = _sites(container, watch)
+    assert (site.path, site.resource, site.root, site.bundle) == (
+        "Observation.contained[0].managingOrganization", inner, container, None)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": container}]}
+    [site] = _sites(bundle, watch)
+    assert (site.resource, site.root, site.bundle) == (inner, container, bundle)  # an entry is its own root

@@ -14,7 +14,7 @@ from fhir_server.api.render import write_response
 def create(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    resource = json_body(request)
+    resource = json_body(request, validated=True)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

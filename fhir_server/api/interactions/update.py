@@ -15,7 +15,7 @@ from fhir_server.errors import BadRequest
 def update(request: Request, resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_accept(request)
-    resource = json_body(request)
+    resource = json_body(request, validated=True)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:
@@ -29,7 +29,7 @@ def conditional_update(request: Request, resource_type: str) -> Response:
     query = request.url.query
     if not query:
         raise BadRequest("PUT to a type needs search criteria (conditional update) or an id in the URL")
-    resource = json_body(request)
+    resource = json_body(request, validated=True)
     pref = preference_of(request)
     ctx = context_of(request, pref)
     with runtime_of(request).work(ctx, write=True) as work:

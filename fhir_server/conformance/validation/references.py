@@ -8,12 +8,12 @@ import re
 
 from fhir_server.conformance.structure import SD_PREFIX
 from fhir_server.conformance.validation.definitions import RESOURCE_TYPES, Defn
+from fhir_server.model.references import REFERENCE_RE
 
 __all__ = ["References", "ABSOLUTE_RE", "REF_RE"]
 
 ABSOLUTE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-REF_RE = re.compile(r"^(?:(?:https?://[^?#]*?/)?)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})"
-                    r"(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+REF_RE = REFERENCE_RE  # the write path's structure walk reads references alike (model/references.py)
 
 
 class References:

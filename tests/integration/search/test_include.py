@@ -33,6 +33,7 @@ def fhir(own_server):
         {"resourceType": "Slot", "id": "slot-1", "schedule": {"reference": "Schedule/sched-1"}, "status": "busy",
          "start": "2024-09-02T08:00:00+02:00", "end": "2024-09-02T08:30:00+02:00"},
         {"resourceType": "Appointment", "id": "appt-1", "status": "booked", "slot": [{"reference": "Slot/slot-1"}],
+         "start": "2024-09-02T08:00:00+02:00", "end": "2024-09-02T08:30:00+02:00",  # app-3: booked has both
          "basedOn": [{"reference": "ServiceRequest/sr-1"}],
          "participant": [{"actor": {"reference": "Patient/pat-1"}, "status": "accepted"},
                          {"actor": {"reference": "Practitioner/prac-1"}, "status": "accepted"}]},

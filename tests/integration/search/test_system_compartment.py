@@ -50,6 +50,7 @@ def fhir(own_server):
         {"resourceType": "Observation", "id": "obs-a", "status": "final", "code": {"text": "vikt"},
          "subject": {"reference": "Patient/pat-a"}},
         {"resourceType": "Appointment", "id": "appt-a", "status": "booked",
+         "start": "2024-09-02T08:00:00Z", "end": "2024-09-02T08:30:00Z",  # app-3: booked has both
          "participant": [{"actor": {"reference": "Patient/pat-a"}, "status": "accepted"}]},
         {"resourceType": "EpisodeOfCare", "id": "eoc-a", "status": "active", "patient": {"reference": "Patient/pat-a"}},
         {"resourceType": "Slot", "id": "slot-1", "schedule": {"reference": "Schedule/sched-1"}, "status": "free",

@@ -307,7 +307,7 @@ def test_due_search_finds_overdue_work_with_date_prefixes(evi, fhir, unit):
          _task(f"{p}-mar17", unit, "routine", "2026-03-01T08:00:00Z", due="2026-03-17T23:00:00Z"),
          _task(f"{p}-mar18", unit, "routine", "2026-03-01T08:00:00Z", due="2026-03-18T10:00:00Z"),
          _task(f"{p}-mar20", unit, "routine", "2026-03-01T08:00:00Z", due="2026-03-20"),
-         _task(f"{p}-closed", unit, "routine", "2026-03-01T08:00:00Z", due="2026-03-01T00:00:00Z", status="completed"),
+         _task(f"{p}-closed", unit, "routine", "2026-02-28T08:00:00Z", due="2026-03-01T00:00:00Z", status="completed"),
          _task(f"{p}-nodue", unit, "routine", "2026-03-01T08:00:00Z", due=None))
 
     def found(**criteria) -> set[str]:
