@@ -77,7 +77,8 @@ def fallback(route, params: dict, trail: AuditTrail, status: int) -> Access | No
         resources = (f"{rtype}/{rid}/_history/{params['vid']}",) if "vid" in params else (f"{rtype}/{rid}",)
     patient = rid if rtype == "Patient" and rid else None
     operation = route.operation if route.audit == "operation" else None
-    return Access(route.audit, patient, resources, trail.query or None, trail.path, operation=operation)
+    return Access(trail.interaction or route.audit, patient, resources, trail.query or None, trail.path,
+                  operation=operation)
 
 
 async def finish(request: Request, route, trail: AuditTrail, status: int) -> None:

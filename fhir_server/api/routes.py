@@ -104,7 +104,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/AuditEvent/{id}", audit_event.refuse, None, "instance", writes=None),
     Route("DELETE", "/AuditEvent/{id}", audit_event.refuse, None, "instance", writes=None),
     Route("POST", "", transaction.transaction, "transaction", "system", writes=True, audit="transaction"),
-    Route("POST", "/", transaction.transaction, "batch", "system", writes=True, audit="batch"),
+    Route("POST", "/", transaction.transaction, "batch", "system", writes=True, audit="transaction"),
     Route("GET", "", search_type.search_system, "search-system", "system", audit="search-system"),
     Route("GET", "/", search_type.search_system, None, "system", audit="search-system"),
     Route("POST", "/_search", search_type.search_system_post, None, "system", audit="search-system"),

@@ -50,7 +50,7 @@ class Access(NamedTuple):
 
 
 class AuditTrail:
-    __slots__ = ("accesses", "operation", "path", "query")
+    __slots__ = ("accesses", "operation", "path", "query", "interaction")
 
     def __init__(self, path: str = "", query: str = "", operation: str | None = None):
         self.accesses: list[Access] = []
@@ -59,6 +59,9 @@ class AuditTrail:
         #: what the client asked (the request's, or the batch entry's being run)
         self.path = path
         self.query = query
+        #: set where the request itself tells what it is (a Bundle: transaction or batch);
+        #: None: the route's interaction
+        self.interaction: str | None = None
 
     def add(self, access: Access) -> None:
         self.accesses.append(access)

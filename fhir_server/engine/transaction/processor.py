@@ -31,6 +31,8 @@ def process_bundle(runtime: Runtime, ctx: RequestContext, bundle: dict, *, retur
     kind = bundle.get("type")
     if kind not in ("transaction", "batch"):
         raise BadRequest(f"Bundle.type must be transaction or batch, got {kind!r}", expression="Bundle.type")
+    if ctx.audit is not None:  # the PDL log names what the Bundle is, whatever the URL
+        ctx.audit.interaction = kind
     _check_size(bundle, runtime.max_bundle_entries)
     _validate_skeleton(bundle)
     entries = parse_entries(bundle, ctx.base_url)
