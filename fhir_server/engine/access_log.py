@@ -20,13 +20,13 @@ from types import MappingProxyType
 from fhir_server.audit import AuditSearch, parse_audit_search, parse_extract_period
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.work import Runtime
-from fhir_server.errors import Forbidden, MethodNotAllowed, NotFound
+from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
 from fhir_server.model import is_valid_id
 from fhir_server.storage.audit import AuditQuery, AuditRow
 from fhir_server.storage.base import ResourceVersion
 
 __all__ = [
-    "AUDIT_EVENT", "EXTRACT_ROLES", "AuditWriteRefused", "refuse_audit_write", "read_event", "search_events",
+    "AUDIT_EVENT", "EXTRACT_ROLES", "AuditWriteRefused", "refuse_audit_write", "refuse_audit_listing", "read_event", "search_events",
     "AuditEventPage", "access_log",
 ]
 
@@ -47,6 +47,15 @@ def refuse_audit_write(resource_type: str | None) -> None:
             "AuditEvents are written by the server only: the access log is append-only, and no client "
             "(admin included) may create, update, patch or delete one"
         )
+
+
+def refuse_audit_listing(resource_type: str | None, where: str) -> None:
+    """History of AuditEvent, and its searches inside a Bundle: the log lives in the audit
+    store, which only ``GET [base]/AuditEvent?patient=…&date=…`` searches (an event has one
+    version: its history would only repeat it)."""
+    if resource_type == AUDIT_EVENT:
+        raise BadRequest(f"AuditEvent {where} is not supported: search the access log with "
+                         "GET [base]/AuditEvent?patient=…&date=…")
 
 
 def _check_reader(runtime: Runtime, ctx: RequestContext, letter: str) -> None:

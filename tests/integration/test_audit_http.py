@@ -256,3 +256,28 @@ def test_generated_events_validate_against_the_profile(http):
         r = http.post("/AuditEvent/$validate", json=event, headers=FHIR_JSON)
         errors = [i for i in r.json()["issue"] if i["severity"] in ("error", "fatal")]
         assert r.status_code == 200 and not errors, (_subtype(event), errors)
+
+
+def test_the_triage_queue_writes_one_event_per_child(http):
+    owner = f"Organization/{http.post('/Organization', json={'resourceType': 'Organization', 'name': 'Kö'}).json()['id']}"
+    children = [_patient(http) for _ in range(2)]
+    for pid in children:
+        task = {"resourceType": "Task", "status": "requested", "intent": "order", "authoredOn": "2026-01-05T08:00:00Z",
+                "code": {"coding": [{"system": f"{CS}evi-task-type", "code": "intake"}]},
+                "owner": {"reference": owner}, "for": {"reference": f"Patient/{pid}"}}
+        assert http.post("/Task", json=task).status_code == 201
+    r = http.get("/Task/$triage-queue", params={"owner": owner})
+    assert r.status_code == 200 and r.json()["total"] == 2, r.text
+    for pid in children:
+        event = _last(http, pid)
+        assert (_subtype(event), event["action"], event["subtype"][1]["display"]) == ("operation", "E", "$triage-queue")
+        assert _refs(event, "1") == [f"Patient/{pid}"] and len(_refs(event, "4")) == 1
+        assert _query(event) == f"owner={owner.replace('/', '%2F')}"
+
+
+def test_the_log_is_searched_only_where_it_lives(http):
+    assert http.get("/AuditEvent/_history").status_code == 404  # read by id: no such event
+    assert http.get("/AuditEvent/1/_history").status_code == 400
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "AuditEvent?date=ge2000"}}]}
+    r = http.post("", json=bundle, headers=FHIR_JSON)
+    assert r.json()["entry"][0]["response"]["status"].startswith("400")
