@@ -281,3 +281,13 @@ def test_the_log_is_searched_only_where_it_lives(http):
     bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": "AuditEvent?date=ge2000"}}]}
     r = http.post("", json=bundle, headers=FHIR_JSON)
     assert r.json()["entry"][0]["response"]["status"].startswith("400")
+
+
+def test_the_capability_statement_offers_the_log_read_only(http):
+    statement = http.get("/metadata").json()["rest"][0]
+    audit = next(r for r in statement["resource"] if r["type"] == "AuditEvent")
+    assert [i["code"] for i in audit["interaction"]] == ["read", "vread", "search-type"]
+    assert {p["name"] for p in audit["searchParam"]} == {"patient", "date"}
+    assert not any(k.startswith("conditional") for k in audit)
+    patient = next(r for r in statement["resource"] if r["type"] == "Patient")
+    assert {"name": "access-log", "definition": "https://evi-fhir.org/fhir/OperationDefinition/access-log"} in patient["operation"]
