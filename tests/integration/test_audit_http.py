@@ -291,3 +291,19 @@ def test_the_capability_statement_offers_the_log_read_only(http):
     assert not any(k.startswith("conditional") for k in audit)
     patient = next(r for r in statement["resource"] if r["type"] == "Patient")
     assert {"name": "access-log", "definition": "https://evi-fhir.org/fhir/OperationDefinition/access-log"} in patient["operation"]
+
+
+def test_a_server_failure_is_logged_with_outcome_8(http, monkeypatch):
+    import fhir_server.api.interactions.read as read_interaction
+
+    pid = _patient(http)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(read_interaction.engine, "read", boom)
+    assert http.get(f"/Patient/{pid}").status_code == 500
+    monkeypatch.undo()
+    event = _last(http, pid)
+    assert (_subtype(event), event["action"], event["outcome"]) == ("read", "R", "8")
+    assert "HTTP 500" in event["outcomeDesc"]
