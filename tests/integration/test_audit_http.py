@@ -307,3 +307,19 @@ def test_a_server_failure_is_logged_with_outcome_8(http, monkeypatch):
     event = _last(http, pid)
     assert (_subtype(event), event["action"], event["outcome"]) == ("read", "R", "8")
     assert "HTTP 500" in event["outcomeDesc"]
+
+
+def test_each_page_of_a_search_logs_the_children_it_shows(http):
+    tag = uuid.uuid4().hex
+    a, b = _patient(http), _patient(http)
+    for pid in (a, b):
+        _observation(http, pid, code={"coding": [{"system": "urn:t", "code": tag}]})
+    first = http.get("/Observation", params={"code": f"urn:t|{tag}", "_count": "1"}).json()
+    shown_first = first["entry"][0]["resource"]["subject"]["reference"].split("/")[1]
+    nxt = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = httpx.get(nxt, headers={"Accept": "application/fhir+json"}).json()
+    shown_second = second["entry"][0]["resource"]["subject"]["reference"].split("/")[1]
+    assert {shown_first, shown_second} == {a, b}
+    for pid in (a, b):
+        searches = [e for e in _log(http, pid) if _subtype(e) == "search-type"]
+        assert len(searches) == 1, pid  # logged by the page that showed its data, once
