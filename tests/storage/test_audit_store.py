@@ -104,3 +104,29 @@ def test_the_log_is_not_in_the_resource_tables(store):
     store.audit.append([_entry("p", "2026-01-01T00:00:00.000000Z")], _seal)
     with store.unit_of_work(write=False) as uow:
         assert uow.current("AuditEvent", "1") is None
+
+
+def _second_store(store, tmp_path):
+    """Another process's view of the same log: a second audit store on the same file/database."""
+    if hasattr(store, "db"):  # MongoDB
+        from fhir_server.storage.mongo.audit import MongoAuditStore
+
+        return MongoAuditStore(store.db)
+    if store.path == ":memory:":
+        pytest.skip("an in-memory database has no second process")
+    from fhir_server.storage.sqlite.audit import SqliteAuditStore
+
+    return SqliteAuditStore(store.path + "-audit")
+
+
+def test_two_processes_append_to_one_chain(store, tmp_path):
+    other = _second_store(store, tmp_path)
+    try:
+        for i in range(5):  # each side's remembered tip is taken by the other in turn
+            store.audit.append([_entry("a", "2026-01-01T00:00:00.000000Z", i)], _seal, wait=True)
+            other.append([_entry("b", "2026-01-01T00:00:00.000000Z", i)] * 2, _seal, wait=True)
+        assert [r.seq for r in store.audit.scan(0, 100)] == list(range(1, 16))
+        assert verify_chain(store.audit).events == 15
+    finally:
+        if not hasattr(store, "db"):
+            other.close()
