@@ -20,6 +20,7 @@ from fhir_server.api import (
     trailing_slash_redirect,
     type_interactions,
 )
+from fhir_server.audit import AuditWriter, ServerIdentity
 from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
 from fhir_server.engine import Runtime, install_search_parameter_hook, load_stored_search_parameters
 from fhir_server.engine.capabilities import Capabilities
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         yield
         app.state.workers.shutdown()  # requests under way finish before the store closes
+        if app.state.audit_writer is not None:
+            app.state.audit_writer.close()  # what is pending is stored first
         runtime.store.close()
 
     app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -107,6 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     #: None with auth off (EVI_AUTH=off)
     app.state.authentication = authentication
     app.state.workers = Workers(settings.read_workers, settings.write_workers)
+    #: the PDL log's group-commit writer, one per process (None with EVI_AUDIT=off)
+    app.state.audit_writer = (
+        AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base)) if settings.audit else None
+    )
     profiles = supported_profiles(ig_directory(settings.profiles_dir))
     app.state.capabilities = Capabilities(
         lambda base, registry: build_capability_statement(

@@ -1,4 +1,4 @@
-"""The ``evi-fhir`` command: serve, load, copy, ig, validate, clients add, token."""
+"""The ``evi-fhir`` command: serve, load, copy, ig, validate, clients add, token, audit."""
 
 from __future__ import annotations
 
@@ -374,6 +374,32 @@ def _auth_commands(sub, serve) -> None:
     token.set_defaults(func=_token)
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from fhir_server.audit.commands import purge_command, verify_command
+    from fhir_server.storage import open_store
+
+    settings = _settings(args)
+    store = open_store(settings.storage)
+    try:
+        if args.audit_command == "verify":
+            return verify_command(store.audit, sys.stdout, sys.stderr)
+        return purge_command(store.audit, args.before, settings.audit_retention_years, sys.stdout, sys.stderr)
+    finally:
+        store.close()
+
+
+def _audit_commands(sub) -> None:
+    """``audit verify`` and ``audit purge`` (the PDL access log, docs/audit.md)."""
+    audit = sub.add_parser("audit", help="the PDL access log: verify its chain, purge past the retention period")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the chain; exit 1 naming the first event whose chain breaks")
+    verify.add_argument("--storage", help="storage URL (EVI_STORAGE)")
+    purge = audit_sub.add_parser("purge", help="remove events recorded before --before (outside the retention period)")
+    purge.add_argument("--before", required=True, help="a date (YYYY-MM-DD) or dateTime")
+    purge.add_argument("--storage", help="storage URL (EVI_STORAGE)")
+    audit.set_defaults(func=_audit)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evi-fhir", description="FHIR R4 server for En väg in (EVI)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -426,6 +452,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--profiles", help="the guide's folder (default: profiles/)")
     check.set_defaults(func=_validate)
     _auth_commands(sub, serve)
+    _audit_commands(sub)
     return parser
 
 

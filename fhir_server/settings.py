@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     #: a web address or ``mailto:`` address of the contact
     ig_contact_url: str | None = None
     ig_copyright: str | None = None
+    #: the PDL access log (domain.md §6): ``off`` (EVI_AUDIT=off) only for benchmarks and
+    #: development, never in production: nothing that clients read or write is logged then
+    audit: bool = True
+    #: years the access log must keep an event; ``evi-fhir audit purge`` refuses younger
+    #: ones (PDL and HSLF-FS 2016:40 require at least 5)
+    audit_retention_years: int = Field(default=5, ge=0, le=100)
 
     @property
     def public_base(self) -> str:

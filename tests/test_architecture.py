@@ -18,13 +18,16 @@ ALLOWED = {
     "storage": {"errors", "search"},
     "conformance": {"errors", "spec", "model", "search"},
     "security": {"errors", "settings", "spec", "model", "search", "storage"},
-    "engine": {"errors", "spec", "model", "search", "storage", "conformance", "security"},
+    "audit": {"errors", "spec", "model", "search", "storage", "security"},
+    "engine": {"errors", "spec", "model", "search", "storage", "conformance", "security", "audit"},
     "reporting": {"errors", "settings", "spec", "model", "search", "storage", "engine", "conformance", "security"},
     "workflow": {"errors", "spec", "model", "search", "engine", "conformance"},
-    "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "reporting"},
-    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security", "reporting"},
+    "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "reporting",
+            "audit"},
+    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security", "reporting",
+            "audit"},
     "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow", "security",
-            "reporting"},
+            "reporting", "audit"},
 }
 
 
@@ -58,7 +61,8 @@ def test_imports_follow_the_flow(path):
     assert not wrong, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(wrong)}"
 
 
-SUBPACKAGES = ["api", "conformance", "engine", "model", "reporting", "search", "security", "spec", "storage", "workflow"]
+SUBPACKAGES = ["api", "audit", "conformance", "engine", "model", "reporting", "search", "security", "spec", "storage",
+               "workflow"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

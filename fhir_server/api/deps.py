@@ -44,6 +44,7 @@ def context_of(request: Request, preference: Preference | None = None) -> Reques
         strict_handling=preference.strict,
         follow_ups=follow_ups_of(request),
         budget=budget_of(request),
+        audit=state_of(request).get("audit"),
     )
 
 

@@ -20,6 +20,10 @@ the request runs again in the pool. Each request gets its budget
 With auth on, every route but the ``open`` ones (metadata, the SMART configuration,
 the token endpoint) first authenticates its caller (``api.authentication``), before
 its body is read: a request without a valid bearer token is answered 401 at once.
+
+Routes that may touch patient data name their restful-interaction code in ``audit``:
+their requests carry a PDL trail, and their AuditEvents are stored before the answer
+leaves (``api.audit``), whatever the answer (401s included).
 """
 
 from __future__ import annotations
@@ -42,14 +46,16 @@ from fhir_server.api.interactions import (
     transaction,
     update,
 )
-from fhir_server.api.operations import everything, reindex, validate
+from fhir_server.api.interactions import audit_event
+from fhir_server.api.operations import access_log, everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, translate, triage, validate_code
-from fhir_server.api import smart_configuration, token
+from fhir_server.api import audit, smart_configuration, token
 from fhir_server.api.authentication import authenticate, authentication_of
 from fhir_server.api.content import receive_body
 from fhir_server.api.deps import runtime_of, settings_of, state_of
 from fhir_server.api.workers import workers_of
 from fhir_server.engine import Budget, WouldBlock, run_follow_ups
+from fhir_server.errors import FhirError
 
 __all__ = ["Route", "ROUTES", "build_routes", "type_interactions", "system_interactions", "operations"]
 
@@ -73,6 +79,8 @@ class Route:
     inline: bool = False
     #: answered without authentication, also with auth on (domain.md §5)
     open: bool = False
+    #: the restful-interaction code its AuditEvents name (None: never patient data, not logged)
+    audit: str | None = None
 
 
 # order matters: literal segments (metadata, _history, _search, $op) before {id}
@@ -83,15 +91,27 @@ ROUTES: tuple[Route, ...] = (
           writes=None, open=True),
     Route("POST", "/auth/token", token.token, None, "system", open=True),
     Route("GET", "/auth/token", token.token, None, "system", writes=None, open=True),  # 405, not a read
-    Route("POST", "", transaction.transaction, "transaction", "system", writes=True),
-    Route("POST", "/", transaction.transaction, "batch", "system", writes=True),
-    Route("GET", "", search_type.search_system, "search-system", "system"),
-    Route("GET", "/", search_type.search_system, None, "system"),
-    Route("POST", "/_search", search_type.search_system_post, None, "system"),
-    Route("GET", "/_history", history.history_system, "history-system", "system"),
+    # the access log: read from the audit store, written by the server only (before the generic routes)
+    Route("GET", "/AuditEvent", audit_event.search, None, "type"),
+    Route("POST", "/AuditEvent/_search", audit_event.search_post, None, "type"),
+    Route("GET", "/AuditEvent/{id}/_history/{vid}", audit_event.vread, None, "instance"),
+    Route("GET", "/AuditEvent/{id}", audit_event.read, None, "instance"),
+    Route("POST", "/AuditEvent", audit_event.refuse, None, "type", writes=None),
+    Route("PUT", "/AuditEvent", audit_event.refuse, None, "type", writes=None),
+    Route("PATCH", "/AuditEvent", audit_event.refuse, None, "type", writes=None),
+    Route("DELETE", "/AuditEvent", audit_event.refuse, None, "type", writes=None),
+    Route("PUT", "/AuditEvent/{id}", audit_event.refuse, None, "instance", writes=None),
+    Route("PATCH", "/AuditEvent/{id}", audit_event.refuse, None, "instance", writes=None),
+    Route("DELETE", "/AuditEvent/{id}", audit_event.refuse, None, "instance", writes=None),
+    Route("POST", "", transaction.transaction, "transaction", "system", writes=True, audit="transaction"),
+    Route("POST", "/", transaction.transaction, "batch", "system", writes=True, audit="transaction"),
+    Route("GET", "", search_type.search_system, "search-system", "system", audit="search-system"),
+    Route("GET", "/", search_type.search_system, None, "system", audit="search-system"),
+    Route("POST", "/_search", search_type.search_system_post, None, "system", audit="search-system"),
+    Route("GET", "/_history", history.history_system, "history-system", "system", audit="history-system"),
     Route("POST", "/$reindex", reindex.reindex_system, None, "system", "reindex", writes=True, budgeted=False),
-    Route("GET", "/{resource_type}/_history", history.history_type, "history-type", "type"),
-    Route("POST", "/{resource_type}/_search", search_type.search_type_post, None, "type"),
+    Route("GET", "/{resource_type}/_history", history.history_type, "history-type", "type", audit="history-type"),
+    Route("POST", "/{resource_type}/_search", search_type.search_type_post, None, "type", audit="search-type"),
     Route("POST", "/{resource_type}/$reindex", reindex.reindex_type, None, "type", "reindex", writes=True, budgeted=False),
     # terminology: literal types before /{resource_type}/{id}, which would take "$expand" for an id
     Route("GET", "/ValueSet/$expand", expand.expand, None, "type", "expand"),
@@ -105,17 +125,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/ConceptMap/$translate", translate.translate, None, "type", "translate"),
     Route("POST", "/ConceptMap/$translate", translate.translate, None, "type", "translate"),
     # EVI's workflow operations on intake Tasks
-    Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue"),
-    Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True),
+    Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue", audit="operation"),
+    Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True, audit="operation"),
     Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
-    Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
-    Route("POST", "/{resource_type}", create.create, "create", "type", writes=True, inline=True),
-    Route("PUT", "/{resource_type}", update.conditional_update, None, "type", writes=True),
-    Route("PATCH", "/{resource_type}", patch.conditional_patch, None, "type", writes=True),
-    Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type", writes=True),
-    Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance", inline=True),
-    Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance"),
-    Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything"),
+    Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type", audit="search-type"),
+    Route("POST", "/{resource_type}", create.create, "create", "type", writes=True, inline=True, audit="create"),
+    Route("PUT", "/{resource_type}", update.conditional_update, None, "type", writes=True, audit="update"),
+    Route("PATCH", "/{resource_type}", patch.conditional_patch, None, "type", writes=True, audit="patch"),
+    Route("DELETE", "/{resource_type}", delete.conditional_delete, None, "type", writes=True, audit="delete"),
+    Route("GET", "/{resource_type}/{id}/_history/{vid}", read.vread, "vread", "instance", inline=True, audit="vread"),
+    Route("GET", "/{resource_type}/{id}/_history", history.history_instance, "history-instance", "instance",
+          audit="history-instance"),
+    Route("GET", "/{resource_type}/{id}/$everything", everything.everything, None, "instance", "everything",
+          audit="operation"),
+    # the patient's log extract (domain.md §6): reading the log is not itself logged
+    Route("GET", "/Patient/{id}/$access-log", access_log.access_log, None, "instance", "access-log"),
     Route("POST", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     Route("GET", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     # before the compartment search, which would take "$expand" for a resource type
@@ -127,11 +151,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("GET", "/ConceptMap/{id}/$translate", translate.translate_instance, None, "instance", "translate"),
     Route("POST", "/ConceptMap/{id}/$translate", translate.translate_instance, None, "instance", "translate"),
-    Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
-    Route("GET", "/{resource_type}/{id}", read.read, "read", "instance", inline=True),
-    Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True, inline=True),
-    Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance", writes=True, inline=True),
-    Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance", writes=True, inline=True),
+    Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance",
+          audit="search-type"),
+    Route("GET", "/{resource_type}/{id}", read.read, "read", "instance", inline=True, audit="read"),
+    Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True, inline=True, audit="update"),
+    Route("PATCH", "/{resource_type}/{id}", patch.patch, "patch", "instance", writes=True, inline=True, audit="patch"),
+    Route("DELETE", "/{resource_type}/{id}", delete.delete, "delete", "instance", writes=True, inline=True,
+          audit="delete"),
 )
 
 
@@ -143,33 +169,52 @@ def _endpoint(route: Route):
         seconds = settings.request_timeout if route.budgeted else None
         state = state_of(request)
         state["budget"] = Budget.for_request(seconds, settings.max_response_entries)
-        if not route.open:
-            authentication = authentication_of(request)
-            if authentication is not None:
-                await authenticate(request, authentication)
-        if route.writes is None:
-            return handler(request, **request.path_params)
-        if request.method in _WITH_BODY:
-            try:
-                state["body"] = await receive_body(request, settings.max_body_size)
-            except ClientDisconnect:  # gone before its body arrived: nobody hears an answer
-                return Response(status_code=400)
-        if route.inline and _may_inline(request, state) and runtime_of(request).store.inline:
-            state["inline"] = True
-            try:
-                response = handler(request, **request.path_params)
-            except WouldBlock:  # nothing was changed: run it where waiting is allowed
-                state["inline"] = False
-                state.pop("follow_ups", None)
-            else:
-                follow_ups = state.get("follow_ups")
-                if follow_ups:  # calls to other servers: never on the loop
-                    await workers_of(request).run(True, run_follow_ups, follow_ups)
-                return response
-        return await workers_of(request).run(route.writes, _handle, handler, request)
+        trail = audit.begin(request, route)
+        if trail is None:
+            return await _serve(route, handler, request, state)
+        try:
+            response = await _serve(route, handler, request, state)
+        except FhirError as exc:
+            await audit.finish(request, route, trail, exc.status)
+            raise
+        except Exception:  # the catch-all answers 500: a server failure
+            await audit.finish(request, route, trail, 500)
+            raise
+        await audit.finish(request, route, trail, response.status_code)
+        return response
 
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
     return endpoint
+
+
+async def _serve(route: Route, handler, request: Request, state: dict):
+    """Authenticate, read the body, then run the handler: on the loop, or in a worker."""
+    if not route.open:
+        authentication = authentication_of(request)
+        if authentication is not None:
+            await authenticate(request, authentication)
+    if route.writes is None:
+        return handler(request, **request.path_params)
+    if request.method in _WITH_BODY:
+        try:
+            state["body"] = await receive_body(request, settings_of(request).max_body_size)
+        except ClientDisconnect:  # gone before its body arrived: nobody hears an answer
+            return Response(status_code=400)
+    if route.inline and _may_inline(request, state) and runtime_of(request).store.inline:
+        state["inline"] = True
+        try:
+            response = handler(request, **request.path_params)
+        except WouldBlock:  # nothing was changed: run it where waiting is allowed
+            state["inline"] = False
+            state.pop("follow_ups", None)
+            if "audit" in state:  # nor was anything read: it is logged from the run in the pool
+                state["audit"].clear()
+        else:
+            follow_ups = state.get("follow_ups")
+            if follow_ups:  # calls to other servers: never on the loop
+                await workers_of(request).run(True, run_follow_ups, follow_ups)
+            return response
+    return await workers_of(request).run(route.writes, _handle, handler, request)
 
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})

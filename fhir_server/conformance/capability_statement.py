@@ -29,6 +29,7 @@ _OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-
 _PRODUCT_OPERATIONS = {
     "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
     "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
+    "access-log": ("https://evi-fhir.org/fhir/OperationDefinition/access-log", frozenset({"Patient"})),
 }
 
 
@@ -111,7 +112,7 @@ def build_capability_statement(
         ]
         if ops:
             entry["operation"] = ops
-        resources.append(entry)
+        resources.append(_access_log(entry) if rtype == "AuditEvent" else entry)
     rest = {"mode": "server"}
     if token_path:
         rest["security"] = _security(base_url, token_path)
@@ -151,3 +152,21 @@ def _security(base_url: str, token_path: str) -> dict:
         "description": "Bearer tokens: SMART Backend Services (client credentials with a signed JWT assertion; "
                        f"{base_url}/.well-known/smart-configuration), or the region's identity provider's",
     }
+
+
+#: the access log's AuditEvents (domain.md §6, docs/audit.md): written by the server only
+_AUDIT_INTERACTIONS = ("read", "vread", "search-type")
+_AUDIT_PARAMS = ("patient", "date")
+
+
+def _access_log(entry: dict) -> dict:
+    """AuditEvent as the server offers it: read and searched (patient, date) from the audit
+    store, never written by a client (405)."""
+    found = {k: v for k, v in entry.items() if not k.startswith(("conditional", "search", "updateCreate"))}
+    found["interaction"] = [{"code": code} for code in _AUDIT_INTERACTIONS]
+    found["versioning"] = "no-version"
+    found["readHistory"] = False
+    found["searchParam"] = [p for p in entry.get("searchParam", ()) if p["name"] in _AUDIT_PARAMS]
+    found["documentation"] = ("The PDL access log: written by the server only (create, update, patch and delete "
+                              "are refused with 405); read and searched by the admin role")
+    return found

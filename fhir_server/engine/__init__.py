@@ -1,5 +1,7 @@
 """Every interaction as a plain function over a Work (runtime + RequestContext + unit of work)."""
 
+from fhir_server.engine.access_log import AuditEventPage, access_log, read_event, refuse_audit_write, search_events
+from fhir_server.engine.audit import record_listed
 from fhir_server.engine.bundles import (
     etag,
     full_url,
@@ -38,6 +40,7 @@ from fhir_server.engine.write import WriteOutcome
 from fhir_server.storage.base import ResourceVersion, WouldBlock
 
 __all__ = [
+    "AuditEventPage",
     "Budget",
     "HistoryRequest",
     "PAGING_PARAMS",
@@ -56,6 +59,7 @@ __all__ = [
     "WriteEvent",
     "WouldBlock",
     "WriteOutcome",
+    "access_log",
     "compartment_clause",
     "conditional_delete",
     "conditional_patch",
@@ -80,10 +84,14 @@ __all__ = [
     "plan_search",
     "process_bundle",
     "read",
+    "read_event",
+    "record_listed",
+    "refuse_audit_write",
     "reindex",
     "resolve_target",
     "run_follow_ups",
     "search",
+    "search_events",
     "searchset_bundle",
     "status_text",
     "update",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
+from fhir_server.engine.access_log import refuse_audit_write
 from fhir_server.engine.valueset import expand_value_sets
 from fhir_server.engine.work import Work
 from fhir_server.errors import BadRequest, Conflict, NotFound, PreconditionFailed
@@ -81,6 +82,7 @@ def resolve_target(
     an existing resource the criteria did not match (409: R5 makes explicit what R4
     implies); PATCH 404; DELETE nothing to do.
     """
+    refuse_audit_write(resource_type)  # before any criteria are searched
     if method == "POST":
         found = _one(work, resource_type, if_none_exist, "If-None-Exist") if if_none_exist else None
         return Target("existing", found, True) if found else Target("create", new_id())

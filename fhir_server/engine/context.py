@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from fhir_server.audit import AuditTrail
 from fhir_server.errors import ResponseTooLarge, TooCostly
 from fhir_server.security import Caller
 
@@ -75,6 +76,9 @@ class RequestContext:
     inline: bool = False
     #: the request's time and answer-size budget (unlimited for the server's own work)
     budget: Budget = field(default=_UNLIMITED, compare=False)
+    #: what the request does to patient data, for the PDL log (``engine.audit``); None: not
+    #: logged (the log is off, the server's own work, or no client request)
+    audit: AuditTrail | None = field(default=None, compare=False)
 
     @property
     def deadline(self) -> float | None:

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from fhir_server.engine import access
+from fhir_server.engine.access_log import refuse_audit_listing
+from fhir_server.engine.audit import covers_patient_data, record_listed
 from fhir_server.engine.instance import _check_id, _may_see
 from fhir_server.engine.work import Work
 from fhir_server.errors import InvalidSearch, NotFound
@@ -67,6 +69,7 @@ def history(work: Work, request: HistoryRequest) -> HistoryPage:
     """A history page of what the caller may see (scope s; the access policy on the
     resources' current versions), protected identity redacted."""
     q = request.query
+    refuse_audit_listing(q.resource_type, "history")
     if q.id is not None:
         _check_id(q.resource_type, q.id)
         access.require_scope(work, q.resource_type, "s")
@@ -78,4 +81,8 @@ def history(work: Work, request: HistoryRequest) -> HistoryPage:
         if visible.clauses or visible.types:
             q = dataclasses.replace(q, visible=visible)
     page = work.uow.history(q)
-    return dataclasses.replace(page, versions=access.shown_all(work, page.versions))
+    page = dataclasses.replace(page, versions=access.shown_all(work, page.versions))
+    interaction = "history-instance" if q.id is not None else "history-type" if q.resource_type else "history-system"
+    patient = q.id if q.resource_type == "Patient" and q.id is not None else None
+    record_listed(work, interaction, page.versions, patient=patient, covers=covers_patient_data(q.resource_type))
+    return page

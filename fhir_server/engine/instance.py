@@ -5,6 +5,8 @@ from __future__ import annotations
 import orjson
 
 from fhir_server.engine import access
+from fhir_server.engine.access_log import AUDIT_EVENT, read_event, refuse_audit_write
+from fhir_server.engine.audit import record_read
 from fhir_server.engine.work import Work
 from fhir_server.engine.write import WriteOutcome, prepare, store_deletion, store_version
 from fhir_server.errors import BadRequest, Gone, NotFound, PreconditionFailed
@@ -20,10 +22,19 @@ def _check_id(resource_type: str, rid: str) -> None:
 
 
 def read(work: Work, resource_type: str, rid: str) -> ResourceVersion:
-    """The current version, as the caller may see it (404 for what it may not see)."""
+    """The current version, as the caller may see it (404 for what it may not see); the
+    read is logged (PDL), also when the access rules answer 404."""
+    return _current(work, resource_type, rid, audited=True)
+
+
+def _current(work: Work, resource_type: str, rid: str, *, audited: bool) -> ResourceVersion:
+    if resource_type == AUDIT_EVENT:  # from the audit store, as its own route reads it
+        return read_event(work.runtime, work.ctx, rid)
     _check_id(resource_type, rid)
     _check_readable(work, resource_type)
     current = work.uow.current(resource_type, rid)
+    if current is not None and audited and not current.deleted:
+        record_read(work, current)
     if current is None or not _may_see(work, current):
         raise NotFound(f"{resource_type}/{rid} is not known")
     if current.deleted:
@@ -32,11 +43,15 @@ def read(work: Work, resource_type: str, rid: str) -> ResourceVersion:
 
 
 def vread(work: Work, resource_type: str, rid: str, version_id: str) -> ResourceVersion:
+    if resource_type == AUDIT_EVENT:
+        return read_event(work.runtime, work.ctx, rid, version_id)
     _check_id(resource_type, rid)
     _check_readable(work, resource_type)
     if not (version_id.isascii() and version_id.isdigit()) or len(version_id) > 18:  # SQLite: 64-bit
         raise NotFound(f"{resource_type}/{rid} has no version {version_id!r}")
     found = work.uow.version(resource_type, rid, int(version_id))
+    if found is not None and not found.deleted:
+        record_read(work, found, "vread")
     if found is None or not _may_see(work, work.uow.current(resource_type, rid)):
         raise NotFound(f"{resource_type}/{rid} has no version {version_id}")
     if found.deleted:
@@ -94,7 +109,8 @@ def update(
 def patch(
     work: Work, resource_type: str, rid: str, operations: object, *, if_match: str | None = None
 ) -> WriteOutcome:
-    current = read(work, resource_type, rid)  # as the caller sees it: it patches its own view
+    # as the caller sees it: it patches its own view (logged as the patch, not as a read)
+    current = _current(work, resource_type, rid, audited=False)
     check_if_match(current, if_match, f"{resource_type}/{rid}")
     patched = apply_json_patch(orjson.loads(current.body), operations)
     patched = prepare(work, patched, resource_type, method="PATCH", rid=rid)
@@ -109,6 +125,7 @@ def delete(work: Work, resource_type: str, rid: str, *, if_match: str | None = N
     version (R4 http.html#delete: "or if the resource does not exist at all").
     """
     _check_id(resource_type, rid)
+    refuse_audit_write(resource_type)
     current = work.uow.current(resource_type, rid)
     check_if_match(current, if_match, f"{resource_type}/{rid}")
     if current is None or not _may_see(work, current):  # as if it did not exist

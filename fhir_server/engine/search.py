@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from fhir_server.engine import access
+from fhir_server.engine.audit import covers_patient_data, record_listed
 from fhir_server.engine.paging import SNAPSHOT_LIMIT, SearchOrigin, Snapshot
 from fhir_server.engine.valueset import expand_value_sets
 from fhir_server.engine.work import Work
@@ -119,9 +120,9 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]], *, origi
     uow = work.uow
     if plan.summary_count:
         total = uow.search(plan, with_total=True, limit=0).total
-        return SearchPage(plan, [], [], total, 0, 0, None, False, _warnings(plan), tuple(params))
+        return _logged(work, SearchPage(plan, [], [], total, 0, 0, None, False, _warnings(plan), tuple(params)), origin)
     if uow.keyset:
-        return _keyset_first(work, plan, params, origin)
+        return _logged(work, _keyset_first(work, plan, params, origin), origin)
     # the first page fixes a snapshot of the matches (up to SNAPSHOT_LIMIT)
     result = uow.search(plan, with_total=False, limit=SNAPSHOT_LIMIT + 1, offset=0)
     refs = result.refs
@@ -139,7 +140,7 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]], *, origi
         origin = origin or SearchOrigin(plan.resource_type, kept)
         snapshot = work.runtime.pages.put(refs, total, complete, kept, origin, owner=_owner(work))
     found = _page(work, plan, refs, complete, total, plan.offset, plan.count, snapshot)
-    return dataclasses.replace(found, self_params=tuple(params))
+    return _logged(work, dataclasses.replace(found, self_params=tuple(params)), origin)
 
 
 def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
@@ -152,9 +153,25 @@ def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
     plan = plan_origin(work, snapshot.origin)
     count = plan.count if count is None else min(count, work.runtime.max_page_size)
     if snapshot.keyset:
-        return _keyset_page(work, plan, snapshot, offset, count)
+        return _logged(work, _keyset_page(work, plan, snapshot, offset, count), snapshot.origin)
     found = _page(work, plan, list(snapshot.refs), snapshot.complete, snapshot.total, offset, count, snapshot)
-    return dataclasses.replace(found, self_params=snapshot.params)
+    return _logged(work, dataclasses.replace(found, self_params=snapshot.params), snapshot.origin)
+
+
+def _logged(work: Work, found: SearchPage, origin: SearchOrigin | None) -> SearchPage:
+    """The page's patient data, one access per patient (PDL); a search in a Patient's
+    compartment (and ``$everything``) names that patient even when it found nothing."""
+    plan = found.plan
+    patient = None
+    if origin is not None and origin.compartment and origin.compartment[0] == "Patient":
+        patient = origin.compartment[1]
+    if origin is not None and origin.everything:
+        interaction = "operation"
+    else:
+        interaction = "search-type" if plan.resource_type or patient else "search-system"
+    record_listed(work, interaction, [*found.matches, *found.included], patient=patient,
+                  covers=covers_patient_data(plan.resource_type, plan.types))
+    return found
 
 
 def _keyset_first(work: Work, plan: SearchPlan, params, origin: SearchOrigin | None) -> SearchPage:

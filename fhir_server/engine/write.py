@@ -12,6 +12,8 @@ import orjson
 
 from fhir_server.conformance.validation.base_invariants import invariant_sites
 from fhir_server.engine import access
+from fhir_server.engine.access_log import refuse_audit_write
+from fhir_server.engine.audit import record_deletion, record_write
 from fhir_server.engine.changes import Cause, SideEffect
 from fhir_server.engine.hooks import HookPoint, WriteEvent
 from fhir_server.engine.profiles import check_invariants
@@ -87,6 +89,7 @@ def prepare(work: Work, resource: dict, expected_type: str | None, *, method: st
     """BEFORE_VALIDATION hooks (they see the type and id only), then R4 validation: the
     models, the nesting limit of a request body (a PATCH result may not grow past it),
     the base invariants and the extensions' definitions (``profiles.check_invariants``)."""
+    refuse_audit_write(expected_type or resource.get("resourceType"))
     hooks = work.runtime.hooks
     if hooks.has(HookPoint.BEFORE_VALIDATION):
         rtype = expected_type or resource.get("resourceType")
@@ -149,6 +152,7 @@ def store_version(
         work.uow.write(version, index)
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {resource_type}/{rid}: {exc}") from None
+    record_write(work, version, index, previous)  # before the check: a refused write is logged with its patient
     access.check_result_visible(work, resource_type, rid)
     work.committed.append(event)
     work.changes.record(version, stored, previous, hooks.outer)
@@ -168,6 +172,7 @@ def store_deletion(work: Work, previous: ResourceVersion) -> ResourceVersion:
         work.uow.write(version, None)
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {previous.resource_type}/{previous.id}: {exc}") from None
+    record_deletion(work, previous)
     work.committed.append(event)
     work.changes.record(version, None, previous, hooks.outer)
     return version

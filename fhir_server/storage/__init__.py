@@ -1,5 +1,6 @@
 """Storage: the Store protocol and its backends, chosen by the storage URL."""
 
+from fhir_server.storage.audit import GENESIS, AuditAnchor, AuditEntry, AuditQuery, AuditRow, AuditStore, Seal
 from fhir_server.storage.base import (
     HistoryPage,
     HistoryQuery,
@@ -13,6 +14,13 @@ from fhir_server.storage.base import (
 from fhir_server.storage.factory import open_store
 
 __all__ = [
+    "AuditAnchor",
+    "AuditEntry",
+    "AuditQuery",
+    "AuditRow",
+    "AuditStore",
+    "GENESIS",
+    "Seal",
     "HistoryPage",
     "HistoryQuery",
     "ResourceVersion",

@@ -14,6 +14,7 @@ from typing import ContextManager, Protocol
 
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.audit import AuditStore
 from fhir_server.storage.pages import PageStore
 from fhir_server.storage.replay import ReplayCache
 
@@ -165,6 +166,8 @@ class Store(Protocol):
     pages: PageStore
     #: keys that may be used once (the token endpoint's ``jti``), shared likewise
     replay: ReplayCache
+    #: the PDL access log: append-only, apart from the resources and their indexes
+    audit: AuditStore
     #: units of work may run on the event loop (``inline=True``): a local database that can
     #: tell at once whether it would wait; False for a store across a network
     inline: bool

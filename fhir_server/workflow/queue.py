@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from fhir_server.engine import RequestContext, Runtime, full_url, plan_search
+from fhir_server.engine import RequestContext, Runtime, full_url, plan_search, record_listed
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.model import is_valid_id
 from fhir_server.search.params.date import to_range
@@ -211,6 +211,7 @@ def triage_queue(runtime: Runtime, ctx: RequestContext, params: list[tuple[str, 
             for bucket, start, how_many in page_window(sizes, request.offset, request.count):
                 refs.extend(work.uow.search(plans[bucket], with_total=False, limit=how_many, offset=start).refs)
             versions = work.uow.load_refs(refs)
+        record_listed(work, "operation", versions)  # the PDL log: one event per child on the page
     total = sum(sizes)
 
     url = f"{ctx.base_url}{OPERATION_PATH}"

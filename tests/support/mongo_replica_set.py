@@ -64,6 +64,10 @@ class _Collection:
     def __init__(self, inner, lock: threading.RLock):
         self._inner, self._lock = inner, lock
 
+    def with_options(self, **options) -> "_Collection":
+        """The same collection with other concerns, still under the lock."""
+        return _Collection(self._inner.with_options(**options), self._lock)
+
     def __getattr__(self, name):
         target = getattr(self._inner, name)
         if not callable(target):

@@ -11,6 +11,7 @@ import orjson
 
 from fhir_server.engine import history as history_mod
 from fhir_server.engine import instance
+from fhir_server.engine.access_log import refuse_audit_listing
 from fhir_server.engine.bundles import history_bundle, read_entry, searchset_bundle, status_text
 from fhir_server.engine.conditional import Target, resolve_target
 from fhir_server.engine.search import plan_search, search
@@ -73,6 +74,7 @@ def execute_read(work: Work, entry: EntryRequest) -> dict:
     if t is None:
         raise BadRequest(f"{entry.label}: GET {entry.url!r} is not supported inside a Bundle")
     if entry.id is None:
+        refuse_audit_listing(t, "search inside a Bundle")
         found = search(work, plan_search(work, t, entry.query), entry.query)
         return {"resource": searchset_bundle(base, f"{base}/{t}", found), "response": ok}
     if entry.version is not None:

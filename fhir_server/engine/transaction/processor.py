@@ -10,6 +10,7 @@ entry's response. Response entries are built from what the unit of work committe
 
 from __future__ import annotations
 
+from fhir_server.engine.audit import logged_step, step_access
 from fhir_server.engine.bundles import error_entry, write_entry
 from fhir_server.engine.conditional import Target
 from fhir_server.engine.context import RequestContext
@@ -30,6 +31,8 @@ def process_bundle(runtime: Runtime, ctx: RequestContext, bundle: dict, *, retur
     kind = bundle.get("type")
     if kind not in ("transaction", "batch"):
         raise BadRequest(f"Bundle.type must be transaction or batch, got {kind!r}", expression="Bundle.type")
+    if ctx.audit is not None:  # the PDL log names what the Bundle is, whatever the URL
+        ctx.audit.interaction = kind
     _check_size(bundle, runtime.max_bundle_entries)
     _validate_skeleton(bundle)
     entries = parse_entries(bundle, ctx.base_url)
@@ -68,8 +71,8 @@ def _run_transaction(work: Work, entries: list[EntryRequest], return_pref: str) 
     ordered = sorted(entries, key=lambda e: METHOD_ORDER[e.method])
     for entry in ordered:
         if entry.method == "DELETE":
-            results[entry.index] = _guard(entry, lambda e=entry: execute_write(work, e, resolve(work, e)))
-    targets = {e.index: _guard(e, lambda e=e: resolve(work, e)) for e in entries if e.method in WRITES}
+            results[entry.index] = _guard(work, entry, lambda e=entry: execute_write(work, e, resolve(work, e)))
+    targets = {e.index: _guard(work, e, lambda e=e: resolve(work, e), last=False) for e in entries if e.method in WRITES}
     _check_unique_targets(entries, targets)
     substitutions = {
         e.full_url: f"{e.resource_type}/{targets[e.index].id}"
@@ -81,12 +84,13 @@ def _run_transaction(work: Work, entries: list[EntryRequest], return_pref: str) 
         if entry.index not in targets:
             continue
         if entry.resource is not None:
-            entry.resource = _guard(entry, lambda e=entry: rewrite_references(work, e.resource, substitutions, cache))
-        results[entry.index] = _guard(entry, lambda e=entry: execute_write(work, e, targets[e.index]))
+            entry.resource = _guard(work, entry, lambda e=entry: rewrite_references(work, e.resource, substitutions, cache),
+                                    last=False)
+        results[entry.index] = _guard(work, entry, lambda e=entry: execute_write(work, e, targets[e.index]))
     work.run_before_commit()  # the server rules' deferred runs: the GETs and the answer see their writes
     for entry in ordered:
         if entry.index not in results:
-            results[entry.index] = _guard(entry, lambda e=entry: execute_read(work, e))
+            results[entry.index] = _guard(work, entry, lambda e=entry: execute_read(work, e))
     return [_response(work.ctx.base_url, results[e.index], return_pref) for e in entries]
 
 
@@ -94,10 +98,18 @@ def _response(base: str, result: WriteOutcome | dict, return_pref: str) -> dict:
     return write_entry(base, result, return_pref) if isinstance(result, WriteOutcome) else result
 
 
-def _guard(entry: EntryRequest, fn):
+def _logged(ctx: RequestContext, entry: EntryRequest, last: bool = True):
+    """The PDL log's view of one entry (``engine.audit.logged_step``)."""
+    fallback = step_access(entry.method, entry.resource_type, entry.id, entry.url,
+                           version=entry.version, history=entry.history) if ctx.audit is not None else None
+    return logged_step(ctx.audit, entry.url, fallback, last=last)
+
+
+def _guard(work: Work, entry: EntryRequest, fn, *, last: bool = True):
     """Run one step of an entry; name the entry in the error that aborts the transaction."""
     try:
-        return fn()
+        with _logged(work.ctx, entry, last):
+            return fn()
     except FhirError as exc:
         exc.message = f"{entry.label} ({entry.method} {entry.url}): {exc.message}"
         for issue in exc.issues:
@@ -137,10 +149,11 @@ def _check_unique_targets(entries: list[EntryRequest], targets: dict[int, Target
 def _run_batch_entry(runtime: Runtime, ctx: RequestContext, entry: EntryRequest, return_pref: str) -> dict:
     """One batch entry in its own unit of work; its failure is its own response."""
     try:
-        with runtime.work(ctx, write=entry.method not in ("GET", "HEAD")) as work:
-            if entry.method in ("GET", "HEAD"):
-                return execute_read(work, entry)
-            outcome = execute_write(work, entry, resolve(work, entry))
+        with _logged(ctx, entry):
+            with runtime.work(ctx, write=entry.method not in ("GET", "HEAD")) as work:
+                if entry.method in ("GET", "HEAD"):
+                    return execute_read(work, entry)
+                outcome = execute_write(work, entry, resolve(work, entry))
         # the unit of work has run its deferred rules and committed: the answer is final
         return write_entry(ctx.base_url, outcome, return_pref)
     except FhirError as exc:

@@ -32,6 +32,7 @@ from fhir_server.storage.mongo.layout import (
     RESOURCE_INDEXES,
     RESOURCES,
 )
+from fhir_server.storage.mongo.audit import MongoAuditStore
 from fhir_server.storage.mongo.pages import MongoPageStore
 from fhir_server.storage.mongo.replay import MongoReplayCache
 from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
@@ -62,6 +63,8 @@ class MongoStore:
         self.counters = self.db[COUNTERS]
         self.pages = MongoPageStore(self.db[PAGES])
         self.replay = MongoReplayCache(self.db[REPLAY])
+        #: the PDL access log, in collections of its own
+        self.audit = MongoAuditStore(self.db)
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
 

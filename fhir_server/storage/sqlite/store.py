@@ -36,6 +36,7 @@ from fhir_server.storage.base import (
 )
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
+from fhir_server.storage.sqlite.audit import SqliteAuditStore
 from fhir_server.storage.sqlite.compile import Sql, compile_parts, compile_where
 from fhir_server.storage.sqlite.combos import combo_rows
 from fhir_server.storage.sqlite.combos import ensure as ensure_combos
@@ -108,11 +109,16 @@ class SqliteStore:
         self._inline_reader: sqlite3.Connection | None = None
         self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
         self.replay = MemoryReplayCache() if self._memory else SqliteReplayCache(path + "-pages")
-        self._checkpointer = _Checkpointer(path) if not self._memory else None
-        if self._checkpointer is not None:
+        #: the PDL access log, in a file of its own (``evi.db-audit``): its commits never
+        #: wait for this database's writer
+        self.audit = SqliteAuditStore(":memory:" if self._memory else path + "-audit",
+                                      background_checkpoints=not self._memory)
+        self._checkpointers = [] if self._memory else [_Checkpointer(path), _Checkpointer(path + "-audit")]
+        if self._checkpointers:
             # checkpoints (and their fsync) run in the background, not inside a request's COMMIT
             self._writer.execute("PRAGMA wal_autocheckpoint = 0")
-            self._checkpointer.start()
+            for checkpointer in self._checkpointers:
+                checkpointer.start()
 
     def _deadline(self, deadline: float | None) -> float:
         own = time.monotonic() + self.query_timeout
@@ -179,14 +185,15 @@ class SqliteStore:
             uow.release()
 
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
+        for checkpointer in self._checkpointers:
+            checkpointer.stop()
         with self._write_lock:
             self._writer.close()
         for conn in [*self._all_readers, *([self._inline_reader] if self._inline_reader else [])]:
             conn.close()
         self.pages.close()
         self.replay.close()
+        self.audit.close()
 
 
 class _Checkpointer(threading.Thread):
