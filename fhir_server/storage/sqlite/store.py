@@ -40,6 +40,8 @@ from fhir_server.storage.replay import MemoryReplayCache
 from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
+from fhir_server.storage.sqlite.tabulate import compile_tabulation
+from fhir_server.storage.tabulation import Tabulation
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
 
@@ -399,6 +401,10 @@ class SqliteUnitOfWork:
             [*args, *order_args, limit, plan.offset if offset is None else offset],
         ).fetchall()
         return SearchResult([(r[0], r[1]) for r in rows], total)
+
+    def tabulate(self, tabulation: Tabulation) -> list[tuple]:
+        text, args = compile_tabulation(tabulation)
+        return [tuple(row) for row in self._conn.execute(text, args).fetchall()]
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         if not ids:
