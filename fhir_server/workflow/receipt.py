@@ -29,7 +29,15 @@ from fhir_server.model import format_instant
 from fhir_server.workflow.codes import SD
 from fhir_server.workflow.region import Region
 
-__all__ = ["EXT_RECEIVED", "MIGRATING_ROLES", "install_receipt", "intake_receipt", "receipt_time", "stated_receipt"]
+__all__ = [
+    "EXT_RECEIVED",
+    "MIGRATING_ROLES",
+    "install_receipt",
+    "intake_receipt",
+    "receipt_time",
+    "stated_receipt",
+    "without_receipt",
+]
 
 EXT_RECEIVED = SD + "evi-received"
 #: roles whose evi-received is honoured (and auth off: no caller at all)
@@ -109,3 +117,15 @@ def intake_receipt(sr: dict, written: str, region: Region) -> str:
     stated = stated_receipt(sr)
     moment = receipt_time(stated[0].get("valueDateTime"), region) if stated else None
     return format_instant(moment) if moment is not None else written
+
+
+def without_receipt(bundle: dict) -> list[str]:
+    """The ServiceRequests of a transaction Bundle that state no receipt time (what
+    ``evi-fhir load --migrate`` refuses: a migrated referral without one would be stamped
+    as received on the day of the migration, which falsifies every wait time after it)."""
+    missing = []
+    for n, entry in enumerate(bundle.get("entry") or ()):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "ServiceRequest" and not stated_receipt(resource):
+            missing.append(f"entry {n} ({entry.get('fullUrl') or resource.get('id') or 'ServiceRequest'})")
+    return missing
