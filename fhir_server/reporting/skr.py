@@ -39,7 +39,7 @@ from fhir_server.reporting.measures import VISIT_STATUSES
 from fhir_server.reporting.period import Period, local_day, month_period
 from fhir_server.reporting.pseudonyms import Pseudonymizer
 from fhir_server.reporting.strata import organization_codes
-from fhir_server.reporting.tables import tabulate
+from fhir_server.reporting.tables import MAX_VALUES, tabulate
 from fhir_server.storage.tabulation import Coalesce, Follow, Id, Referrers, TokenIs, Value
 
 __all__ = ["COUNTS", "INTERVALS", "VIEWS", "Case", "SkrReport", "skr_wait_times", "wait_cases"]
@@ -163,16 +163,34 @@ def _referrals(work: Work, period: Period) -> dict[str, _Referral]:
         if referral is not None:
             r = found.setdefault(referral, _Referral())
             r.unit = r.unit or org
+    # only the referrals the month can count are described (read by id): the others
+    # finished every interval they started before the month began
+    found = {ref: r for ref, r in found.items() if _in_month(r, period)}
     _describe(work, period, found)
     return found
+
+
+def _in_month(r: _Referral, period: Period) -> bool:
+    """Whether one of the referral's intervals may end in the month or still wait at its
+    end, judged by its milestones alone (its arrival is not known yet: a referral without
+    a first assessment may still wait for one)."""
+    m = r.milestones
+    for decided, ended in (((), "first-assessment"), (("investigation-decision",), "investigation-start"),
+                           (("treatment-decision",), "treatment-start")):
+        end = m.get(ended)
+        if end is not None and end >= period.start:
+            return True
+        if end is None and (not decided or any(d in m for d in decided)):
+            return True
+    return False
 
 
 def _describe(work: Work, period: Period, found: dict[str, _Referral]) -> None:
     """Receipt, clinic asked for and child of each referral: tabulated by id in chunks."""
     ids = sorted(ref.partition("/")[2] for ref in found)
     deviating: list[str] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+    for start in range(0, len(ids), MAX_VALUES):
+        chunk = ids[start:start + MAX_VALUES]
         for rid, received, performer, person, deviation, _n in tabulate(
                 work, "ServiceRequest", [("_id", ",".join(chunk))], Id(), _intake_receipt(),
                 Value("performer", "target", target_type="Organization"), _person(), Value("wait-deviation", "code")):
