@@ -7,14 +7,14 @@ every row of the parameter, thousands of times slower on a large store) or, for
 ``Referrers``, through the lookup key (``pid``, ``htarget``), so the cost is a few index
 probes per counted resource, whatever the size of the store::
 
-    SELECT c0, c1, COUNT(*) FROM (
+    WITH t AS MATERIALIZED (
       SELECT (SELECT MIN(x1.code) FROM idx_token x1 WHERE x1.rid = r.rid AND x1.pid = ?) AS c0,
              (SELECT MIN((SELECT MIN(x3.code) FROM idx_token x3 WHERE x3.rid = t2.rid AND x3.pid = ?))
                FROM idx_reference a2 JOIN resource t2 ON t2.type = a2.target_type
                     AND t2.id = a2.target_id AND t2.deleted = 0
                WHERE a2.rid = r.rid AND a2.pid = ? AND a2.target_type = ? AND a2.url IS NULL) AS c1
       FROM resource r WHERE <the plan, as a search compiles it>)
-    GROUP BY c0, c1
+    SELECT c0, c1, COUNT(*) FROM t GROUP BY c0, c1
 
 Parameters are the interned ``pid`` of (type, code) -- the type of each row is known
 from the tabulation -- and a parameter never indexed is ``-1`` (nothing matches). Dates
@@ -82,7 +82,9 @@ def assemble(columns: list[str], where: str) -> str:
     names = [f"c{i}" for i in range(len(columns))]
     inner = ", ".join(f"{c} AS {n}" for c, n in zip(columns, names))
     grouped = ", ".join(names)
-    return f"SELECT {grouped}, COUNT(*) FROM (SELECT {inner} FROM resource r WHERE {where}) GROUP BY {grouped}"
+    # materialized: flattened into the GROUP BY, SQLite would run every column's subquery twice
+    return (f"WITH t AS MATERIALIZED (SELECT {inner} FROM resource r WHERE {where}) "
+            f"SELECT {grouped}, COUNT(*) FROM t GROUP BY {grouped}")
 
 
 def _expression(sql: Sql, aliases: _Aliases, expression, row: str, rtype: str) -> str:
