@@ -150,17 +150,16 @@ def _referrals(work: Work, period: Period) -> dict[str, _Referral]:
     two scans cover the history; everything else is read for the month's referrals only."""
     found: dict[str, _Referral] = {}
     days: dict[str, date] = {}  # local day per stored instant: milestone days repeat
-    for referral, code, day, _n in tabulate(
-            work, "Encounter", [("type", ",".join(f"{MILESTONE}|{m}" for m in MILESTONES)),
-                                ("status:not", "entered-in-error,cancelled")],
-            Value("based-on", "target", target_type="ServiceRequest"), Value("type", "code", system=MILESTONE),
-            Value("date", "low")):
-        if referral is None or day is None:
-            continue
-        r = found.setdefault(referral, _Referral())
-        moment = days.get(day) or days.setdefault(day, local_day(day, period.zone))
-        if moment <= period.end and (code not in r.milestones or moment < r.milestones[code]):
-            r.milestones[code] = moment
+    for code in MILESTONES:  # one scan per type: no type column, no OR of five codes
+        for referral, day, _n in tabulate(
+                work, "Encounter", [("type", f"{MILESTONE}|{code}"), ("status:not", "entered-in-error,cancelled")],
+                Value("based-on", "target", target_type="ServiceRequest"), Value("date", "low")):
+            if referral is None or day is None:
+                continue
+            r = found.setdefault(referral, _Referral())
+            moment = days.get(day) or days.setdefault(day, local_day(day, period.zone))
+            if moment <= period.end and (code not in r.milestones or moment < r.milestones[code]):
+                r.milestones[code] = moment
     for referral, _n in tabulate(work, "Appointment", _VISITS, Value("based-on", "target", target_type="ServiceRequest")):
         if referral is not None:
             found.setdefault(referral, _Referral())
