@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     token_secret: str | None = Field(default=None, repr=False)
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
+    #: the region's secret for pseudonyms in reports and exports (HMAC-SHA-256, at least
+    #: 32 bytes; domain.md §8): without it reporting refuses to run, the server still starts
+    pseudonym_key: str | None = Field(default=None, repr=False)
 
     #: the implementation guide package's publisher, contact and copyright (``evi-fhir ig
     #: package``): the organisation that publishes the guide and answers for it. evi-fhir is

@@ -50,6 +50,7 @@ from fhir_server.api.interactions import audit_event
 from fhir_server.api.operations import access_log, everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, translate, triage, validate_code
 from fhir_server.api import audit, smart_configuration, token
+from fhir_server.api.operations import reporting
 from fhir_server.api.authentication import authenticate, authentication_of
 from fhir_server.api.content import receive_body
 from fhir_server.api.deps import runtime_of, settings_of, state_of
@@ -127,6 +128,10 @@ ROUTES: tuple[Route, ...] = (
     # EVI's workflow operations on intake Tasks
     Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue", audit="operation"),
     Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True, audit="operation"),
+    # reporting (domain.md §8): literal paths before /{resource_type}/{id}
+    Route("GET", "/$skr-wait-times", reporting.skr_wait_times_operation, None, "system", "skr-wait-times"),
+    Route("GET", "/Measure/{id}/$evaluate-measure", reporting.evaluate_measure, None, "instance", "evaluate-measure"),
+    Route("POST", "/Measure/{id}/$evaluate-measure", reporting.evaluate_measure, None, "instance", "evaluate-measure"),
     Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type", audit="search-type"),
     Route("POST", "/{resource_type}", create.create, "create", "type", writes=True, inline=True, audit="create"),

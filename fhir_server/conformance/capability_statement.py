@@ -21,6 +21,7 @@ _TYPE_SPECIFIC = {
     "lookup": frozenset({"CodeSystem"}),
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
     "translate": frozenset({"ConceptMap"}),
+    "evaluate-measure": frozenset({"Measure"}),
 }
 #: the product's own operations (profiles/OperationDefinition-*.json): name -> (canonical, types)
 #: rest.security with auth on (SMART App Launch 2.x, conformance.html#using-cs)
@@ -30,6 +31,7 @@ _PRODUCT_OPERATIONS = {
     "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
     "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
     "access-log": ("https://evi-fhir.org/fhir/OperationDefinition/access-log", frozenset({"Patient"})),
+    "skr-wait-times": ("https://evi-fhir.org/fhir/OperationDefinition/skr-wait-times", frozenset()),
 }
 
 
@@ -137,7 +139,8 @@ def build_capability_statement(
                     for d in registry.supported_for("Resource")
                 ],
                 "operation": [
-                    {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
+                    {"name": name, "definition": _PRODUCT_OPERATIONS[name][0] if name in _PRODUCT_OPERATIONS
+                     else f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
                     for name, level in operations if level == "system"
                 ],
             }
