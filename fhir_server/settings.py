@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
 
+    #: the dashboard (``/ui``, domain.md §9) as a client of the region's OpenID Connect
+    #: provider (authorization code flow with PKCE): its client id there, its secret
+    #: when the provider registered it as a confidential client, and the scopes it asks for
+    ui_client_id: str | None = None
+    ui_client_secret: str | None = Field(default=None, repr=False)
+    ui_scopes: str = "openid"
+    #: hours a dashboard sign-in lasts at most (it ends earlier with the person's token)
+    ui_session_hours: float = Field(default=8.0, gt=0, le=24)
+
     @property
     def public_base(self) -> str:
         if self.base_url:

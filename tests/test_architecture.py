@@ -22,7 +22,9 @@ ALLOWED = {
     "reporting": {"errors", "settings", "spec", "model", "search", "storage", "engine", "conformance", "security"},
     "workflow": {"errors", "spec", "model", "search", "engine", "conformance"},
     "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "reporting"},
-    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security", "reporting"},
+    "ui": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "reporting", "api"},
+    "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security", "reporting",
+            "ui"},
     "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow", "security",
             "reporting"},
 }
@@ -58,7 +60,8 @@ def test_imports_follow_the_flow(path):
     assert not wrong, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(wrong)}"
 
 
-SUBPACKAGES = ["api", "conformance", "engine", "model", "reporting", "search", "security", "spec", "storage", "workflow"]
+SUBPACKAGES = ["api", "conformance", "engine", "model", "reporting", "search", "security", "spec", "storage", "ui",
+               "workflow"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)
