@@ -114,3 +114,32 @@ def test_a_nonce_mismatch_refuses_the_sign_in(signed_in_server, monkeypatch):
     assert status == 302
     answer = client.get(out["Location"])
     assert answer.status_code == 401 and "nonce" in answer.text
+
+
+def _signed_in_client(live) -> httpx.Client:
+    client, to_provider = _start(live)
+    back = httpx.get(to_provider, timeout=30)
+    assert client.get(back.headers["location"]).status_code == 303
+    return client
+
+
+def test_pages_show_only_what_the_persons_role_may_see(signed_in_server):
+    """The access policy of domain.md §5 applies to the pages as to the API: a BUP clinic's
+    person sees a referral it is asked to take, but not EVI's intake Tasks."""
+    live, idp = signed_in_server
+    idp.person = {"hsa_id": "SE2321000131-P000000000002", "role": "care-unit", "name": "Bo Bupsson",
+                  "care_unit": "SE2321000131-E000000000201"}
+    client = _signed_in_client(live)
+    queue = client.get(ui_url(live) + "/")
+    assert queue.status_code == 200 and "data-task=" not in queue.text and "Inloggad: Bo Bupsson" in queue.text
+    page = client.get(ui_url(live) + "/remiss/referral-general-ella")
+    assert page.status_code == 200 and "Ella" in page.text
+    assert "Ingen mottagningsuppgift" in page.text  # the intake Task is EVI's
+    hidden = client.get(ui_url(live) + "/remiss/self-referral-maja")
+    assert hidden.status_code == 404
+    # an EVI person sees both
+    idp.person = {"hsa_id": "SE2321000131-P000000000001", "role": "evi", "name": "Eva Evisson",
+                  "care_unit": EVI_VGR_HSA}
+    evi = _signed_in_client(live)
+    assert evi.get(ui_url(live) + "/remiss/self-referral-maja").status_code == 200
+    assert "data-task=" in evi.get(ui_url(live) + "/").text
