@@ -92,8 +92,18 @@ def _evi_units(work: Work) -> list[tuple[str, str]]:
     return sorted(((o["id"], o.get("name") or o["id"]) for o in found), key=lambda u: u[1])
 
 
+def _own_unit(runtime: Runtime, ctx: RequestContext) -> str | None:
+    """A signed-in person's own EVI unit: their queue unless they choose another (or all)."""
+    own = ctx.caller.organization if ctx.caller is not None else None
+    if not own or not own.startswith("Organization/"):
+        return None
+    with runtime.work(ctx, write=False) as work:
+        return own.removeprefix("Organization/") if own.removeprefix("Organization/") in dict(_evi_units(work)) else None
+
+
 def queue_view(runtime: Runtime, ctx: RequestContext, query: dict[str, str], labels: Labels) -> QueueView:
-    page, unit = _page_number(query.get("sida")), _unit(query.get("enhet"))
+    page = _page_number(query.get("sida"))
+    unit = _unit(query["enhet"]) if "enhet" in query else _own_unit(runtime, ctx)
     params = [("_count", str(PAGE_SIZE)), ("_offset", str((page - 1) * PAGE_SIZE))]
     if unit:
         params.append(("owner", f"Organization/{unit}"))

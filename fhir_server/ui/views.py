@@ -18,7 +18,7 @@ def queue_page(view: View) -> Response:
     shown = queue_view(view.runtime, view.ctx, view.query, view.dashboard.labels)
 
     def link(page: int) -> str:
-        return urlencode([*([("enhet", shown.unit)] if shown.unit else []), ("sida", str(page))])
+        return urlencode([("enhet", shown.unit or ""), ("sida", str(page))])
 
     return view.render("queue.html", "Triagekö", "queue", view=shown, link=link)
 

@@ -143,3 +143,12 @@ def test_pages_show_only_what_the_persons_role_may_see(signed_in_server):
     evi = _signed_in_client(live)
     assert evi.get(ui_url(live) + "/remiss/self-referral-maja").status_code == 200
     assert "data-task=" in evi.get(ui_url(live) + "/").text
+
+
+def test_a_person_of_an_evi_unit_starts_on_their_units_queue(signed_in_server):
+    live, idp = signed_in_server
+    client = _signed_in_client(live)  # Eva, of Organization/evi-vgr
+    own = client.get(ui_url(live) + "/")
+    assert '<option value="evi-vgr" selected>' in own.text
+    every = client.get(ui_url(live) + "/", params={"enhet": ""})
+    assert '<option value="" ' not in every.text and "selected>" not in every.text
