@@ -139,7 +139,14 @@ def _read(path: Path) -> dict | None:
     return data
 
 
-def _load_round(runtime, ctx, pending: list[Path], progress: "_Progress | None") -> tuple[int, list, list]:
+def _unreceived(bundle: dict) -> list[str]:
+    from fhir_server.workflow.receipt import without_receipt
+
+    return without_receipt(bundle)
+
+
+def _load_round(runtime, ctx, pending: list[Path], progress: "_Progress | None",
+                migrate: bool = False) -> tuple[int, list, list]:
     """One pass over ``pending``: (entries stored, (path, message) failures, skipped paths)."""
     from fhir_server.engine import process_bundle
     from fhir_server.errors import FhirError
@@ -150,6 +157,9 @@ def _load_round(runtime, ctx, pending: list[Path], progress: "_Progress | None")
             data = _read(path)
             if data is None:
                 skipped.append(path)
+            elif migrate and (missing := _unreceived(_as_bundle(data))):
+                failures.append((path, "--migrate: ServiceRequest without evi-received (its receipt time): "
+                                 + ", ".join(missing)))
             else:
                 entries += len(process_bundle(runtime, ctx, _as_bundle(data), return_pref="minimal").get("entry", []))
         except (FhirError, ValueError, orjson.JSONDecodeError) as exc:
@@ -181,7 +191,8 @@ def _load(args: argparse.Namespace) -> int:
         # whole round makes no progress
         first_round = True
         while pending:
-            stored, failures, passed_over = _load_round(runtime, ctx, pending, progress if first_round else None)
+            stored, failures, passed_over = _load_round(runtime, ctx, pending, progress if first_round else None,
+                                                        getattr(args, "migrate", False))
             entries += stored
             skipped += passed_over
             first_round = False
@@ -200,6 +211,31 @@ def _load(args: argparse.Namespace) -> int:
     for path, message in failures:
         print(f"  failed {path}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _report_skr(args: argparse.Namespace) -> int:
+    from fhir_server.app import build_runtime
+    from fhir_server.engine import RequestContext
+    from fhir_server.errors import FhirError
+    from fhir_server.reporting import skr_csv, skr_wait_times
+
+    settings = _settings(args)
+    runtime = build_runtime(settings)
+    try:
+        report = skr_wait_times(runtime, RequestContext(base_url=settings.public_base), args.month,
+                                key=settings.pseudonym_key, detail=args.detail)
+    except FhirError as exc:
+        print(f"evi-fhir report skr: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        runtime.store.close()
+    text = skr_csv(report)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out} ({len(report.cases)} referral intervals)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _copy(args: argparse.Namespace) -> int:
@@ -372,7 +408,23 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("paths", nargs="+", metavar="path")
     load.add_argument("--storage", help="storage URL (EVI_STORAGE)")
     load.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE)")
+    load.add_argument(
+        "--migrate", action="store_true",
+        help="load a region's history from an older system: every ServiceRequest must state its receipt time "
+        "in the extension evi-received (valueDateTime), which the intake Task takes as authoredOn and counts "
+        "its due date from (files with one that does not are refused, nothing of them stored); load runs "
+        "as the server itself, so the value is honoured as for the admin role (docs/reporting.md)")
     load.set_defaults(func=_load)
+
+    report = sub.add_parser("report", help="national reports (domain.md §8)")
+    report_sub = report.add_subparsers(dest="report", required=True)
+    skr = report_sub.add_parser("skr", help="SKR's monthly BUP wait-time report as CSV (needs EVI_PSEUDONYM_KEY)")
+    skr.add_argument("--month", required=True, help="the month, YYYY-MM")
+    skr.add_argument("--out", help="write the CSV to this file (default: standard output)")
+    skr.add_argument("--detail", action="store_true", help="add one line per referral and interval (pseudonymised)")
+    skr.add_argument("--storage", help="storage URL (EVI_STORAGE)")
+    skr.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE)")
+    skr.set_defaults(func=_report_skr)
 
     copy = sub.add_parser("copy", help="copy every resource with its full history between two stores (resumable)")
     copy.add_argument("--from", dest="source", required=True, help="source storage URL")

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     token_secret: str | None = Field(default=None, repr=False)
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
+    #: the region's secret for pseudonyms in reports and exports (HMAC-SHA-256, at least
+    #: 32 bytes; domain.md §8): without it reporting refuses to run, the server still starts
+    pseudonym_key: str | None = Field(default=None, repr=False)
 
     #: the dashboard (``/ui``, domain.md §9) as a client of the region's OpenID Connect
     #: provider (authorization code flow with PKCE): its client id there, its secret

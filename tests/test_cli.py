@@ -193,3 +193,73 @@ def test_serve_with_workers_hands_them_one_made_up_secret(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# -- reporting: load --migrate and report skr (domain.md §8) ---------------------------------
+
+_SD = "https://evi-fhir.org/fhir/StructureDefinition/"
+
+
+def _migrated_world(tmp_path) -> Path:
+    from tests.support.evi import TEST_REGION, example, patient, personnummer, referral
+    from datetime import date
+
+    data = tmp_path / "history"
+    data.mkdir()
+    units = [example(n) for n in ("Organization-evi-vgr", "Organization-bup-akut-vgr", "Organization-bup-uddevalla")]
+    child = patient(date(2014, 2, 3), pnr=personnummer(date(2014, 2, 3)))
+    child["id"] = "migrated-child"
+    sr = referral("Patient/migrated-child", performer="Organization/bup-uddevalla")
+    sr["id"] = "migrated-referral"
+    sr["extension"].append({"url": _SD + "evi-received", "valueDateTime": "2026-05-04"})
+    encounter = {"resourceType": "Encounter", "id": "migrated-first-assessment", "status": "finished",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                 "type": [{"coding": [{"system": "https://evi-fhir.org/fhir/CodeSystem/evi-wait-milestone",
+                                       "code": "first-assessment"}]}],
+                 "basedOn": [{"reference": "ServiceRequest/migrated-referral"}],
+                 "serviceProvider": {"reference": "Organization/bup-uddevalla"}, "period": {"start": "2026-06-10"}}
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": r} for r in [*units, child, sr, encounter]]}
+    (data / "history.json").write_text(json.dumps(bundle))
+    return data, TEST_REGION, child["identifier"][0]["value"]
+
+
+def test_load_migrate_keeps_receipt_times_and_report_skr_writes_the_csv(tmp_path, capsys, monkeypatch):
+    data, region, pnr = _migrated_world(tmp_path)
+    db = tmp_path / "evi.db"
+    assert main(["load", str(data), "--migrate", "--storage", f"sqlite://{db}", "--region", str(region)]) == 0
+    store = open_store(f"sqlite://{db}")
+    try:
+        with store.unit_of_work(write=False) as uow:
+            tasks = [json.loads(v.body) for v in uow.load("Task", uow.current_ids("Task", None, 100))]
+    finally:
+        store.close()
+    (task,) = [t for t in tasks if t.get("focus", {}).get("reference") == "ServiceRequest/migrated-referral"]
+    assert task["authoredOn"] == "2026-05-03T22:00:00.000000Z"  # 2026-05-04 00:00 in Stockholm
+    assert task["restriction"]["period"]["end"].startswith("2026-05-0")
+    monkeypatch.delenv("EVI_PSEUDONYM_KEY", raising=False)
+    assert main(["report", "skr", "--month", "2026-06", "--storage", f"sqlite://{db}"]) == 2
+    assert "EVI_PSEUDONYM_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("EVI_PSEUDONYM_KEY", "k" * 40)
+    out = tmp_path / "skr.csv"
+    args = ["report", "skr", "--month", "2026-06", "--detail", "--storage", f"sqlite://{db}", "--region", str(region)]
+    assert main([*args, "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[1].split(",")[:9] == ["summary", "2026-06", "SE2321000131-E000000000201", "first-assessment",
+                                      "completed", "1", "1", "0", "1"]  # 2026-05-04 -> 06-10: 37 days
+    assert rows[2].startswith("detail,2026-06,SE2321000131-E000000000201,first-assessment,completed")
+    assert pnr not in out.read_text()
+    assert main(["report", "skr", "--month", "June", "--storage", f"sqlite://{db}"]) == 2
+
+
+def test_load_migrate_refuses_referrals_without_a_receipt_time(tmp_path, capsys):
+    from tests.support.evi import TEST_REGION, referral
+
+    data = tmp_path / "history"
+    data.mkdir()
+    sr = referral("Patient/nobody")
+    sr["id"] = "no-receipt"
+    (data / "sr.json").write_text(json.dumps(sr))
+    db = tmp_path / "evi.db"
+    assert main(["load", str(data), "--migrate", "--storage", f"sqlite://{db}", "--region", str(TEST_REGION)]) == 1
+    assert "without evi-received" in capsys.readouterr().err

@@ -44,6 +44,7 @@ from fhir_server.api.interactions import (
 )
 from fhir_server.api.operations import everything, reindex, validate
 from fhir_server.api.operations import expand, lookup, triage, validate_code
+from fhir_server.api.operations import reporting
 from fhir_server.api import smart_configuration, token
 from fhir_server.api.authentication import authenticate, authentication_of
 from fhir_server.api.content import receive_body
@@ -105,6 +106,10 @@ ROUTES: tuple[Route, ...] = (
     # EVI's workflow operations on intake Tasks
     Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue"),
     Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True),
+    # reporting (domain.md §8): literal paths before /{resource_type}/{id}
+    Route("GET", "/$skr-wait-times", reporting.skr_wait_times_operation, None, "system", "skr-wait-times"),
+    Route("GET", "/Measure/{id}/$evaluate-measure", reporting.evaluate_measure, None, "instance", "evaluate-measure"),
+    Route("POST", "/Measure/{id}/$evaluate-measure", reporting.evaluate_measure, None, "instance", "evaluate-measure"),
     Route("POST", "/{resource_type}/$validate", validate.validate_type, None, "type", "validate"),
     Route("GET", "/{resource_type}", search_type.search_type, "search-type", "type"),
     Route("POST", "/{resource_type}", create.create, "create", "type", writes=True, inline=True),

@@ -20,6 +20,7 @@ _TYPE_SPECIFIC = {
     "expand": frozenset({"ValueSet"}),
     "lookup": frozenset({"CodeSystem"}),
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
+    "evaluate-measure": frozenset({"Measure"}),
 }
 #: the product's own operations (profiles/OperationDefinition-*.json): name -> (canonical, types)
 #: rest.security with auth on (SMART App Launch 2.x, conformance.html#using-cs)
@@ -28,6 +29,7 @@ _OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-
 _PRODUCT_OPERATIONS = {
     "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
     "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
+    "skr-wait-times": ("https://evi-fhir.org/fhir/OperationDefinition/skr-wait-times", frozenset()),
 }
 
 
@@ -135,7 +137,8 @@ def build_capability_statement(
                     for d in registry.supported_for("Resource")
                 ],
                 "operation": [
-                    {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
+                    {"name": name, "definition": _PRODUCT_OPERATIONS[name][0] if name in _PRODUCT_OPERATIONS
+                     else f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
                     for name, level in operations if level == "system"
                 ],
             }

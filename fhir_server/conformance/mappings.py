@@ -2,12 +2,13 @@
 
 In a source checkout the files are read from ``mappings/``; an installed wheel carries them
 as the data package ``fhir_server.mappings`` (see pyproject.toml), as ``ig.py`` does for
-``profiles/``.  Three tables:
+``profiles/``.  Four tables:
 
   concepts         domain.md §2's "EVI concept | FHIR | profile id" rows
   triage-outcomes  per evi-triage-outcome code: what ``$triage`` creates and updates, its
                    required and optional Parameters, the intake Task outputs it records
   channels         per evi-contact-channel code: ServiceRequest.intent and Questionnaires
+  municipalities   Sweden's municipalities by kommunkod (the measures' municipality stratum)
 
 ``python -m fhir_server.conformance.mappings`` writes ``docs/mappings.md`` from them;
 ``--check`` exits 1 when that page is stale.
@@ -38,7 +39,7 @@ __all__ = [
     "triage_outcomes",
 ]
 
-NAMES = ("concepts", "triage-outcomes", "channels")
+NAMES = ("concepts", "triage-outcomes", "channels", "municipalities")
 _ROOT = Path(__file__).resolve().parents[2]
 DOCS_PAGE = _ROOT / "docs" / "mappings.md"
 GENERATED = "Generated from mappings/*.json by `python -m fhir_server.conformance.mappings`; do not edit."
@@ -263,11 +264,23 @@ def _channels(table: dict) -> list[str]:
             *_table(("code", "Swedish", "ServiceRequest.intent", "Questionnaire"), rows)]
 
 
+def _municipalities(table: dict) -> list[str]:
+    by_county: dict[str, list[str]] = {}
+    for m in table["municipalities"]:
+        by_county.setdefault(m["code"][:2], []).append(f"`{m['code']}` {m['name']}")
+    rows = [(f"`{county}`", table["counties"][county], ", ".join(names)) for county, names in sorted(by_county.items())]
+    return ["## Municipalities (kommunkod, `" + table["system"] + "`)", "",
+            f"{len(table['municipalities'])} municipalities; a home address's district naming one (by name or code) "
+            "is coded by its kommunkod in the measures' municipality stratum.", "",
+            *_table(("county", "län", "municipalities"), rows)]
+
+
 def render_markdown(directory: str | Path | None = None) -> str:
     lines = ["# EVI concept → FHIR mappings", "", f"> {GENERATED}", ""]
     lines += _concepts(load_mappings("concepts", directory))
     lines += _triage(load_mappings("triage-outcomes", directory), triage_outcomes(directory))
     lines += _channels(load_mappings("channels", directory))
+    lines += _municipalities(load_mappings("municipalities", directory))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -10,6 +10,7 @@ Each definition's expression is split per base type and compiled once
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -125,21 +126,7 @@ class SearchRegistry:
 
     @classmethod
     def from_spec(cls, indexed_codes: frozenset[str] | None = None, extra: Iterable[SearchParamDef] = ()) -> "SearchRegistry":
-        table = load_table("search_parameters")
-        defs = [
-            SearchParamDef(
-                code=row["code"],
-                type=row["type"],
-                url=url,
-                base=tuple(row.get("base", ())),
-                expression=row.get("expression"),
-                target=tuple(row.get("target", ())),
-                components=tuple(Component(c["definition"], c["expression"]) for c in row.get("component", ())),
-            )
-            for url, row in table.items()
-            if url != "_source"
-        ]
-        return cls([*defs, *extra], indexed_codes)
+        return cls([*_spec_definitions(), *extra], indexed_codes)
 
     # -- registration (runtime SearchParameter resources) ------------------------
     def _add(self, d: SearchParamDef) -> None:
@@ -267,3 +254,23 @@ class SearchRegistry:
                         log.warning("search parameter %s has an expression that does not compile", d.url)
             extractors[resource_type] = found
         return found
+
+
+@functools.lru_cache(maxsize=1)
+def _spec_definitions() -> tuple[SearchParamDef, ...]:
+    """The spec's definitions, built once: a registry is rebuilt after every stored
+    SearchParameter (seeding the guide stores a dozen), and the definitions are immutable."""
+    table = load_table("search_parameters")
+    return tuple(
+        SearchParamDef(
+            code=row["code"],
+            type=row["type"],
+            url=url,
+            base=tuple(row.get("base", ())),
+            expression=row.get("expression"),
+            target=tuple(row.get("target", ())),
+            components=tuple(Component(c["definition"], c["expression"]) for c in row.get("component", ())),
+        )
+        for url, row in table.items()
+        if url != "_source"
+    )

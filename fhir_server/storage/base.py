@@ -16,6 +16,7 @@ from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.pages import PageStore
 from fhir_server.storage.replay import ReplayCache
+from fhir_server.storage.tabulation import Tabulation
 
 __all__ = [
     "ResourceVersion",
@@ -112,6 +113,11 @@ class UnitOfWork(Protocol):
 
     def count(self, plan: SearchPlan, cap: int | None = None) -> int:
         """How many resources match, or ``cap`` when at least that many do."""
+
+    def tabulate(self, tabulation: Tabulation) -> list[tuple]:
+        """The resources ``tabulation.plan`` finds, grouped by its columns: one tuple per
+        distinct combination, the column values followed by how many have it
+        (``storage/tabulation.py``; aggregated by the database, never from bodies)."""
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         """Current versions of ``ids`` (same order, missing and deleted ones left out)."""

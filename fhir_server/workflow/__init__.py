@@ -7,6 +7,7 @@ from fhir_server.engine import Runtime
 from fhir_server.workflow.care_transfer import install_care_transfer
 from fhir_server.workflow.intake import install_intake, intake_task_for
 from fhir_server.workflow.queue import triage_queue
+from fhir_server.workflow.receipt import EXT_RECEIVED, install_receipt, receipt_time
 from fhir_server.workflow.sip import install_sip
 from fhir_server.workflow.triage import triage
 from fhir_server.workflow.region import Region, RegionError, RequiredProfileRule, load_region, resolve_unit
@@ -19,6 +20,7 @@ from fhir_server.workflow.task_states import (
 )
 
 __all__ = [
+    "EXT_RECEIVED",
     "Region",
     "RegionError",
     "RequiredProfileRule",
@@ -29,6 +31,7 @@ __all__ = [
     "intake_task_for",
     "is_allowed",
     "load_region",
+    "receipt_time",
     "resolve_unit",
     "triage",
     "triage_queue",
@@ -38,6 +41,7 @@ __all__ = [
 def install_workflow(runtime: Runtime, region: Region) -> None:
     runtime.services["region"] = region  # for the workflow's operations
     install_task_state_machine(runtime)
+    install_receipt(runtime, region)
     install_intake(runtime, region)
     install_sip(runtime)
     install_care_transfer(runtime, region)

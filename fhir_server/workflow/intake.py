@@ -32,6 +32,7 @@ from fhir_server.workflow.codes import (
     TRIAGE_OUTCOME,
 )
 from fhir_server.workflow.displays import coding
+from fhir_server.workflow.receipt import intake_receipt
 from fhir_server.workflow.region import Region, resolve_unit
 from fhir_server.workflow.resources import claims, codes_of, literal, load
 from fhir_server.workflow.task_states import FINAL
@@ -89,7 +90,8 @@ def _intake(work: Work, region: Region, sr_id: str) -> None:
     if sr is None or not claims(sr, REFERRAL) or intake_task_for(work, sr_id) is not None:
         return
     first = work.uow.version("ServiceRequest", sr_id, 1)
-    receipt_text = first.last_updated if first is not None and not first.deleted else sr["meta"]["lastUpdated"]
+    written = first.last_updated if first is not None and not first.deleted else sr["meta"]["lastUpdated"]
+    receipt_text = intake_receipt(sr, written, region)
     owner = resolve_unit(work, region.evi_unit, "evi", "evi_unit")
     subject = literal(sr.get("subject"), "Patient")
     patient_ref = f"Patient/{subject[1]}" if subject else None

@@ -88,6 +88,9 @@ RESOURCE_INDEXES = [
     # reverse direction: _revinclude, _has and compartments start from the target
     IndexModel([*_idx("reference", "tt", "ti", "p"), ("t", ASCENDING)], name="idx_reference_target"),
     IndexModel([("t", ASCENDING), *_idx("composite", "p", "c0.b", "c1.b")], name="idx_composite"),
+    # tabulations (storage/tabulation.py): the resources that reference one id, whatever
+    # their type, as ``$lookup`` asks (its foreignField is one field)
+    IndexModel(_idx("reference", "ti"), name="idx_reference_id"),
 ]
 
 HISTORY_INDEXES = [

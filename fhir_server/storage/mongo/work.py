@@ -25,6 +25,8 @@ from fhir_server.storage.mongo.layout import (
     to_version,
 )
 from fhir_server.storage.mongo.sort import compile_sort, sort_pipeline
+from fhir_server.storage.mongo.tabulate import tabulate
+from fhir_server.storage.tabulation import Tabulation
 from fhir_server.storage.mongo.transactions import is_write_conflict
 
 __all__ = ["MongoUnitOfWork"]
@@ -199,6 +201,13 @@ class MongoUnitOfWork:
             options = self._kw or {"allowDiskUse": True}
             docs = self._resources.aggregate(sort_pipeline(plan, selector, skip, limit), **options)
         return SearchResult([(d["t"], d["i"]) for d in docs], total)
+
+    def tabulate(self, tabulation: Tabulation) -> list[tuple]:
+        return tabulate(self, tabulation)
+
+    def aggregate(self, pipeline: list[dict]) -> list[dict]:
+        """An aggregation on ``resources`` in this unit of work (large ones may spill to disk)."""
+        return list(self._resources.aggregate(pipeline, **(self._kw or {"allowDiskUse": True})))
 
     # FollowUp: the queries chains and _has need, in this unit of work's session
     def ids(self, resource_type: str, filter: dict) -> list[str]:

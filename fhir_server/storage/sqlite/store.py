@@ -43,6 +43,8 @@ from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.params import ParamIds
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SPAN_UPSERT, Keys, index_rows, spans
+from fhir_server.storage.sqlite.tabulate import assemble, compile_columns
+from fhir_server.storage.tabulation import Tabulation
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
 
@@ -453,6 +455,12 @@ class SqliteUnitOfWork:
     def high_water(self) -> int:
         """The largest resource rid: what a search starting now can see."""
         return self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM resource").fetchone()[0]
+
+    def tabulate(self, tabulation: Tabulation) -> list[tuple]:
+        # columns before the plan's condition: their placeholders come first in the text
+        text, args = self._compiled(lambda sql: assemble(compile_columns(tabulation, sql),
+                                                         compile_where(tabulation.plan, sql)))
+        return [tuple(row) for row in self._conn.execute(text, args).fetchall()]
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         if not ids:

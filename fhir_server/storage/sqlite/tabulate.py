@@ -1,0 +1,162 @@
+"""Tabulation -> one SQL query: the plan's resources, a correlated subquery per column, and
+``GROUP BY`` over the columns with ``COUNT(*)`` (``storage/tabulation.py``).
+
+Every column reads index rows through their owner index (``rid``, ``pid``) or, for
+``Referrers``, through the lookup key (``pid``, ``htarget``), so the cost is a few index
+probes per counted resource, whatever the size of the store::
+
+    SELECT c0, c1, COUNT(*) FROM (
+      SELECT (SELECT MIN(x1.code) FROM idx_token x1 WHERE x1.rid = r.rid AND x1.pid = ?) AS c0,
+             (SELECT MIN((SELECT MIN(x3.code) FROM idx_token x3 WHERE x3.rid = t2.rid AND x3.pid = ?))
+               FROM idx_reference a2 JOIN resource t2 ON t2.type = a2.target_type
+                    AND t2.id = a2.target_id AND t2.deleted = 0
+               WHERE a2.rid = r.rid AND a2.pid = ? AND a2.target_type = ? AND a2.url IS NULL) AS c1
+      FROM resource r WHERE <the plan, as a search compiles it>)
+    GROUP BY c0, c1
+
+Parameters are the interned ``pid`` of (type, code) -- the type of each row is known
+from the tabulation -- and a parameter never indexed is ``-1`` (nothing matches). Dates
+are stored as microseconds; a date column is formatted back into the fixed-width UTC
+instant the tabulation promises after ``MIN`` (so order is time order either way).
+Values are bound parameters; only aliases made here and fixed names enter the text.
+"""
+
+from __future__ import annotations
+
+from fhir_server.storage.sqlite.values import Sql
+from fhir_server.storage.tabulation import (
+    Coalesce,
+    Follow,
+    Id,
+    NotAfter,
+    Referrers,
+    Tabulation,
+    TokenIs,
+    Updated,
+    Value,
+    check_tabulation,
+)
+
+__all__ = ["assemble", "compile_columns"]
+
+_NONE = -1
+
+_VALUE_SQL = {
+    "code": ("idx_token", "{x}.code"),
+    "low": ("idx_date", "{x}.low"),
+    "high": ("idx_date", "{x}.high"),
+    "target": ("idx_reference", "{x}.target_type || '/' || {x}.target_id"),
+}
+
+
+def _instant(subquery: str) -> str:
+    """The integer microseconds (possibly before 1970) ``subquery`` selects as
+    ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; the subquery runs once (a derived table)."""
+    frac = "((v % 1000000 + 1000000) % 1000000)"
+    return (f"(SELECT strftime('%Y-%m-%dT%H:%M:%S', (v - {frac}) / 1000000, 'unixepoch') || '.' "
+            f"|| printf('%06d', {frac}) || 'Z' FROM ({subquery}))")
+
+
+class _Aliases:
+    def __init__(self) -> None:
+        self._n = 0
+
+    def __call__(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+
+def compile_columns(tabulation: Tabulation, sql: Sql) -> list[str]:
+    """The SQL of each column on ``resource r`` (arguments appended to ``sql.args``)."""
+    check_tabulation(tabulation)
+    aliases = _Aliases()
+    rtype = tabulation.plan.resource_type
+    return [_expression(sql, aliases, e, "r", rtype) for e in tabulation.columns]
+
+
+def assemble(columns: list[str], where: str) -> str:
+    if not columns:
+        return f"SELECT COUNT(*) FROM resource r WHERE {where} HAVING COUNT(*) > 0"
+    names = [f"c{i}" for i in range(len(columns))]
+    inner = ", ".join(f"{c} AS {n}" for c, n in zip(columns, names))
+    grouped = ", ".join(names)
+    return f"SELECT {grouped}, COUNT(*) FROM (SELECT {inner} FROM resource r WHERE {where}) GROUP BY {grouped}"
+
+
+def _expression(sql: Sql, aliases: _Aliases, expression, row: str, rtype: str) -> str:
+    if isinstance(expression, Coalesce):
+        return "COALESCE(" + ", ".join(_column(sql, aliases, c, row, rtype) for c in expression.columns) + ")"
+    if isinstance(expression, NotAfter):
+        # a comparison with NULL is NULL, which CASE takes as false: 0 unless both are set
+        left = _column(sql, aliases, expression.left, row, rtype)
+        right = _column(sql, aliases, expression.right, row, rtype)
+        return f"(CASE WHEN ({left}) <= ({right}) THEN 1 ELSE 0 END)"
+    return _column(sql, aliases, expression, row, rtype)
+
+
+def _pid(sql: Sql, rtype: str, code: str) -> str:
+    return sql.bind(sql.pid(rtype, code) or _NONE)
+
+
+def _column(sql: Sql, aliases: _Aliases, column, row: str, rtype: str) -> str:
+    """SQL for ``column`` of the resource row ``row`` (an alias of ``resource`` of ``rtype``)."""
+    if isinstance(column, Id):
+        return f"{row}.id"
+    if isinstance(column, Updated):
+        return f"{row}.last_updated"
+    if isinstance(column, Value):
+        return _value(sql, aliases, column, row, rtype)
+    if isinstance(column, Follow):
+        a, t = aliases("a"), aliases("t")
+        inner = _column(sql, aliases, column.column, t, column.target_type)
+        return (
+            f"(SELECT MIN({inner}) FROM idx_reference {a} JOIN resource {t} ON {t}.type = {a}.target_type "
+            f"AND {t}.id = {a}.target_id AND {t}.deleted = 0 WHERE {a}.rid = {row}.rid "
+            f"AND {a}.pid = {_pid(sql, rtype, column.param)} AND {a}.target_type = {sql.bind(column.target_type)} "
+            f"AND {a}.url IS NULL)"
+        )
+    if isinstance(column, Referrers):
+        return _referrers(sql, aliases, column, row)
+    raise TypeError(f"not a column: {column!r}")
+
+
+def _value(sql: Sql, aliases: _Aliases, value: Value, row: str, rtype: str) -> str:
+    table, selected = _VALUE_SQL[value.field]
+    x = aliases("x")
+    text = (f"SELECT MIN({selected.format(x=x)}) AS v FROM {table} {x} WHERE {x}.rid = {row}.rid "
+            f"AND {x}.pid = {_pid(sql, rtype, value.param)}")
+    if value.kind == "token" and value.system is not None:
+        text += f" AND {x}.hsys = {sql.bind(sql.keys(value.system))}"
+    if value.kind == "reference":
+        text += f" AND {x}.url IS NULL AND {x}.target_type IS NOT NULL"
+        if value.target_type is not None:
+            text += f" AND {x}.target_type = {sql.bind(value.target_type)}"
+    return _instant(text) if value.kind == "date" else f"({text})"
+
+
+def _referrers(sql: Sql, aliases: _Aliases, column: Referrers, row: str) -> str:
+    b, s = aliases("b"), aliases("s")
+    # bound in placeholder order: the selected column's values, then the referrer's pid
+    # (its type and parameter; with htarget, the lookup key (pid, htarget, rid))
+    inner = _column(sql, aliases, column.column, s, column.source_type)
+    pid = _pid(sql, column.source_type, column.param)
+    text = (
+        f"(SELECT MIN({inner}) FROM idx_reference {b} JOIN resource {s} ON {s}.rid = {b}.rid "
+        f"AND {s}.deleted = 0 WHERE {b}.pid = {pid} AND {b}.htarget = {row}.hkey "
+        f"AND {b}.target_type = {row}.type AND {b}.target_id = {row}.id AND {b}.url IS NULL"
+    )
+    for condition in column.where:
+        text += " AND " + _token_is(sql, aliases, condition, s, column.source_type)
+    return text + ")"
+
+
+def _token_is(sql: Sql, aliases: _Aliases, condition: TokenIs, row: str, rtype: str) -> str:
+    k = aliases("k")
+    text = (
+        f"EXISTS (SELECT 1 FROM idx_token {k} WHERE {k}.rid = {row}.rid "
+        f"AND {k}.pid = {_pid(sql, rtype, condition.param)} AND {k}.code IN ({sql.bind(*condition.codes)})"
+    )
+    if condition.system is not None:
+        text += f" AND {k}.hsys = {sql.bind(sql.keys(condition.system))}"
+    text += ")"
+    return f"NOT {text}" if condition.negate else text
