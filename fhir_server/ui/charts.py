@@ -9,6 +9,7 @@ including the one holding ``until``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -42,7 +43,7 @@ class Chart:
     #: what the values are: "antal", "procent", "dagar"
     unit: str
     points: list[Point]
-    #: "bar" or "line"
+    #: "bar", "line", or "hbar" (horizontal bars, for long category names)
     kind: str = "bar"
     note: str = ""
 
@@ -86,13 +87,17 @@ def periods(kind: str, until: date, count: int = COUNT) -> list[Period]:
 
 
 def _scale(points: list[Point], unit: str) -> float:
+    """The axis' top: 100 for shares; else four equal steps of 1, 2 or 5 × 10^k, so the
+    tick labels are whole numbers."""
     top = max((p.value for p in points if p.value is not None), default=0.0)
     if unit == "procent":
         return 100.0
-    if top <= 0:
-        return 1.0
-    step = 10 ** (len(str(int(top))) - 1)
-    return float(((int(top) // step) + 1) * step)
+    step = max(top, 1.0) / 4
+    if unit == "antal":  # counts: whole steps
+        step = max(step, 1.0)
+    magnitude = 10 ** math.floor(math.log10(step))
+    nice = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= step)
+    return float(nice * 4)
 
 
 def _axis(top: float, chart: Chart) -> list[str]:
@@ -108,8 +113,37 @@ def _axis(top: float, chart: Chart) -> list[str]:
     return parts
 
 
+def _hbar(chart: Chart) -> Markup:
+    """Horizontal bars, for categories with long names (channels, teams)."""
+    points, top = chart.points, _scale(chart.points, chart.unit)
+    left, row = 380, 28
+    height = _TOP + row * max(len(points), 1) + 24
+    width = _W - left - _RIGHT
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {height}" role="img" '
+             f'aria-labelledby="{chart.id}-svg-title" focusable="false">',
+             f'<title id="{chart.id}-svg-title">{escape(chart.title)} (diagram; värdena i tabellen nedan)</title>']
+    for i in range(5):
+        x = left + width * i / 4
+        parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}" y2="{height - 24}"/>')
+        parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle">{escape(chart.shown(top * i / 4))}</text>')
+    for n, point in enumerate(points):
+        y = _TOP + row * n
+        label = escape(point.label)
+        parts.append(f'<text x="{left - 8}" y="{y + row / 2 + 4:.1f}" text-anchor="end">{label}</text>')
+        if point.value is None:
+            continue
+        length = width * min(point.value, top) / top
+        parts.append(f'<rect class="bar" x="{left}" y="{y + 4:.1f}" width="{length:.1f}" height="{row - 8}" '
+                     f'data-label="{label}" data-value="{point.value:g}"/>')
+    parts.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{_TOP}" y2="{height - 24}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def svg(chart: Chart) -> Markup:
     """The chart as inline SVG; each bar or dot carries ``data-label`` and ``data-value``."""
+    if chart.kind == "hbar":
+        return _hbar(chart)
     points = chart.points
     top = _scale(points, chart.unit)
     inner_w, inner_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
@@ -119,24 +153,26 @@ def svg(chart: Chart) -> Markup:
              f'<title id="{chart.id}-svg-title">{escape(chart.title)} (diagram; värdena i tabellen nedan)</title>',
              *_axis(top, chart)]
     under = len(parts)  # the line goes under the dots
-    line = []
+    runs: list[list[str]] = [[]]  # a period without a value breaks the line
     for n, point in enumerate(points):
         x = _LEFT + slot * n
         label = escape(point.label)
         parts.append(f'<text x="{x + slot / 2:.1f}" y="{_H - _BOTTOM + 16}" text-anchor="end" '
                      f'transform="rotate(-35 {x + slot / 2:.1f} {_H - _BOTTOM + 16})">{label}</text>')
         if point.value is None:
+            runs.append([])
             continue
         height = inner_h * min(point.value, top) / top
         y = _TOP + inner_h - height
         data = f'data-label="{label}" data-value="{point.value:g}"'
         if chart.kind == "line":
-            line.append(f"{x + slot / 2:.1f},{y:.1f}")
+            runs[-1].append(f"{x + slot / 2:.1f},{y:.1f}")
             parts.append(f'<circle class="dot" cx="{x + slot / 2:.1f}" cy="{y:.1f}" r="4" {data}/>')
         else:
             parts.append(f'<rect class="bar" x="{x + slot * 0.15:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" '
                          f'height="{height:.1f}" {data}/>')
-    if len(line) > 1:
-        parts.insert(under, f'<polyline class="line" points="{" ".join(line)}"/>')
+    for run in runs:
+        if len(run) > 1:
+            parts.insert(under, f'<polyline class="line" points="{" ".join(run)}"/>')
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -25,12 +25,14 @@ from starlette.responses import Response
 
 from fhir_server.engine import RequestContext, Runtime, Work, plan_search, search
 from fhir_server.errors import BadRequest, Unavailable
+from fhir_server.reporting import evaluate_measure, skr_csv as skr_csv_text, skr_wait_times
+from fhir_server.settings import Settings
 from fhir_server.ui.charts import Chart, Point, periods, svg
 from fhir_server.ui.labels import CS, EXT, Labels
 from fhir_server.ui.reads import search_json
 from fhir_server.ui.routes import View
 
-__all__ = ["Reports", "measure_charts", "measures_page", "skr_page", "skr_csv", "places_chart", "score", "population"]
+__all__ = ["Reports", "reporting_engine", "measure_charts", "measures_page", "skr_page", "skr_csv", "places_chart", "score", "population"]
 
 _ZONE = ZoneInfo("Europe/Stockholm")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -43,6 +45,20 @@ class Reports:
 
     evaluate: Callable[[Runtime, RequestContext, str, date, date], dict]
     skr_csv: Callable[[Runtime, RequestContext, str], str]
+
+
+def reporting_engine(settings: Settings) -> Reports:
+    """The reporting package's functions, with the region's pseudonym key (they refuse
+    without one, as the operations do)."""
+
+    def evaluate(runtime: Runtime, ctx: RequestContext, measure_id: str, start: date, end: date) -> dict:
+        return evaluate_measure(runtime, ctx, measure_id, period_start=start.isoformat(),
+                                period_end=end.isoformat(), key=settings.pseudonym_key)
+
+    def skr(runtime: Runtime, ctx: RequestContext, month: str) -> str:
+        return skr_csv_text(skr_wait_times(runtime, ctx, month, key=settings.pseudonym_key))
+
+    return Reports(evaluate, skr)
 
 
 # ---- reading MeasureReports ---------------------------------------------------------------
@@ -107,7 +123,7 @@ def measure_charts(runtime: Runtime, ctx: RequestContext, reports: Reports, kind
     return [
         Chart("kontakter", f"Kontakter per {word}", "antal", series("evi-contacts", population)),
         Chart("kanaler", f"Kontakter per kanal, {shown[0].label} – {shown[-1].label}", "antal",
-              [Point(labels.channel(code), n) for code, n in channels]),
+              [Point(labels.channel(code), n) for code, n in channels], kind="hbar"),
         Chart("inom-tidsgrans", f"Andel bedömda inom tidsgränsen, per {word}", "procent",
               series("evi-assessed-within-deadline", lambda r: _percent(score(r))), kind="line"),
         Chart("forsta-besok-30", f"Andel första besök inom 30 dagar (vårdgarantin), per {word}", "procent",
@@ -145,7 +161,7 @@ def places_chart(runtime: Runtime, ctx: RequestContext) -> tuple[Chart, list[tup
                                           ("status", "accepted"), ("owner", ref)])
             rows.append((team.get("name") or team["id"], used, _capacity(team)))
     chart = Chart("platser", "Mobila teamets platser i bruk just nu", "antal",
-                  [Point(name, used) for name, used, _ in rows])
+                  [Point(name, used) for name, used, _ in rows], kind="hbar")
     return chart, rows
 
 

@@ -57,13 +57,15 @@ class Dashboard:
     reports: object | None = None
 
 
-def build_dashboard(settings: Settings, authentication: Authentication | None, reports: object | None = None) -> Dashboard:
+def build_dashboard(settings: Settings, authentication: Authentication | None) -> Dashboard:
+    from fhir_server.ui.measures import reporting_engine  # the page module builds on this one
+
     cookies = discovery = None
     if authentication is not None:
         cookies = SessionCookies(authentication.tokens.derived_key("evi-fhir dashboard session"))
         if settings.oidc_issuer:
             discovery = Discovery(settings.oidc_issuer)
-    return Dashboard(settings, Pages(), Labels(settings.profiles_dir), cookies, discovery, reports)
+    return Dashboard(settings, Pages(), Labels(settings.profiles_dir), cookies, discovery, reporting_engine(settings))
 
 
 def dashboard_of(request: Request) -> Dashboard:

@@ -34,3 +34,23 @@ def test_a_share_is_drawn_as_a_line_on_a_percent_scale():
     drawn = str(svg(chart))
     assert "<polyline" in drawn and drawn.count('class="dot"') == 2 and ">100 %<" in drawn
     assert chart.shown(None) == "–" and chart.shown(12.4) == "12 %"
+
+
+def test_count_axes_have_whole_number_ticks():
+    for top, expected in ((2, "4"), (3, "4"), (7, "8"), (13, "20"), (0, "4"), (180, "200")):
+        drawn = str(svg(Chart("c", "t", "antal", [Point("a", top)])))
+        ticks = re.findall(r'text-anchor="end">([^<]+)<', drawn)[:5]
+        assert ticks[-1] == expected and all("," not in t and "." not in t for t in ticks), (top, ticks)
+
+
+def test_categories_with_long_names_are_horizontal_bars():
+    chart = Chart("k", "Kanaler", "antal", [Point("1177 e-tjänst – egenremiss för barn och unga", 3)], kind="hbar")
+    drawn = str(svg(chart))
+    assert 'data-label="1177 e-tjänst – egenremiss för barn och unga" data-value="3"' in drawn
+    assert "rotate" not in drawn
+
+
+def test_a_line_breaks_where_a_period_has_no_value():
+    chart = Chart("s", "Andel", "procent", [Point("a", 10.0), Point("b", 20.0), Point("c", None),
+                                            Point("d", 30.0), Point("e", 40.0)], kind="line")
+    assert str(svg(chart)).count("<polyline") == 2
