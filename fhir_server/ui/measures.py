@@ -210,12 +210,25 @@ def _month(raw: str | None) -> str:
     return raw
 
 
+#: the CSV's columns and codes as the page shows them (the download keeps the CSV as it is)
+SKR_WORDS = {
+    "record": "Rad", "month": "Månad", "unit": "Enhet (HSA-id)", "interval": "Intervall", "view": "Vy",
+    "total": "Totalt", "excluding-pvv": "Exkl. PvV", "within-30-days": "Inom 30 dagar",
+    "days-31-or-more": "31 dagar eller mer", "pseudonym": "Pseudonym", "arrival": "Ankomst", "start": "Start",
+    "end": "Slut", "days": "Dagar", "deviation_days": "Avvikelsedagar", "deviations": "Avvikelser",
+    "first-assessment": "Första bedömning", "investigation": "Fördjupad utredning", "treatment": "Behandling",
+    "completed": "Genomförda", "waiting": "Väntande", "summary": "Summering", "detail": "Detalj",
+}
+
+
 def skr_page(view: View) -> Response:
     month = _month(view.query.get("manad"))
     text = _reports(view).skr_csv(view.runtime, view.ctx, month)
     rows = list(csv.reader(io.StringIO(text)))
     header, body = (rows[0], rows[1:]) if rows else ([], [])
-    return view.render("skr.html", f"SKR väntetider {month}", "skr", month=month, header=header, rows=body)
+    body = [[SKR_WORDS.get(cell, cell) for cell in row] for row in body]
+    return view.render("skr.html", f"SKR väntetider {month}", "skr", month=month,
+                       header=[SKR_WORDS.get(h, h) for h in header], rows=body)
 
 
 def skr_csv(view: View) -> Response:
