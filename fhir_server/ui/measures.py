@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
@@ -32,11 +34,13 @@ from fhir_server.ui.labels import CS, EXT, Labels
 from fhir_server.ui.reads import search_json
 from fhir_server.ui.routes import View
 
-__all__ = ["Reports", "reporting_engine", "measure_charts", "measures_page", "skr_page", "skr_csv", "places_chart", "score", "population"]
+__all__ = ["CACHE_SECONDS", "RecentReports", "Reports", "reporting_engine", "measure_charts", "measures_page", "skr_page", "skr_csv", "places_chart", "score", "population"]
 
 _ZONE = ZoneInfo("Europe/Stockholm")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DEFAULT_CAPACITY = 10
+#: seconds a measure report is reused by the charts page
+CACHE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,49 @@ class Reports:
     skr_csv: Callable[[Runtime, RequestContext, str], str]
 
 
+class RecentReports:
+    """MeasureReports evaluated in the last ``seconds``, per measure, period and kind of
+    caller (thread-safe, bounded). A chart page evaluates five measures for twelve periods:
+    on a large store that takes seconds (benchmarks/ui.py), and people reload and switch
+    between weeks and months. A report is an aggregate without patient data, so serving a
+    recent one repeats no access to anyone's record; the page says how old it may be."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, entries: int = 4096):
+        self.seconds = seconds
+        self.entries = entries
+        self._found: dict[tuple, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, make: Callable[[], dict]) -> dict:
+        now = time.monotonic()
+        with self._lock:
+            found = self._found.get(key)
+        if found is not None and now - found[0] < self.seconds:
+            return found[1]
+        report = make()
+        with self._lock:
+            if len(self._found) >= self.entries:
+                self._found = {k: v for k, v in self._found.items() if now - v[0] < self.seconds}
+                if len(self._found) >= self.entries:
+                    self._found.clear()
+            self._found[key] = (now, report)
+        return report
+
+
+def _caller_key(ctx: RequestContext) -> tuple:
+    caller = ctx.caller
+    return ("open",) if caller is None else (caller.role, caller.organization or "")
+
+
 def reporting_engine(settings: Settings) -> Reports:
     """The reporting package's functions, with the region's pseudonym key (they refuse
-    without one, as the operations do)."""
+    without one, as the operations do); measure reports kept ``CACHE_SECONDS``."""
+    recent = RecentReports()
 
     def evaluate(runtime: Runtime, ctx: RequestContext, measure_id: str, start: date, end: date) -> dict:
-        return evaluate_measure(runtime, ctx, measure_id, period_start=start.isoformat(),
-                                period_end=end.isoformat(), key=settings.pseudonym_key)
+        return recent.get((measure_id, start, end, _caller_key(ctx)), lambda: evaluate_measure(
+            runtime, ctx, measure_id, period_start=start.isoformat(), period_end=end.isoformat(),
+            key=settings.pseudonym_key))
 
     def skr(runtime: Runtime, ctx: RequestContext, month: str) -> str:
         return skr_csv_text(skr_wait_times(runtime, ctx, month, key=settings.pseudonym_key))
@@ -197,7 +237,8 @@ def measures_page(view: View) -> Response:
     charts = measure_charts(view.runtime, view.ctx, _reports(view), kind, until, view.dashboard.labels)
     places, place_rows = places_chart(view.runtime, view.ctx)
     return view.render("measures.html", "Mått", "measures", charts=charts, svg=svg, kind=kind,
-                       until=until.isoformat(), places=places, place_rows=place_rows)
+                       until=until.isoformat(), places=places, place_rows=place_rows,
+                       cache_minutes=CACHE_SECONDS // 60)
 
 
 def _month(raw: str | None) -> str:

@@ -56,3 +56,23 @@ def test_each_chart_has_one_point_per_period_from_its_measure():
     # the channel chart sums the whole range in one evaluation, labelled in Swedish
     assert [(p.label, p.value) for p in charts["kanaler"].points] == [("Telefon – rådgivning", 2 * 4)]
     assert ("evi-contacts", date(2025, 4, 1), date(2026, 3, 31)) in asked
+
+
+def test_recent_reports_are_reused_until_they_are_too_old(monkeypatch):
+    from fhir_server.ui import measures
+
+    now = [1000.0]
+    monkeypatch.setattr(measures.time, "monotonic", lambda: now[0])
+    recent = measures.RecentReports(seconds=300, entries=2)
+    made = []
+
+    def make(n):
+        return lambda: made.append(n) or {"n": n}
+
+    assert recent.get(("a",), make(1)) == {"n": 1}
+    assert recent.get(("a",), make(2)) == {"n": 1}  # reused
+    now[0] += 301
+    assert recent.get(("a",), make(3)) == {"n": 3}  # too old: evaluated again
+    recent.get(("b",), make(4))
+    recent.get(("c",), make(5))  # bounded: never more than ``entries``
+    assert len(recent._found) <= 2 and made == [1, 3, 4, 5]
