@@ -111,8 +111,9 @@ class UnitOfWork(Protocol):
         result's ``cursors``: the page starts after that row) and ``high_water`` (see
         ``high_water()``: resources created since are left out)."""
 
-    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
-        """How many resources match, or ``cap`` when at least that many do."""
+    def count(self, plan: SearchPlan, cap: int | None = None, *, estimate: bool = False) -> int:
+        """How many resources match, or ``cap`` when at least that many do. ``estimate``
+        (``_total=estimate``) lets a store answer an upper bound it can count cheaper."""
 
     def tabulate(self, tabulation: Tabulation) -> list[tuple]:
         """The resources ``tabulation.plan`` finds, grouped by its columns: one tuple per
