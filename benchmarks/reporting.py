@@ -13,8 +13,10 @@ What it does
      is cached under $TMPDIR/evi-bench-reporting/. Per 1,000,000 resources: 120,000
      Patients (home districts over 40 municipalities), 200,000 contacts (ServiceRequest
      with channel, evi-received) each with its intake Task (triaged ones with outcome,
-     created resource and triage time), 120,000 specialist Appointments, 150,000 Slots,
-     160,000 wait-milestone Encounters, 10,000 SIPs (CarePlan, CareTeam, Consent), 10,000 completed transfer
+     created resource and triage time), 120,000 specialist Appointments, 120,000 Slots,
+     about 200,000 wait-milestone Encounters (most first visits are the first assessment,
+     half of them lead to an investigation or a treatment), 10,000 SIPs (CarePlan,
+     CareTeam, Consent), 10,000 completed transfer
      Tasks, plus the units, HealthcareServices and Schedules, over 2024-2025. Memory stays
      flat: resources are generated as the bundles are written.
   2. Evaluates every measure (summary) for --month and the SKR report for it, in-process
@@ -42,15 +44,15 @@ from fhir_server.engine import RequestContext, process_bundle  # noqa: E402
 from fhir_server.reporting import MEASURES, evaluate_measure, skr_csv, skr_wait_times  # noqa: E402
 from fhir_server.settings import Settings  # noqa: E402
 
-DATASET_VERSION = 1
+DATASET_VERSION = 2
 CS = "https://evi-fhir.org/fhir/CodeSystem/"
 SD = "https://evi-fhir.org/fhir/StructureDefinition/"
 PNR = "http://electronichealth.se/identifier/personnummer"
 HSA = "urn:oid:1.2.752.29.4.19"
 KEY = "benchmark-pseudonym-key-" + "0" * 32
 #: per 1,000,000 resources
-MIX = {"Patient": 120_000, "ServiceRequest": 200_000, "Task": 200_000, "Appointment": 120_000, "Slot": 150_000,
-       "Encounter": 160_000, "CarePlan": 10_000, "Transfer": 10_000}
+MIX = {"Patient": 120_000, "ServiceRequest": 200_000, "Task": 200_000, "Appointment": 120_000, "Slot": 120_000,
+       "CarePlan": 10_000, "Transfer": 10_000}
 CLINICS, PRIMARY, TEAMS, SOCIAL, SERVICES = 12, 30, 4, 10, 24
 CHANNELS = ["referral-electronic", "referral-paper", "phone-advice", "phone-professional", "e-service-message",
             "e-service-self-referral-guardian", "e-service-self-referral-child"]
@@ -177,15 +179,28 @@ def _contact(rng: random.Random, k: int, contacts: int, patients: int, n: dict) 
                "start": _instant(start), "end": _instant(start + timedelta(hours=1)),
                "participant": [{"actor": {"reference": f"HealthcareService/hs-{rng.randrange(CLINICS * 2)}"}, "status": "accepted"}]}
     yield task
-    if rng.random() < n["Encounter"] / contacts / 2.8:
-        day = received
-        for milestone in MILESTONES[: rng.randrange(1, 6)]:
-            day += timedelta(days=rng.randrange(5, 50))
-            yield {"resourceType": "Encounter", "id": f"ms-{k}-{milestone}", "status": "finished",
-                   "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                   "type": [_code("evi-wait-milestone", milestone)], "basedOn": [{"reference": f"ServiceRequest/{sr}"}],
-                   "serviceProvider": {"reference": f"Organization/clinic-{k % CLINICS}"},
-                   "period": {"start": day.date().isoformat()}}
+    if visit:
+        yield from _milestones(rng, k, sr, start)
+
+
+def _milestones(rng: random.Random, k: int, sr: str, visit: datetime) -> Iterator[dict]:
+    """Most first visits are the first assessment; half go on to an investigation or a
+    treatment, decided within a week and (mostly) started 10-70 days later."""
+    if rng.random() >= 0.85:
+        return
+    steps = [("first-assessment", visit)]
+    if rng.random() < 0.5:
+        stage = "investigation" if rng.random() < 0.4 else "treatment"
+        decided = visit + timedelta(days=rng.randrange(0, 8))
+        steps.append((f"{stage}-decision", decided))
+        if rng.random() < 0.9:
+            steps.append((f"{stage}-start", decided + timedelta(days=rng.randrange(10, 70))))
+    for milestone, day in steps:
+        yield {"resourceType": "Encounter", "id": f"ms-{k}-{milestone}", "status": "finished",
+               "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+               "type": [_code("evi-wait-milestone", milestone)], "basedOn": [{"reference": f"ServiceRequest/{sr}"}],
+               "serviceProvider": {"reference": f"Organization/clinic-{k % CLINICS}"},
+               "period": {"start": day.date().isoformat()}}
 
 
 def build(storage: str, size: int, seed: int, bundle: int) -> int:

@@ -21,6 +21,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: a report covers at most this many days (a guard against a runaway request)
 MAX_DAYS = 366 * 5
+#: the years a report may name (beyond them time zones and date arithmetic give out)
+YEARS = (1900, 9998)
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,16 @@ def _date(name: str, raw: str | None) -> date:
     if not _DATE.match(raw):
         raise BadRequest(f"Parameter '{name}' must be a date YYYY-MM-DD, got {raw!r}", expression=name)
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"Parameter '{name}' is not a calendar date: {raw!r}", expression=name) from None
+    _check_year(name, day.year)
+    return day
+
+
+def _check_year(name: str, year: int) -> None:
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise BadRequest(f"Parameter '{name}' must lie in the years {YEARS[0]}-{YEARS[1]}", expression=name)
 
 
 def parse_period(start: str | None, end: str | None, zone: ZoneInfo) -> Period:
@@ -89,5 +98,6 @@ def month_period(raw: str | None, zone: ZoneInfo) -> Period:
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise BadRequest(f"Parameter 'month' must be a month YYYY-MM, got {raw!r}", expression="month")
     year, month = int(match.group(1)), int(match.group(2))
+    _check_year("month", year)
     following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
     return Period(date(year, month, 1), following - timedelta(days=1), zone)

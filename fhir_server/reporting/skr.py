@@ -39,7 +39,7 @@ from fhir_server.reporting.measures import VISIT_STATUSES
 from fhir_server.reporting.period import Period, local_day, month_period
 from fhir_server.reporting.pseudonyms import Pseudonymizer
 from fhir_server.reporting.strata import organization_codes
-from fhir_server.reporting.tables import tabulate
+from fhir_server.reporting.tables import MAX_VALUES, tabulate
 from fhir_server.storage.tabulation import Coalesce, Follow, Id, Referrers, TokenIs, Value
 
 __all__ = ["COUNTS", "INTERVALS", "VIEWS", "Case", "SkrReport", "skr_wait_times", "wait_cases"]
@@ -55,6 +55,10 @@ INTERVALS = ("first-assessment", "investigation", "treatment")
 VIEWS = ("completed", "waiting")
 COUNTS = ("total", "excluding-pvv", "within-30-days", "days-31-or-more")
 BAND_DAYS = 30
+#: first visits at specialist level (a referral with one is at BUP)
+_VISITS = [("care-level", "specialist"), ("status", ",".join(VISIT_STATUSES))]
+#: references per search: each is a condition of its own (ids: one IN list)
+_REFERENCES = 100
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class _Referral:
     unit: str | None = None
     person: str | None = None
     deviations: list[Deviation] = field(default_factory=list)
+    #: the clinic the referral asked for (ServiceRequest.performer): the last resort for the unit
+    asked: str | None = None
 
 
 def skr_wait_times(runtime: Runtime, ctx: RequestContext, month: str | None, *, key: str | None,
@@ -140,48 +146,61 @@ def _person() -> Coalesce:
 
 def _referrals(work: Work, period: Period) -> dict[str, _Referral]:
     """The referrals at BUP as the month's last day saw them: milestones dated after it
-    have not happened yet (the referral is at BUP all the same, from its arrival)."""
+    have not happened yet (the referral is at BUP all the same, from its arrival). These
+    two scans cover the history; everything else is read for the month's referrals only."""
     found: dict[str, _Referral] = {}
-    for referral, code, day, provider, _n in tabulate(
-            work, "Encounter", [("type", ",".join(f"{MILESTONE}|{m}" for m in MILESTONES)),
-                                ("status:not", "entered-in-error,cancelled")],
-            Value("based-on", "target", target_type="ServiceRequest"), Value("type", "code", system=MILESTONE),
-            Value("date", "low"), Value("service-provider", "target")):
-        if referral is None or day is None:
-            continue
-        r = found.setdefault(referral, _Referral())
-        moment = local_day(day, period.zone)
-        if provider and (r.unit is None or provider < r.unit):
-            r.unit = provider
-        if moment > period.end:
-            continue
-        if code not in r.milestones or moment < r.milestones[code]:
-            r.milestones[code] = moment
-    visit = Follow("actor", "HealthcareService", Value("organization", "target"))
-    for referral, org, _n in tabulate(work, "Appointment", [("care-level", "specialist"), ("status", ",".join(VISIT_STATUSES))],
-                                      Value("based-on", "target", target_type="ServiceRequest"), visit):
-        if referral is not None:
+    days: dict[str, date] = {}  # local day per stored instant: milestone days repeat
+    for code in MILESTONES:  # one scan per type: no type column, no OR of five codes
+        for referral, day, _n in tabulate(
+                work, "Encounter", [("type", f"{MILESTONE}|{code}"), ("status:not", "entered-in-error,cancelled")],
+                Value("based-on", "target", target_type="ServiceRequest"), Value("date", "low")):
+            if referral is None or day is None:
+                continue
             r = found.setdefault(referral, _Referral())
-            r.unit = r.unit or org
+            moment = days.get(day) or days.setdefault(day, local_day(day, period.zone))
+            if moment <= period.end and (code not in r.milestones or moment < r.milestones[code]):
+                r.milestones[code] = moment
+    for referral, _n in tabulate(work, "Appointment", _VISITS, Value("based-on", "target", target_type="ServiceRequest")):
+        if referral is not None:
+            found.setdefault(referral, _Referral())
+    # only the referrals the month can count are described (read by id): the others
+    # finished every interval they started before the month began
+    found = {ref: r for ref, r in found.items() if _in_month(r, period)}
     _describe(work, period, found)
     return found
+
+
+def _in_month(r: _Referral, period: Period) -> bool:
+    """Whether one of the referral's intervals may end in the month or still wait at its
+    end, judged by its milestones alone (its arrival is not known yet: a referral without
+    a first assessment may still wait for one)."""
+    m = r.milestones
+    for decided, ended in (((), "first-assessment"), (("investigation-decision",), "investigation-start"),
+                           (("treatment-decision",), "treatment-start")):
+        end = m.get(ended)
+        if end is not None and end >= period.start:
+            return True
+        if end is None and (not decided or any(d in m for d in decided)):
+            return True
+    return False
 
 
 def _describe(work: Work, period: Period, found: dict[str, _Referral]) -> None:
     """Receipt, clinic asked for and child of each referral: tabulated by id in chunks."""
     ids = sorted(ref.partition("/")[2] for ref in found)
     deviating: list[str] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for rid, received, performer, person, deviation, _n in tabulate(
-                work, "ServiceRequest", [("_id", ",".join(chunk))], Id(), _intake_receipt(),
+    for start in range(0, len(ids), MAX_VALUES):
+        chunk = ids[start:start + MAX_VALUES]
+        for rid, received, provider, performer, person, deviation, _n in tabulate(
+                work, "ServiceRequest", [("_id", ",".join(chunk))], Id(), _intake_receipt(), _provider(),
                 Value("performer", "target", target_type="Organization"), _person(), Value("wait-deviation", "code")):
             r = found[f"ServiceRequest/{rid}"]
             r.arrival = local_day(received, period.zone)
-            r.unit = r.unit or performer
+            r.unit, r.asked = provider, performer
             r.person = person
             if deviation is not None:
                 deviating.append(rid)
+    _visit_units(work, found)
     for version in work.uow.load("ServiceRequest", deviating):
         found[f"ServiceRequest/{version.id}"].deviations = _deviations(orjson.loads(version.body), period)
     codes = organization_codes(work, {r.unit for r in found.values()})
@@ -189,6 +208,28 @@ def _describe(work: Work, period: Period, found: dict[str, _Referral]) -> None:
         r.unit = codes[r.unit]
     for ref in [ref for ref, r in found.items() if r.arrival is None]:
         del found[ref]  # deleted, or not a referral this server received
+
+
+def _provider() -> Referrers:
+    """The smallest serviceProvider of the referral's milestone Encounters."""
+    return Referrers("Encounter", "based-on", Value("service-provider", "target", target_type="Organization"),
+                     (TokenIs("type", MILESTONES, system=MILESTONE),))
+
+
+def _visit_units(work: Work, found: dict[str, _Referral]) -> None:
+    """The first visit's unit for the referrals without a milestone provider (few: they
+    wait for their first assessment), else the clinic they asked for."""
+    waiting = sorted(ref for ref, r in found.items() if r.unit is None)
+    units: dict[str, str] = {}
+    for start in range(0, len(waiting), _REFERENCES):
+        criteria = [*_VISITS, ("based-on", ",".join(waiting[start:start + _REFERENCES]))]
+        for referral, org, _n in tabulate(work, "Appointment", criteria, Value("based-on", "target"),
+                                          Follow("actor", "HealthcareService", Value("organization", "target"))):
+            if referral and org and (referral not in units or org < units[referral]):
+                units[referral] = org
+    for ref in waiting:
+        r = found[ref]
+        r.unit = units.get(ref) or r.asked
 
 
 def _deviations(resource: dict, period: Period) -> list[Deviation]:

@@ -32,13 +32,14 @@ def test_months():
 
 @pytest.mark.parametrize("start, end", [(None, "2026-01-01"), ("2026-01-01", None), ("2026-1-1", "2026-01-02"),
                                         ("2026-02-30", "2026-03-01"), ("2026-03-02", "2026-03-01"),
-                                        ("2000-01-01", "2026-01-01"), ("2026-01-01T00:00", "2026-01-02")])
+                                        ("2000-01-01", "2026-01-01"), ("2026-01-01T00:00", "2026-01-02"),
+                                        ("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02")])
 def test_bad_periods_are_400(start, end):
     with pytest.raises(BadRequest):
         parse_period(start, end, ZONE)
 
 
-@pytest.mark.parametrize("month", [None, "", "2026", "2026-00", "2026-13", "2026-1", "0000-01", "2026-01-01"])
+@pytest.mark.parametrize("month", [None, "", "2026", "2026-00", "2026-13", "2026-1", "0000-01", "2026-01-01", "9999-12", "0001-01"])
 def test_bad_months_are_400(month):
     with pytest.raises(BadRequest):
         month_period(month, ZONE)

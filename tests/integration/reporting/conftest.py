@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.evi import (
-    CS, FHIR_JSON, HSA, PNR, SD, TEST_REGION, load_examples, personnummer, referral, slot, triage_parameters,
+    CS, FHIR_JSON, PNR, SD, TEST_REGION, load_examples, personnummer, referral, slot, triage_parameters,
 )
 from tests.support.live_server import LiveServer
 

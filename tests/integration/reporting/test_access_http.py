@@ -91,3 +91,32 @@ def test_without_a_key_reporting_refuses_and_the_server_runs():
         assert r.status_code == 403
         assert c.get("/metadata").status_code == 200
         assert c.get("/Patient").status_code == 200
+
+
+def _intake_of(client, sr_id: str) -> dict:
+    bundle = client.get("/Task", params={"focus": f"ServiceRequest/{sr_id}",
+                                         "code": "https://evi-fhir.org/fhir/CodeSystem/evi-task-type|intake"}).json()
+    (task,) = [e["resource"] for e in bundle["entry"]]
+    return task
+
+
+def test_evi_received_is_taken_from_admin_only(clients):
+    from tests.support.evi import SD, referral
+
+    def post(name: str, received: str) -> httpx.Response:
+        sr = referral("Patient/child-maja")
+        sr["extension"].append({"url": SD + "evi-received", "valueDateTime": received})
+        return clients[name].post("/ServiceRequest", json=sr, headers=FHIR_JSON)
+
+    r = post("admin", "2026-03-02T08:00:00+01:00")
+    assert r.status_code == 201, r.text
+    assert _intake_of(clients["admin"], r.json()["id"])["authoredOn"] == "2026-03-02T07:00:00.000000Z"
+    r = post("evi", "2026-03-02T08:00:00+01:00")
+    assert r.status_code == 201, r.text
+    stored = r.json()
+    assert not any(e["url"] == SD + "evi-received" for e in stored.get("extension", []))
+    assert _intake_of(clients["admin"], stored["id"])["authoredOn"] == stored["meta"]["lastUpdated"]
+    before = clients["admin"].get("/ServiceRequest", params={"_summary": "count"}).json()["total"]
+    r = post("admin", "2999-01-01T00:00:00+01:00")
+    assert r.status_code == 422 and r.json()["resourceType"] == "OperationOutcome"
+    assert clients["admin"].get("/ServiceRequest", params={"_summary": "count"}).json()["total"] == before

@@ -124,3 +124,12 @@ def test_post_parameters_and_client_errors(client):
         r = client.get(path, params=params)
         assert r.status_code == status, (params, r.text)
         assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_capability_statement_names_the_reporting_operations(client):
+    rest = client.get("/metadata").json()["rest"][0]
+    assert {"name": "skr-wait-times", "definition": "https://evi-fhir.org/fhir/OperationDefinition/skr-wait-times"} \
+        in rest["operation"]
+    (measure,) = [r for r in rest["resource"] if r["type"] == "Measure"]
+    assert {"name": "evaluate-measure", "definition": "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure"} \
+        in measure["operation"]
