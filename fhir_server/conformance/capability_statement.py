@@ -21,6 +21,7 @@ _TYPE_SPECIFIC = {
     "lookup": frozenset({"CodeSystem"}),
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
     "evaluate-measure": frozenset({"Measure"}),
+    "translate": frozenset({"ConceptMap"}),
 }
 #: the product's own operations (profiles/OperationDefinition-*.json): name -> (canonical, types)
 #: rest.security with auth on (SMART App Launch 2.x, conformance.html#using-cs)
