@@ -32,6 +32,7 @@ from fhir_server.security import TOKEN_PATH, build_authentication
 from fhir_server.security.policy import load_policy
 from fhir_server.settings import Settings
 from fhir_server.storage import Store, open_store
+from fhir_server.ui import build_dashboard, ui_routes
 from fhir_server.workflow import Region, install_workflow, load_region
 
 __all__ = ["create_app", "build_runtime", "region_of", "uvicorn_options"]
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.router.routes.extend(build_routes(MOUNT))
+    app.state.dashboard = build_dashboard(settings, authentication)
+    app.router.routes.extend(ui_routes())
     app.router.redirect_slashes = False
     app.router.default = trailing_slash_redirect(app.router, frozenset({MOUNT + "/"}))
     # outermost last: CORS (answers preflights), then security headers and gzip on

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     #: 32 bytes; domain.md §8): without it reporting refuses to run, the server still starts
     pseudonym_key: str | None = Field(default=None, repr=False)
 
+    #: the dashboard (``/ui``, domain.md §9) as a client of the region's OpenID Connect
+    #: provider (authorization code flow with PKCE): its client id there, its secret
+    #: when the provider registered it as a confidential client, and the scopes it asks for
+    ui_client_id: str | None = None
+    ui_client_secret: str | None = Field(default=None, repr=False)
+    ui_scopes: str = "openid"
+    #: hours a dashboard sign-in lasts at most (it ends earlier with the person's token)
+    ui_session_hours: float = Field(default=8.0, gt=0, le=24)
+
     #: the implementation guide package's publisher, contact and copyright (``evi-fhir ig
     #: package``): the organisation that publishes the guide and answers for it. evi-fhir is
     #: software, not an organisation: unset, the package says that no publisher was configured

@@ -24,8 +24,10 @@ ALLOWED = {
     "workflow": {"errors", "spec", "model", "search", "engine", "conformance"},
     "api": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "reporting",
             "audit"},
+    "ui": {"errors", "settings", "model", "engine", "conformance", "search", "workflow", "security", "reporting", "api",
+           "audit"},
     "app": {"api", "conformance", "engine", "model", "search", "settings", "storage", "workflow", "security", "reporting",
-            "audit"},
+            "audit", "ui"},
     "cli": {"app", "conformance", "engine", "errors", "model", "search", "settings", "storage", "workflow", "security",
             "reporting", "audit"},
 }
@@ -62,7 +64,7 @@ def test_imports_follow_the_flow(path):
 
 
 SUBPACKAGES = ["api", "audit", "conformance", "engine", "model", "reporting", "search", "security", "spec", "storage",
-               "workflow"]
+               "ui", "workflow"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

@@ -26,7 +26,9 @@ def _line(prefix: str) -> str:
 
 
 def test_ci_runs_exactly_the_readmes_test_command_in_its_own_environment():
-    serve, test = _line("python3 -m venv .venv &&"), _line("python3 -m venv .venv-test &&")
+    # the test command first installs the browser the dashboard's tests drive (Debian packages)
+    serve, test = _line("python3 -m venv .venv &&"), _line("apt-get install -y chromium chromium-driver &&")
+    assert "python3 -m venv .venv-test &&" in test
     assert test in (ROOT / ".ci" / "run").read_text().splitlines()
     assert ".venv/" not in test.replace(".venv-test/", "") and ".venv-test" not in serve
 

@@ -15,6 +15,8 @@ import time
 import uuid
 
 import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from fhir_server.errors import Unauthorized
 from fhir_server.security.caller import Caller
@@ -35,6 +37,11 @@ class AccessTokens:
         self._secret = secret.encode()
         self.lifetime = lifetime
         self._clients = clients
+
+    def derived_key(self, purpose: str) -> bytes:
+        """32 bytes for another use of the server's secret (the dashboard's session
+        cookies), derived with HKDF-SHA-256 so that neither use reveals the other's key."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(self._secret)
 
     def issue(self, client: Client, scopes: Scopes, organization: OrganizationRef) -> str:
         now = int(time.time())

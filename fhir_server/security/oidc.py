@@ -19,6 +19,8 @@ between the provider's clock and ours allowed). Its claims make the Caller:
 
 from __future__ import annotations
 
+import hmac
+
 import jwt
 
 from fhir_server.errors import Unauthorized, Unavailable
@@ -64,6 +66,37 @@ class IdentityProvider:
             raise Unauthorized("The bearer token has expired") from None
         except jwt.InvalidTokenError:
             raise Unauthorized("The bearer token is not a valid token of the region's identity provider") from None
+
+    def id_token_claims(self, token: str, client_id: str, nonce: str) -> dict:
+        """The verified claims of an ID token the provider issued to ``client_id`` (the
+        dashboard's sign-in, OpenID Connect Core §3.1.3.7): signed by a key of the same
+        JWK Set, ``iss`` the provider, ``aud`` the client, not expired, and carrying the
+        ``nonce`` of the sign-in that asked for it. May fetch the keys: a worker thread's."""
+        try:
+            head = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The identity provider's ID token is not a JWT") from None
+        alg, kid = head.get("alg"), head.get("kid")
+        if alg not in PEOPLE_ALGORITHMS:
+            raise Unauthorized(f"The ID token is signed {alg!r}, not one of {', '.join(PEOPLE_ALGORITHMS)}")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("The ID token's header names no key (kid)")
+        try:
+            key = self.keys.find(kid, alg)
+        except KeySetUnavailable:
+            raise Unavailable("The region's identity provider did not give its keys; try again later") from None
+        if key is None:
+            raise Unauthorized("The ID token is signed with a key the identity provider does not publish")
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[alg], audience=client_id, issuer=self.issuer, leeway=CLOCK_SKEW,
+                options={"require": ["iss", "aud", "exp", "sub"]},
+            )
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The ID token is not a valid token of the region's identity provider") from None
+        if not isinstance(claims.get("nonce"), str) or not hmac.compare_digest(claims["nonce"], nonce):
+            raise Unauthorized("The ID token does not carry the nonce of this sign-in")
+        return claims
 
     @staticmethod
     def care_unit(claims: dict) -> str | None:

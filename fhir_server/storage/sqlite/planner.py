@@ -288,7 +288,8 @@ def _value(sql: Sql, key: SortKey, plan: SearchPlan) -> str | None:
     column = compiler.sort[1] if key.descending else compiler.sort[0]
     aggregate = "MAX" if key.descending else "MIN"
     pid = sql.pid(plan.resource_type, d.code) or -1
-    head = f"(SELECT {aggregate}({column}) FROM {compiler.table} x WHERE x.rid = r.rid AND x.pid = {sql.bind(pid)}"
+    # ``+x.pid``: by the owner index (rid, pid), as compile.py's sort expression
+    head = f"(SELECT {aggregate}({column}) FROM {compiler.table} x WHERE x.rid = r.rid AND +x.pid = {sql.bind(pid)}"
     return head + (compiler.sort_rows(sql) if compiler.sort_rows is not None else "") + ")"
 
 
