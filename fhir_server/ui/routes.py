@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from fhir_server.api import MOUNT
+from fhir_server.api import MOUNT, audit
 from fhir_server.api.authentication import authentication_of, organization_lookup
 from fhir_server.api.deps import base_of, context_of, settings_of, state_of
 from fhir_server.api.workers import workers_of
@@ -138,6 +138,16 @@ async def _caller(request: Request, authentication: Authentication, dashboard: D
     return caller, signed.name
 
 
+@dataclass(frozen=True)
+class _PageAccess:
+    """What ``api.audit`` needs of a route: a page reads and searches (interaction
+    ``search-type``, the page's address as the query); the engine names each access."""
+
+    path: str
+    audit: str = "search-type"
+    operation: str | None = None
+
+
 def page(handler):
     """A dashboard page: ``handler(view) -> Response`` runs in a reader thread."""
 
@@ -155,8 +165,20 @@ def page(handler):
                 if found is None:
                     return _login_redirect(request, path)
                 state["caller"], person = found
+            # a page that shows a child's data is an access like any other (domain.md §6, §9):
+            # the engine records what the page reads, logged before the page leaves
+            route = _PageAccess(request.url.path.replace("{", "").replace("}", ""))
+            trail = audit.begin(request, route)
             view = View(request, context_of(request), dashboard, url, path, person)
-            return await workers_of(request).run(False, handler, view)
+            try:
+                response = await workers_of(request).run(False, handler, view)
+            except FhirError as exc:
+                if trail is not None:
+                    await audit.finish(request, route, trail, exc.status)
+                raise
+            if trail is not None:
+                await audit.finish(request, route, trail, response.status_code)
+            return response
         except FhirError as exc:
             if exc.status >= 500:
                 log.warning("dashboard page %s: %s", request.url.path, exc.message)
