@@ -96,6 +96,25 @@ class Settings(BaseSettings):
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
 
+    #: the region's secret for pseudonyms (HMAC-SHA-256, at least 32 bytes; domain.md §8):
+    #: without it the server starts, but pseudonymised output (``$export`` for the
+    #: ``reporting`` role or with ``_pseudonymize=true``) is refused
+    pseudonym_key: str | None = Field(default=None, repr=False)
+    #: where Bulk Data export files are written (docs/export.md); default: beside the
+    #: database (``evi.db-export/``), or ``evi-export/`` in the working directory for
+    #: MongoDB (several machines need a directory they share) and a temporary one for ``:memory:``
+    export_dir: str | None = None
+    #: resources per step of an export job (read, written, progress saved)
+    export_batch_size: int = Field(default=1000, gt=0, le=100_000)
+    #: the most resources per second one export job reads (0: no limit), so that a large
+    #: export does not crowd out clinical work (Bulk Data IG: "distribute processing over time")
+    export_rate: float = Field(default=0, ge=0)
+    #: seconds a process holds an export job between progress saves; a process that died
+    #: gives its jobs up to another (or to itself, restarted) after this long
+    export_lease_seconds: float = Field(default=30, gt=0, le=3600)
+    #: hours a finished export's files are kept (then removed with the job)
+    export_retention_hours: float = Field(default=24, gt=0)
+
     @property
     def public_base(self) -> str:
         if self.base_url:

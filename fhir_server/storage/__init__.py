@@ -11,8 +11,14 @@ from fhir_server.storage.base import (
     WouldBlock,
 )
 from fhir_server.storage.factory import open_store
+from fhir_server.storage.jobs import FINISHED, RUNNABLE, Job, JobStore, MemoryJobStore
 
 __all__ = [
+    "FINISHED",
+    "Job",
+    "JobStore",
+    "MemoryJobStore",
+    "RUNNABLE",
     "HistoryPage",
     "HistoryQuery",
     "ResourceVersion",

@@ -14,6 +14,7 @@ from typing import ContextManager, Protocol
 
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.jobs import JobStore
 from fhir_server.storage.pages import PageStore
 from fhir_server.storage.replay import ReplayCache
 
@@ -156,6 +157,8 @@ class Store(Protocol):
     pages: PageStore
     #: keys that may be used once (the token endpoint's ``jti``), shared likewise
     replay: ReplayCache
+    #: background jobs leased to one process at a time (the Bulk Data export), shared likewise
+    jobs: JobStore
     #: units of work may run on the event loop (``inline=True``): a local database that can
     #: tell at once whether it would wait; False for a store across a network
     inline: bool

@@ -27,11 +27,13 @@ from fhir_server.storage.mongo.layout import (
     COUNTERS,
     HISTORY,
     HISTORY_INDEXES,
+    JOBS,
     PAGES,
     REPLAY,
     RESOURCE_INDEXES,
     RESOURCES,
 )
+from fhir_server.storage.mongo.jobs import MongoJobStore
 from fhir_server.storage.mongo.pages import MongoPageStore
 from fhir_server.storage.mongo.replay import MongoReplayCache
 from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
@@ -62,6 +64,7 @@ class MongoStore:
         self.counters = self.db[COUNTERS]
         self.pages = MongoPageStore(self.db[PAGES])
         self.replay = MongoReplayCache(self.db[REPLAY])
+        self.jobs = MongoJobStore(self.db[JOBS])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
 

@@ -35,8 +35,10 @@ from fhir_server.storage.base import (
     group_by_type,
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
+from fhir_server.storage.jobs import MemoryJobStore
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
+from fhir_server.storage.sqlite.jobs import SqliteJobStore
 from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
@@ -86,6 +88,7 @@ class SqliteStore:
         self._inline_reader: sqlite3.Connection | None = None
         self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
         self.replay = MemoryReplayCache() if self._memory else SqliteReplayCache(path + "-pages")
+        self.jobs = MemoryJobStore() if self._memory else SqliteJobStore(path + "-pages")
         self._checkpointer = _Checkpointer(path) if not self._memory else None
         if self._checkpointer is not None:
             # checkpoints (and their fsync) run in the background, not inside a request's COMMIT
@@ -165,6 +168,7 @@ class SqliteStore:
             conn.close()
         self.pages.close()
         self.replay.close()
+        self.jobs.close()
 
 
 class _Checkpointer(threading.Thread):
