@@ -291,3 +291,97 @@ def test_a_group_the_caller_may_not_see_or_that_does_not_exist_is_404_at_kick_of
 def test_type_outside_the_patients_data_is_refused_at_patient_level(runtime, tmp_path):
     with pytest.raises(BadRequest, match="Organization"):
         kick_off(exports(runtime, tmp_path), EVI, [("_type", "Organization")], level="patient")
+
+
+# -------------------------------------------------------------------- the life of a job
+
+
+def test_a_job_belongs_to_its_caller(runtime, tmp_path):
+    bulk = exports(runtime, tmp_path)
+    job = kick_off(bulk, EVI, [("_type", "Organization")])
+    other = ctx("evi", "Organization/evi-vgr", client="another-evi-client")
+    for attempt in (lambda c: bulk.status(c, job.id, "f"), lambda c: bulk.cancel(c, job.id),
+                    lambda c: bulk.file(c, job.id, "Organization.ndjson")):
+        with pytest.raises(NotFound):
+            attempt(other)
+    assert bulk.status(EVI, job.id, "f").state == "in-progress"
+    assert bulk.status(EVI, job.id, "f").progress == "queued"
+    bulk.cancel(EVI, job.id)  # the store is the module's: leave no job for the next test to claim
+
+
+def test_a_stopped_job_is_released_and_resumed_by_another_worker_without_duplicates(runtime, tmp_path):
+    bulk = exports(runtime, tmp_path, batch_size=3)
+    job = kick_off(bulk, SERVER)
+    claimed = bulk.jobs.claim("export", "w1", 30)
+    stop = threading.Event()
+    saves = []
+    original = bulk.jobs.save
+
+    def save_then_stop(*args, **kwargs):  # stop after a few batches, in the middle of the job
+        saves.append(1)
+        if len(saves) == 8:
+            stop.set()
+        return original(*args, **kwargs)
+
+    bulk.jobs.save = save_then_stop
+    try:
+        bulk.run_job(claimed, "w1", stop)
+    finally:
+        bulk.jobs.save = original
+    status = bulk.status(SERVER, job.id, "f")
+    assert status.state == "in-progress" and "%" in status.progress
+    assert bulk.jobs.get(job.id).lease_until == 0  # released: claimable at once
+    run_all(bulk, worker="w2")
+    assert output(bulk, SERVER, job) == export(runtime, tmp_path, SERVER)
+
+
+def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(runtime, tmp_path):
+    bulk = exports(runtime, tmp_path)
+    job = kick_off(bulk, SERVER, [("_type", "Organization")])
+    stale = bulk.jobs.claim("export", "w1", 0.01)
+    time.sleep(0.05)
+    fresh = bulk.jobs.claim("export", "w2", 30)
+    assert fresh.id == job.id
+    bulk.run_job(stale, "w1", threading.Event())
+    assert bulk.jobs.get(job.id).holder == "w2" and bulk.jobs.get(job.id).status == "running"
+    assert not bulk.directory(job.id).exists() or not any(bulk.directory(job.id).iterdir())
+    bulk.run_job(fresh, "w2", threading.Event())
+    assert len(output(bulk, SERVER, job)["Organization"]) == len(searched(runtime, SERVER, "Organization"))
+
+
+def test_a_cancelled_job_is_gone_with_its_files(runtime, tmp_path):
+    bulk = exports(runtime, tmp_path)
+    finished = kick_off(bulk, EVI, [("_type", "Organization")])
+    run_all(bulk)
+    assert bulk.directory(finished.id).is_dir()
+    bulk.cancel(EVI, finished.id)
+    assert not bulk.directory(finished.id).exists()
+    with pytest.raises(NotFound):
+        bulk.status(EVI, finished.id, "f")
+    running = kick_off(bulk, EVI)
+    claimed = bulk.jobs.claim("export", "w1", 30)
+    bulk.cancel(EVI, running.id)  # while a worker holds it: the worker stops and cleans up
+    bulk.run_job(claimed, "w1", threading.Event())
+    assert bulk.jobs.get(running.id) is None and not bulk.directory(running.id).exists()
+
+
+def test_a_job_that_fails_reports_it_and_the_worker_goes_on(runtime, tmp_path, monkeypatch):
+    from fhir_server.reporting import export_run
+
+    bulk = exports(runtime, tmp_path)
+    job = kick_off(bulk, EVI, [("_type", "Organization")])
+    monkeypatch.setattr(export_run.ExportRun, "_by_type", lambda self: 1 / 0)
+    run_all(bulk)
+    status = bulk.status(EVI, job.id, "f")
+    assert status.state == "failed" and "internal error" in status.error
+    assert bulk.jobs.get(job.id).expires is not None
+
+
+def test_finished_jobs_expire_with_their_files(runtime, tmp_path):
+    bulk = exports(runtime, tmp_path, retention_seconds=0.01)
+    job = kick_off(bulk, EVI, [("_type", "Organization")])
+    run_all(bulk)
+    assert bulk.status(EVI, job.id, "f").state == "complete"
+    time.sleep(0.05)
+    bulk.sweep()
+    assert bulk.jobs.get(job.id) is None and not bulk.directory(job.id).exists()
