@@ -5,6 +5,7 @@ A script, not a test: it prints numbers (issue 15; see benchmarks/README.md and 
     .venv/bin/python benchmarks/export.py                   # 1,000,000 resources (built once, cached)
     .venv/bin/python benchmarks/export.py --size 20000      # smaller, for development
     .venv/bin/python benchmarks/export.py --size 20000 --pseudonymize
+    .venv/bin/python benchmarks/export.py --size 20000 --patients   # Patient/$export
 
 What it does
   1. Builds (or reuses) the SQLite dataset of benchmarks/search.py (same generator, same
@@ -48,12 +49,12 @@ def memory_mb(pid: int, field: str) -> float:
     raise RuntimeError(f"no {field} for process {pid}")
 
 
-def run_export(server: Server, params: str, poll: float) -> tuple[dict, float, str, float]:
+def run_export(server: Server, path: str, params: str, poll: float) -> tuple[dict, float, str, float]:
     """Kick off, poll until done: (manifest, seconds, status URL path, highest RSS seen)."""
     client = StdlibClient(server.base, 600.0)
     try:
         started = time.perf_counter()
-        status, headers, body = client.request("GET", f"/$export{params}", None,
+        status, headers, body = client.request("GET", f"{path}{params}", None,
                                                {"Prefer": "respond-async", "Accept": "application/fhir+json"})
         if status != 202:
             raise RuntimeError(f"kick-off answered {status}: {body[:300]!r}")
@@ -107,6 +108,7 @@ def main() -> int:
     ap.add_argument("--rebuild", action="store_true", help="build the dataset again")
     ap.add_argument("--pseudonymize", action="store_true", help="export with _pseudonymize=true")
     ap.add_argument("--type", help="_type for the kick-off (default: every type)")
+    ap.add_argument("--patients", action="store_true", help="Patient/$export (the patients' data) instead of $export")
     ap.add_argument("--batch", type=int, help="EVI_EXPORT_BATCH_SIZE for the server (default: the server's)")
     ap.add_argument("--poll", type=float, default=0.5, help="seconds between status polls")
     args = ap.parse_args()
@@ -125,7 +127,8 @@ def main() -> int:
     try:
         server.wait_ready(120)
         before = memory_mb(server.proc.pid, "VmRSS")
-        manifest, seconds, status_path, rss = run_export(server, f"?{params}" if params else "", args.poll)
+        path = "/Patient/$export" if args.patients else "/$export"
+        manifest, seconds, status_path, rss = run_export(server, path, f"?{params}" if params else "", args.poll)
         exported = sum(item["count"] for item in manifest["output"])
         lines, size, fetch = download(server, manifest)
         peak = memory_mb(server.proc.pid, "VmHWM")

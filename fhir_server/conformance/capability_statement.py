@@ -128,6 +128,8 @@ def build_capability_statement(
         "date": date,
         "publisher": "evi-fhir",
         "kind": "instance",
+        #: the Bulk Data Access IG's server CapabilityStatement ($export at three levels)
+        "instantiates": [_BULK_DATA.replace("OperationDefinition/", "CapabilityStatement/bulk-data")],
         "software": {"name": "evi-fhir", "version": _software_version()},
         "implementation": {"description": "evi-fhir: FHIR R4 server for En väg in", "url": base_url},
         "fhirVersion": "4.0.1",

@@ -26,7 +26,7 @@ import orjson
 from fhir_server.engine import RequestContext, Runtime
 from fhir_server.errors import BadRequest, FhirError, NotFound
 from fhir_server.model import format_instant
-from fhir_server.reporting.export_files import ERROR_FILE, OutputLost, is_file_name, remove_directory
+from fhir_server.reporting.export_files import DELETED_FILE, ERROR_FILE, OutputLost, is_file_name, remove_directory
 from fhir_server.reporting.export_request import ExportRequest
 from fhir_server.reporting.export_run import ExportRun, RunOptions, RunState
 from fhir_server.reporting.export_scope import export_types, group_members, type_plan, unknown_parameters
@@ -161,14 +161,14 @@ class BulkExport:
         if job.status == "failed":
             return ExportStatus(job, "failed", error=(state or {}).get("error") or "The export failed")
         what = orjson.loads(job.request)
-        output, errors = [], []
+        lists: dict[str, list[dict]] = {"output": [], "deleted": [], "error": []}
+        special = {ERROR_FILE: ("error", "OperationOutcome"), DELETED_FILE: ("deleted", "Bundle")}
         for name, (_, count) in sorted(RunState.from_json(state).files.items()):
             if count:
-                item = {"type": "OperationOutcome" if name == ERROR_FILE else name.removesuffix(".ndjson"),
-                        "url": f"{files_base}/{name}", "count": count}
-                (errors if name == ERROR_FILE else output).append(item)
+                where, rtype = special.get(name, ("output", name.removesuffix(".ndjson")))
+                lists[where].append({"type": rtype, "url": f"{files_base}/{name}", "count": count})
         manifest = {"transactionTime": what["transaction_time"], "request": what["export"]["url"],
-                    "requiresAccessToken": self.options.requires_access_token, "output": output, "error": errors}
+                    "requiresAccessToken": self.options.requires_access_token, **lists}
         return ExportStatus(job, "complete", manifest=manifest)
 
     def cancel(self, ctx: RequestContext, job_id: str) -> None:

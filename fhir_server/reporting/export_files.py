@@ -1,6 +1,7 @@
 """The NDJSON files of one export job (Bulk Data IG: "Each file SHALL contain resources of
-only one type"): ``{Type}.ndjson`` per resource type and ``error.ndjson`` for the
-OperationOutcomes of the manifest's ``error`` list, in the job's own directory.
+only one type"): ``{Type}.ndjson`` per resource type, ``error.ndjson`` for the
+OperationOutcomes of the manifest's ``error`` list and ``deleted.ndjson`` for the
+transaction Bundles of its ``deleted`` list, in the job's own directory.
 
 Files only grow, by whole lines, and their sizes and line counts are part of the job's
 saved state. A job resumed after its process died first cuts each file back to the size
@@ -17,11 +18,12 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["OutputFiles", "OutputLost", "ERROR_FILE", "file_name", "is_file_name", "remove_directory"]
+__all__ = ["OutputFiles", "OutputLost", "ERROR_FILE", "DELETED_FILE", "file_name", "is_file_name", "remove_directory"]
 
 ERROR_FILE = "error.ndjson"
-#: a resource type's file, or the error file: nothing else is ever served
-_NAME = re.compile(r"^(?:[A-Z][A-Za-z]{1,63}|error)\.ndjson$")
+DELETED_FILE = "deleted.ndjson"
+#: a resource type's file, the error file or the deleted file: nothing else is ever served
+_NAME = re.compile(r"^(?:[A-Z][A-Za-z]{1,63}|error|deleted)\.ndjson$")
 
 
 class OutputLost(Exception):

@@ -10,6 +10,11 @@ level go patient by patient (a tenth of a batch of patients at a time), writing 
 patient's data of every type. A resource that belongs to several exported patients is
 written once, with the first of them in id order.
 
+With ``_since`` at system level a last phase lists what was deleted after it (the IG's
+``deleted`` file: one transaction Bundle with a DELETE entry per resource), for the types
+the caller sees whole and does not filter: of a type the policy restricts, whether the
+caller would have seen a resource that is gone cannot be told, and its id is not given out.
+
 Each step: renew the lease (``save`` of the state as it was: a job taken over or
 cancelled stops before it writes), append the lines, save the new state (position, file
 sizes, counts), then wait as long as ``rate`` asks.
@@ -29,17 +34,18 @@ import orjson
 from fhir_server.engine import RequestContext, Runtime, access
 from fhir_server.engine.work import Work
 from fhir_server.errors import Issue
-from fhir_server.reporting.export_files import ERROR_FILE, OutputFiles, file_name
+from fhir_server.reporting.export_files import DELETED_FILE, ERROR_FILE, OutputFiles, file_name
 from fhir_server.reporting.export_request import ExportRequest
 from fhir_server.reporting.export_scope import (
     compartment_params,
+    since_instant,
     compartment_patients,
     export_types,
     group_members,
     matching,
     type_plan,
 )
-from fhir_server.reporting.pseudonymize import Pseudonymization
+from fhir_server.reporting.pseudonymize import PERSON_TYPES, Pseudonymization
 from fhir_server.storage.base import ResourceVersion
 
 __all__ = ["ExportRun", "RunState", "PATIENT_SHARE"]
@@ -63,7 +69,7 @@ class RunState:
 
     @property
     def written(self) -> int:
-        return sum(lines for name, (_, lines) in self.files.items() if name != ERROR_FILE)
+        return sum(lines for name, (_, lines) in self.files.items() if name not in (ERROR_FILE, DELETED_FILE))
 
     def to_json(self) -> dict:
         return {"types": self.types, "position": self.position, "files": self.files, "scanned": self.scanned,
@@ -116,7 +122,8 @@ class ExportRun:
     def _begin(self) -> bool:
         with self.runtime.work(self.ctx, write=False) as work:
             counts = work.uow.statistics()
-            types = [t for t in export_types(work, self.request, lenient=True) if counts.get(t, (0, 0))[0] > 0]
+            kept = 1 if self.request.since and self.request.level == "system" else 0  # deletions count too
+            types = [t for t in export_types(work, self.request, lenient=True) if counts.get(t, (0, 0))[kept] > 0]
             if self.request.level == "system":
                 total, position = sum(counts[t][0] for t in types), {"type": 0, "after": None}
             elif self.request.level == "patient":
@@ -150,9 +157,30 @@ class ExportRun:
                 position = {"type": index + 1, "after": None}
             else:
                 position = {"type": index, "after": ids[-1]}
-            if not self._step({rtype: self._lines(versions)}, len(ids), position):
+            if not self._step({file_name(rtype): self._lines(versions)}, len(ids), position):
+                return False
+        return self._deletions() if self.request.since else True
+
+    def _deletions(self) -> bool:
+        state, batch = self.state, self.options.batch
+        since = since_instant(self.request.since)
+        while (index := state.position.get("deleted", 0)) < len(state.types):
+            rtype, after = state.types[index], state.position.get("after")
+            with self.runtime.work(self.ctx, write=False) as work:
+                whole = not self.request.filters_for(rtype) and access.policy_filter(work, rtype) is None
+                ids = work.uow.deleted_ids(rtype, since, after, batch) if whole else []
+            more = len(ids) == batch
+            position = {"type": len(state.types), "deleted": index if more else index + 1,
+                        "after": ids[-1] if more else None}
+            if not self._step({DELETED_FILE: [self._deletion(rtype, i) for i in ids]}, 0, position):
                 return False
         return True
+
+    def _deletion(self, rtype: str, rid: str) -> bytes:
+        if self._pseudonymization is not None and rtype in PERSON_TYPES:
+            rid = self._pseudonymization.person_id(rtype, rid)
+        entry = {"request": {"method": "DELETE", "url": f"{rtype}/{rid}"}}
+        return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [entry]}) + b"\n"
 
     # -- Patient and Group level: patient by patient ---------------------------------------
 
@@ -193,7 +221,7 @@ class ExportRun:
                 plan = type_plan(work, self.request, rtype, ignored=self._ignored)
                 versions = work.uow.load(rtype, matching(work, plan, sorted(found)))
                 versions = [v for v in versions if self._first_owner(work, v, params[rtype], patients[0], members)]
-            out[rtype] = self._lines(access.shown_all(work, versions))
+            out[file_name(rtype)] = self._lines(access.shown_all(work, versions))
         return out
 
     def _first_owner(self, work: Work, version: ResourceVersion, params: tuple[str, ...], first: str,
@@ -224,10 +252,11 @@ class ExportRun:
         return out
 
     def _step(self, lines: dict[str, list[bytes]], read: int, position: dict) -> bool:
+        """``lines``: file name -> lines to append."""
         if self._stop.is_set() or not self._save(self.state.to_json()):  # still ours?
             return False
-        for rtype, found in lines.items():
-            self._files.append(file_name(rtype), found)
+        for name, found in lines.items():
+            self._files.append(name, found)
         self._files.flush()
         self.state.files, self.state.position = self._files.sizes(), position
         self.state.scanned += read

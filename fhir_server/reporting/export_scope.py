@@ -36,7 +36,7 @@ from fhir_server.storage.base import ResourceVersion
 
 __all__ = [
     "TypePlan", "export_types", "patient_data_types", "compartment_params", "type_plan", "matching",
-    "group_members", "compartment_patients", "unknown_parameters",
+    "group_members", "compartment_patients", "unknown_parameters", "since_instant",
 ]
 
 #: EVI's Tasks are about the child (``Task.for``), though R4's Patient compartment lists no Task
@@ -85,7 +85,7 @@ def type_plan(work: Work, request: ExportRequest, resource_type: str, *, since: 
     """The caller's search for the resources of ``resource_type`` that go out. A search
     parameter the server does not know is 400, unless it is among ``ignored`` (reported at
     kick-off under ``Prefer: handling=lenient``)."""
-    extra = [("_lastUpdated", f"gt{_instant(request.since)}")] if since and request.since else []
+    extra = [("_lastUpdated", f"gt{since_instant(request.since)}")] if since and request.since else []
     queries = [list(f.params) + extra for f in request.filters_for(resource_type)] or [extra]
     plans = [plan_search(work, resource_type, query) for query in queries]
     unknown = [name for p in plans for name, _ in p.unknown if name not in ignored]
@@ -98,7 +98,7 @@ def type_plan(work: Work, request: ExportRequest, resource_type: str, *, since: 
     return TypePlan(resource_type, plan, open=not plan.clauses)
 
 
-def _instant(value: str) -> str:
+def since_instant(value: str) -> str:
     """``_since`` at full precision: a search date of whole seconds is the whole second
     (R4 search.html#date), and ``gt`` would leave out what changed later in that second."""
     return format_instant(datetime.fromisoformat(value))

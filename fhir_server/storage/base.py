@@ -128,6 +128,10 @@ class UnitOfWork(Protocol):
     def current_ids(self, resource_type: str, after: str | None, limit: int) -> list[str]:
         """Ids of current (not deleted) resources of a type, in id order, after ``after``."""
 
+    def deleted_ids(self, resource_type: str, since: str, after: str | None, limit: int) -> list[str]:
+        """Ids of resources of a type deleted after the instant ``since`` (fixed-width UTC)
+        and deleted still, in id order, after ``after`` (the Bulk Data ``deleted`` list)."""
+
     def newest_instant(self) -> str | None:
         """The greatest last_updated stored, so new versions never go back in time."""
 

@@ -137,9 +137,9 @@ def test_kick_off_poll_manifest_download_and_delete_at_each_level(world, level):
     r = wait(client, status_url)
     assert r.status_code == 200, r.text
     manifest = r.json()
-    assert set(manifest) == {"transactionTime", "request", "requiresAccessToken", "output", "error"}
+    assert set(manifest) == {"transactionTime", "request", "requiresAccessToken", "output", "deleted", "error"}
     assert manifest["request"].startswith(live.base_url + LEVELS[level]) and "_outputFormat=" in manifest["request"]
-    assert manifest["requiresAccessToken"] is True and manifest["error"] == []
+    assert manifest["requiresAccessToken"] is True and manifest["error"] == manifest["deleted"] == []
     found = ids(download(client, manifest))
     if level == "system":
         assert found["Organization"] == searched(client, "Organization") and "Group" in found
@@ -194,16 +194,24 @@ def test_unknown_files_and_jobs_are_404(world):
 # ------------------------------------------------------------------ _since, _typeFilter
 
 
-def test_since_exports_only_what_changed_after_it(world):
+def test_since_exports_only_what_changed_after_it_and_lists_what_was_deleted(world):
     _, http = world
     client = http["evi"]
+    closing = {"resourceType": "Organization", "id": f"closing-{uuid.uuid4().hex[:8]}", "name": "Stängs"}
+    assert client.put(f"/Organization/{closing['id']}", json=closing, headers=FHIR_JSON).status_code == 201
     since = manifest_of(client, _type="Patient")["transactionTime"]
     time.sleep(0.01)
     saga = client.get("/Patient/child-saga").json()
     saga["gender"] = "female"
     assert client.put("/Patient/child-saga", json=saga, headers=FHIR_JSON).status_code == 200
-    found = ids(download(client, manifest_of(client, _type="Patient,Organization", _since=since)))
-    assert found == {"Patient": {"child-saga"}}
+    assert client.delete(f"/Organization/{closing['id']}").status_code in (200, 204)
+    manifest = manifest_of(client, _type="Patient,Organization", _since=since)
+    assert ids(download(client, manifest)) == {"Patient": {"child-saga"}}
+    (item,) = manifest["deleted"]
+    assert item["type"] == "Bundle" and item["count"] == 1
+    bundle = client.get(item["url"]).json()
+    assert bundle["type"] == "transaction"
+    assert bundle["entry"] == [{"request": {"method": "DELETE", "url": f"Organization/{closing['id']}"}}]
 
 
 def test_type_filters_are_searches_of_their_type(world):
@@ -262,3 +270,16 @@ def test_anyone_may_ask_for_pseudonymised_output(world):
     pseudo = download(http["evi"], manifest_of(http["evi"], _type="Patient", _pseudonymize="true"))
     assert len(plain["Patient"]) == len(pseudo["Patient"])
     assert all("name" not in p for p in pseudo["Patient"]) and any("name" in p for p in plain["Patient"])
+
+
+def test_the_capability_statement_declares_bulk_data(world):
+    _, http = world
+    statement = http["evi"].get("/metadata").json()
+    assert statement["instantiates"] == ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"]
+    rest = statement["rest"][0]
+    definitions = {op["definition"] for op in rest["operation"] if op["name"] == "export"}
+    for resource in rest["resource"]:
+        if resource["type"] in ("Patient", "Group"):
+            definitions |= {op["definition"] for op in resource.get("operation", []) if op["name"] == "export"}
+    assert definitions == {"http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + name
+                           for name in ("export", "patient-export", "group-export")}

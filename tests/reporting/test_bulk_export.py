@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from fhir_server.app import build_runtime
-from fhir_server.engine import RequestContext, plan_search, process_bundle, search, update
+from fhir_server.engine import RequestContext, delete, plan_search, process_bundle, search, update
 from fhir_server.errors import BadRequest, Forbidden, NotFound
 from fhir_server.reporting import (
     PSEUDONYM_SYSTEM,
@@ -234,6 +234,52 @@ def test_since_exports_what_changed_after_it(runtime, tmp_path):
     assert changed["id"] in found["Communication"]
     exact = ids(export(runtime, tmp_path, SERVER, [("_since", since)]))
     assert exact == {"Communication": {changed["id"]}}
+
+
+def deleted(bulk, c, job) -> set[str]:
+    status = bulk.status(c, job.id, "http://files")
+    assert [i["type"] for i in status.manifest["deleted"]] in ([], ["Bundle"])
+    if not status.manifest["deleted"]:
+        return set()
+    lines = [orjson.loads(line) for line in bulk.file(c, job.id, "deleted.ndjson").read_bytes().splitlines()]
+    assert all(b["resourceType"] == "Bundle" and b["type"] == "transaction" for b in lines)
+    return {e["request"]["url"] for b in lines for e in b["entry"] if e["request"]["method"] == "DELETE"}
+
+
+def test_since_lists_what_was_deleted_after_it_where_the_caller_sees_the_type_whole(runtime, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    notice = {"resourceType": "Communication", "id": f"gone-{tag}", "status": "completed",
+              "recipient": [{"reference": "Organization/socialtjansten-kalmar"}]}
+    unit = {"resourceType": "Organization", "id": f"closed-{tag}", "name": "Nedlagd enhet"}
+    child = {"resourceType": "Patient", "id": f"moved-{tag}"}
+    early = {"resourceType": "Organization", "id": f"early-{tag}", "name": "Tidigt nedlagd"}
+    with runtime.work(SERVER, write=True) as work:
+        for resource in (notice, unit, child, early):
+            update(work, resource["resourceType"], resource["id"], resource)
+        delete(work, "Organization", early["id"])
+    time.sleep(0.01)
+    with runtime.work(SERVER, write=False) as work:
+        since = work.uow.newest_instant()
+    with runtime.work(SERVER, write=True) as work:
+        for resource in (notice, unit, child):
+            delete(work, resource["resourceType"], resource["id"])
+    expected = {f"Communication/{notice['id']}", f"Organization/{unit['id']}", f"Patient/{child['id']}"}
+    bulk = exports(runtime, tmp_path)
+    job = kick_off(bulk, SERVER, [("_since", since)])
+    run_all(bulk)
+    assert deleted(bulk, SERVER, job) == expected
+    # a municipality sees Organizations whole, Communications and Patients only in part
+    job = kick_off(bulk, KALMAR_SOC, [("_since", since)])
+    run_all(bulk)
+    assert deleted(bulk, KALMAR_SOC, job) == {f"Organization/{unit['id']}"}
+    # pseudonymised: a person's id as its pseudonym; filtered types: nothing
+    job = kick_off(bulk, EVI, [("_since", since), ("_pseudonymize", "true"), ("_type", "Patient,Organization"),
+                               ("_typeFilter", "Organization?name=x")])
+    run_all(bulk)
+    assert deleted(bulk, EVI, job) == {f"Patient/{Pseudonymizer(KEY).pseudonym('Patient/' + child['id'])}"}
+    job = kick_off(bulk, SERVER, [("_type", "Organization")])  # without _since: no deleted list
+    run_all(bulk)
+    assert deleted(bulk, SERVER, job) == set()
 
 
 def test_type_filters_are_alternatives_within_a_type(runtime, tmp_path):

@@ -372,6 +372,13 @@ class SqliteUnitOfWork:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def deleted_ids(self, resource_type: str, since: str, after: str | None, limit: int) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT id FROM resource WHERE type = ? AND deleted = 1 AND last_updated > ? AND id > ? ORDER BY id LIMIT ?",
+            (resource_type, since, after or "", limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def history(self, query: HistoryQuery) -> HistoryPage:
         where, args = [], []
         if query.resource_type is not None:
