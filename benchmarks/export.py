@@ -127,8 +127,8 @@ def main() -> int:
     try:
         server.wait_ready(120)
         before = memory_mb(server.proc.pid, "VmRSS")
-        path = "/Patient/$export" if args.patients else "/$export"
-        manifest, seconds, status_path, rss = run_export(server, path, f"?{params}" if params else "", args.poll)
+        endpoint = "/Patient/$export" if args.patients else "/$export"
+        manifest, seconds, status_path, rss = run_export(server, endpoint, f"?{params}" if params else "", args.poll)
         exported = sum(item["count"] for item in manifest["output"])
         lines, size, fetch = download(server, manifest)
         peak = memory_mb(server.proc.pid, "VmHWM")
