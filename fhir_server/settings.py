@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     #: hours a finished export's files are kept (then removed with the job)
     export_retention_hours: float = Field(default=24, gt=0)
 
+    #: the implementation guide package's publisher, contact and copyright (``evi-fhir ig
+    #: package``): the organisation that publishes the guide and answers for it. evi-fhir is
+    #: software, not an organisation: unset, the package says that no publisher was configured
+    ig_publisher: str | None = None
+    ig_contact_name: str | None = None
+    #: a web address or ``mailto:`` address of the contact
+    ig_contact_url: str | None = None
+    ig_copyright: str | None = None
+
     @property
     def public_base(self) -> str:
         if self.base_url:
