@@ -27,6 +27,7 @@ from fhir_server.engine.capabilities import Capabilities
 from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
+from fhir_server.reporting import BulkExport, ExportWorker, export_options
 from fhir_server.search import SearchLimits, SearchRegistry
 from fhir_server.security import TOKEN_PATH, build_authentication
 from fhir_server.security.policy import load_policy
@@ -97,12 +98,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime.store.close()
         raise
 
+    exports = BulkExport(runtime, export_options(settings))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        worker = ExportWorker(exports)  # this process's export jobs (and any whose process died)
+        worker.start()
         yield
         app.state.workers.shutdown()  # requests under way finish before the store closes
         if app.state.audit_writer is not None:
             app.state.audit_writer.close()  # what is pending is stored first
+        worker.stop()  # the running job stops at its next step and releases its lease
         runtime.store.close()
 
     app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.audit_writer = (
         AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base)) if settings.audit else None
     )
+    app.state.exports = exports
     profiles = supported_profiles(ig_directory(settings.profiles_dir))
     app.state.capabilities = Capabilities(
         lambda base, registry: build_capability_statement(

@@ -1,4 +1,5 @@
-"""The ``evi-fhir`` command: serve, load, copy, ig, validate, clients add, token, audit."""
+"""The ``evi-fhir`` command: serve, load, copy, export, ig, validate, clients add, token, audit,
+report."""
 
 from __future__ import annotations
 
@@ -83,15 +84,19 @@ def settings_environment(settings) -> dict[str, str]:
 class _Progress:
     """A one-line progress bar on stderr (no dependency needed for this)."""
 
-    def __init__(self, total: int):
-        self.total, self.done, self.started = max(total, 1), 0, time.monotonic()
+    def __init__(self, total: int, unit: str = "files"):
+        self.total, self.done, self.started, self.unit = max(total, 1), 0, time.monotonic(), unit
 
     def step(self, label: str) -> None:
-        self.done += 1
+        self.update(self.done + 1, label)
+
+    def update(self, done: int, label: str) -> None:
+        self.done = done
         width = 30
-        filled = int(width * self.done / self.total)
+        filled = min(width, int(width * self.done / self.total))
         rate = self.done / max(time.monotonic() - self.started, 1e-9)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {rate:6.1f} files/s {label[:40]:<40}")
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {rate:6.1f} "
+                         f"{self.unit}/s {label[:40]:<40}")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -272,6 +277,43 @@ def _copy(args: argparse.Namespace) -> int:
         print(f"  {rtype:<28} resources {src[0]:>8} -> {dst[0]:<8} versions {src[1]:>8} -> {dst[1]:<8} {mark}", file=sys.stderr)
     print("verified: counts match" if report.verified else "NOT verified: counts differ", file=sys.stderr)
     return 0 if report.verified else 1
+
+
+def _export(args: argparse.Namespace) -> int:
+    from fhir_server.app import build_runtime
+    from fhir_server.errors import FhirError
+    from fhir_server.reporting import export_options, export_to_directory, parse_export_request
+
+    settings = _settings(args)
+    pairs = [("_type", t) for t in args.type or ()] + [("_typeFilter", f) for f in args.type_filter or ()]
+    pairs += [("_since", args.since)] if args.since else []
+    pairs += [("_pseudonymize", "true")] if args.pseudonymize else []
+    level = "group" if args.group else "patient" if args.patients else "system"
+    runtime = build_runtime(settings)
+    bar: list[_Progress] = []
+
+    def progress(state) -> None:
+        if not bar:
+            bar.append(_Progress(state.total, "resources" if level == "system" else "patients"))
+        if state.scanned != bar[0].done or state.scanned == 0:  # each step saves twice: draw once
+            bar[0].update(state.scanned, f"{state.written} written")
+
+    try:
+        request = parse_export_request(level, pairs, group_id=args.group, url="evi-fhir export")
+        state = export_to_directory(runtime, request, Path(args.out), export_options(settings),
+                                    base_url=settings.public_base, progress=progress)
+    except FhirError as exc:
+        print(f"evi-fhir export: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        if bar:
+            bar[0].close()
+        runtime.store.close()
+    for name, (size, lines) in sorted(state.files.items()):
+        if lines:
+            print(f"  {name:<40} {lines:>10} lines {size:>14} bytes", file=sys.stderr)
+    print(f"exported {state.written} resources to {args.out}", file=sys.stderr)
+    return 0
 
 
 def _ig(args: argparse.Namespace) -> int:
@@ -484,6 +526,20 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("--batch", type=int, default=500, help="versions per target transaction")
     copy.add_argument("--state", help="file that remembers progress, so an interrupted copy resumes")
     copy.set_defaults(func=_copy)
+
+    export = sub.add_parser("export", help="export the store as NDJSON files, one per resource type (the Bulk Data "
+                            "format), as the server's own work: everything, unrestricted")
+    export.add_argument("--out", required=True, help="the folder to write (its {Type}.ndjson files are replaced)")
+    export.add_argument("--storage", help="storage URL (EVI_STORAGE)")
+    export.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE)")
+    export.add_argument("--type", action="append", help="only these resource types (repeatable, or comma-separated)")
+    export.add_argument("--since", help="only resources changed after this FHIR instant, e.g. 2025-01-01T00:00:00Z")
+    export.add_argument("--type-filter", action="append", help="a search such as 'Task?status=completed' (repeatable)")
+    export.add_argument("--patients", action="store_true", help="the patients' data only (as Patient/$export)")
+    export.add_argument("--group", help="the data of this Group's patients (as Group/{id}/$export)")
+    export.add_argument("--pseudonymize", action="store_true",
+                        help="pseudonymised output (needs EVI_PSEUDONYM_KEY; docs/export.md)")
+    export.set_defaults(func=_export)
 
     ig = sub.add_parser("ig", help="implementation guide build steps")
     ig_sub = ig.add_subparsers(dest="ig_command", required=True)

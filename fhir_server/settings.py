@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
     #: the region's secret for pseudonyms in reports and exports (HMAC-SHA-256, at least
-    #: 32 bytes; domain.md §8): without it reporting refuses to run, the server still starts
+    #: 32 bytes; domain.md §8): without it the server starts, but reporting and
+    #: pseudonymised export (``reporting`` role, ``_pseudonymize=true``) are refused
     pseudonym_key: str | None = Field(default=None, repr=False)
 
     #: the dashboard (``/ui``, domain.md §9) as a client of the region's OpenID Connect
@@ -107,6 +108,21 @@ class Settings(BaseSettings):
     ui_scopes: str = "openid"
     #: hours a dashboard sign-in lasts at most (it ends earlier with the person's token)
     ui_session_hours: float = Field(default=8.0, gt=0, le=24)
+
+    #: where Bulk Data export files are written (docs/export.md); default: beside the
+    #: database (``evi.db-export/``), or ``evi-export/`` in the working directory for
+    #: MongoDB (several machines need a directory they share) and a temporary one for ``:memory:``
+    export_dir: str | None = None
+    #: resources per step of an export job (read, written, progress saved)
+    export_batch_size: int = Field(default=1000, gt=0, le=100_000)
+    #: the most resources per second one export job reads (0: no limit), so that a large
+    #: export does not crowd out clinical work (Bulk Data IG: "distribute processing over time")
+    export_rate: float = Field(default=0, ge=0)
+    #: seconds a process holds an export job between progress saves; a process that died
+    #: gives its jobs up to another (or to itself, restarted) after this long
+    export_lease_seconds: float = Field(default=30, gt=0, le=3600)
+    #: hours a finished export's files are kept (then removed with the job)
+    export_retention_hours: float = Field(default=24, gt=0)
 
     #: the implementation guide package's publisher, contact and copyright (``evi-fhir ig
     #: package``): the organisation that publishes the guide and answers for it. evi-fhir is

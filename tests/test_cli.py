@@ -263,3 +263,28 @@ def test_load_migrate_refuses_referrals_without_a_receipt_time(tmp_path, capsys)
     db = tmp_path / "evi.db"
     assert main(["load", str(data), "--migrate", "--storage", f"sqlite://{db}", "--region", str(TEST_REGION)]) == 1
     assert "without evi-received" in capsys.readouterr().err
+
+
+def test_export_writes_ndjson_files_with_a_progress_bar(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "evi.db"
+    examples = Path(__file__).resolve().parents[1] / "examples" / "valid"
+    region = Path(__file__).resolve().parent / "support" / "region-test.toml"
+    assert main(["load", str(examples), "--storage", f"sqlite://{db}", "--region", str(region)]) == 0
+    patients = {json.loads(p.read_text())["id"] for p in examples.glob("Patient-*.json")}
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["export", "--storage", f"sqlite://{db}", "--out", str(out), "--type", "Patient,Organization"]) == 0
+    err = capsys.readouterr().err
+    assert "resources/s" in err and "Patient.ndjson" in err
+    assert sorted(p.name for p in out.iterdir()) == ["Organization.ndjson", "Patient.ndjson"]
+    lines = [json.loads(line) for line in (out / "Patient.ndjson").read_text().splitlines()]
+    assert {r["id"] for r in lines} == patients and len(lines) == len(patients)
+    # pseudonymised: refused without a key, then with one the same patients under pseudonyms
+    assert main(["export", "--storage", f"sqlite://{db}", "--out", str(out), "--type", "Patient", "--pseudonymize"]) == 2
+    assert "EVI_PSEUDONYM_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("EVI_PSEUDONYM_KEY", "cli-export-key-" + "c" * 32)
+    assert main(["export", "--storage", f"sqlite://{db}", "--out", str(out), "--type", "Patient", "--pseudonymize"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["Patient.ndjson"]  # the earlier files are replaced
+    pseudo = [json.loads(line) for line in (out / "Patient.ndjson").read_text().splitlines()]
+    assert len(pseudo) == len(patients) and not any("name" in r or r["id"] in patients for r in pseudo)
+    assert main(["export", "--storage", f"sqlite://{db}", "--out", str(out), "--since", "last week"]) == 2

@@ -12,11 +12,12 @@ from fhir_server.api.prefer import Preference, parse_prefer
 from fhir_server.engine import Budget, RequestContext, Runtime
 from fhir_server.errors import NotFound
 from fhir_server.model import is_resource_type
+from fhir_server.reporting import BulkExport
 from fhir_server.settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-__all__ = ["runtime_of", "settings_of", "state_of", "context_of", "base_of", "budget_of", "request_id_of", "preference_of", "query_pairs", "check_type", "is_pretty"]
+__all__ = ["runtime_of", "settings_of", "exports_of", "state_of", "context_of", "base_of", "budget_of", "request_id_of", "preference_of", "query_pairs", "check_type", "is_pretty"]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -25,6 +26,11 @@ def runtime_of(request: Request) -> Runtime:
 
 def settings_of(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def exports_of(request: Request) -> BulkExport:
+    """The Bulk Data export of this app (its jobs, and this process's worker)."""
+    return request.app.state.exports
 
 
 def preference_of(request: Request) -> Preference:

@@ -1,4 +1,5 @@
-"""The ``Prefer`` header (RFC 7240, R4 http.html#ops): return= and handling=."""
+"""The ``Prefer`` header (RFC 7240, R4 http.html#ops): return=, handling= and respond-async
+(R4 async.html, the Bulk Data kick-off)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,21 @@ _RETURNS = {"minimal": "minimal", "representation": "representation", "operation
 class Preference:
     return_pref: str = "representation"
     strict: bool = False
+    lenient: bool = False
+    respond_async: bool = False
 
 
 def parse_prefer(header: str | None) -> Preference:
     if not header:
         return Preference()
-    return_pref, strict = "representation", False
+    return_pref, handling, respond_async = "representation", None, False
     for token in header.replace(";", ",").split(","):
         name, _, value = token.strip().partition("=")
-        value = value.strip().strip('"').lower()
-        if name.strip().lower() == "return" and value in _RETURNS:
+        name, value = name.strip().lower(), value.strip().strip('"').lower()
+        if name == "return" and value in _RETURNS:
             return_pref = _RETURNS[value]
-        elif name.strip().lower() == "handling":
-            strict = value == "strict"
-    return Preference(return_pref, strict)
+        elif name == "handling":
+            handling = value
+        elif name == "respond-async":
+            respond_async = True
+    return Preference(return_pref, handling == "strict", handling == "lenient", respond_async)

@@ -47,7 +47,7 @@ from fhir_server.api.interactions import (
     update,
 )
 from fhir_server.api.interactions import audit_event
-from fhir_server.api.operations import access_log, everything, reindex, validate
+from fhir_server.api.operations import access_log, everything, export, export_status, reindex, validate
 from fhir_server.api.operations import expand, lookup, translate, triage, validate_code
 from fhir_server.api import audit, smart_configuration, token
 from fhir_server.api.operations import reporting
@@ -111,6 +111,16 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/_search", search_type.search_system_post, None, "system", audit="search-system"),
     Route("GET", "/_history", history.history_system, "history-system", "system", audit="history-system"),
     Route("POST", "/$reindex", reindex.reindex_system, None, "system", "reindex", writes=True, budgeted=False),
+    # Bulk Data export: kick-off at three levels, then status and files (literal paths before {id})
+    Route("GET", "/$export", export.export_system, None, "system", "export", audit="operation"),
+    Route("POST", "/$export", export.export_system, None, "system", "export", audit="operation"),
+    Route("GET", "/Patient/$export", export.export_patients, None, "type", "export", audit="operation"),
+    Route("POST", "/Patient/$export", export.export_patients, None, "type", "export", audit="operation"),
+    Route("GET", "/Group/{id}/$export", export.export_group, None, "instance", "export", audit="operation"),
+    Route("POST", "/Group/{id}/$export", export.export_group, None, "instance", "export", audit="operation"),
+    Route("GET", export.STATUS_PATH + "/{job}", export_status.export_status, None, "system"),
+    Route("DELETE", export.STATUS_PATH + "/{job}", export_status.export_cancel, None, "system", writes=True),
+    Route("GET", export_status.FILE_PATH + "/{job}/{name}", export_status.export_file, None, "system"),
     Route("GET", "/{resource_type}/_history", history.history_type, "history-type", "type", audit="history-type"),
     Route("POST", "/{resource_type}/_search", search_type.search_type_post, None, "type", audit="search-type"),
     Route("POST", "/{resource_type}/$reindex", reindex.reindex_type, None, "type", "reindex", writes=True, budgeted=False),

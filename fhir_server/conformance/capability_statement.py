@@ -17,6 +17,7 @@ _OPERATION_DEFINITIONS = {"everything": "Patient-everything", "reindex": "Resour
 #: OperationDefinitions [type]-[name]. $everything: the types with a compartment of their own
 _TYPE_SPECIFIC = {
     "everything": frozenset({"Patient"}),
+    "export": frozenset({"Patient", "Group"}),
     "expand": frozenset({"ValueSet"}),
     "lookup": frozenset({"CodeSystem"}),
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
@@ -35,6 +36,11 @@ _PRODUCT_OPERATIONS = {
 }
 
 
+#: the Bulk Data Access IG's OperationDefinitions, per level (system, Patient, Group)
+_BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+_BULK_DATA_DEFINITIONS = {"system": "export", "Patient": "patient-export", "Group": "group-export"}
+
+
 def _applies(name: str, rtype: str) -> bool:
     if name in _PRODUCT_OPERATIONS:
         return rtype in _PRODUCT_OPERATIONS[name][1]
@@ -42,6 +48,8 @@ def _applies(name: str, rtype: str) -> bool:
 
 
 def _definition(name: str, rtype: str) -> str:
+    if name == "export":
+        return _BULK_DATA + _BULK_DATA_DEFINITIONS.get(rtype, "export")
     if name in _PRODUCT_OPERATIONS:
         return _PRODUCT_OPERATIONS[name][0]
     core = f"{rtype}-{name}" if name in _TYPE_SPECIFIC else _OPERATION_DEFINITIONS.get(name, name)
@@ -124,6 +132,8 @@ def build_capability_statement(
         "date": date,
         "publisher": "evi-fhir",
         "kind": "instance",
+        #: the Bulk Data Access IG's server CapabilityStatement ($export at three levels)
+        "instantiates": [_BULK_DATA.replace("OperationDefinition/", "CapabilityStatement/bulk-data")],
         "software": {"name": "evi-fhir", "version": _software_version()},
         "implementation": {"description": "evi-fhir: FHIR R4 server for En väg in", "url": base_url},
         "fhirVersion": "4.0.1",
@@ -140,6 +150,7 @@ def build_capability_statement(
                 ],
                 "operation": [
                     {"name": name, "definition": _PRODUCT_OPERATIONS[name][0] if name in _PRODUCT_OPERATIONS
+                     else _definition(name, "system") if name == "export"
                      else f"http://hl7.org/fhir/OperationDefinition/{_OPERATION_DEFINITIONS.get(name, name)}"}
                     for name, level in operations if level == "system"
                 ],

@@ -67,7 +67,7 @@ def policy_filter(work: Work, resource_type: str | None) -> Filter | None:
     caller = _caller(work)
     if caller is None:
         return None
-    return work.runtime.policy.filter(caller, resource_type, work.registry)
+    return work.runtime.policy.filter(caller, resource_type, work.registry, work.ctx.purpose)
 
 
 def searchable_types(work: Work, types: tuple[str, ...]) -> tuple[str, ...]:
@@ -75,7 +75,7 @@ def searchable_types(work: Work, types: tuple[str, ...]) -> tuple[str, ...]:
     caller = _caller(work)
     if caller is None:
         return types
-    role = work.runtime.policy.role(caller.role)
+    role = work.runtime.policy.role(caller.role, work.ctx.purpose)
     candidates = types or resource_types()
     return tuple(t for t in candidates if role.listed(t) and caller.scopes.allows(t, "s"))
 

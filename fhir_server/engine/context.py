@@ -62,6 +62,9 @@ class RequestContext:
     #: at start-up, ``evi-fhir load``, rules' follow-ups): unrestricted. Authorization,
     #: redaction, the PDL log and Provenance hang on it.
     caller: Caller | None = None
+    #: why the caller reads: ``export`` for a Bulk Data export job, which sees through its
+    #: role's export view of the access policy (``security.policy``); None: as its searches do
+    purpose: str | None = None
     #: the request came from a client (the API), not from the server's own work (the
     #: guide at start-up, ``evi-fhir load``, rules' follow-ups): what settings forbid
     #: clients to do is checked on this

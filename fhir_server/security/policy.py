@@ -8,6 +8,11 @@ what the caller may not see and then drop it (which would break paging and count
 
     visible(T) =  OR over the role's criteria c of T:  AND of c's clauses
                   (with %organization replaced by the caller's Organization/{id})
+
+A role may have a second view for the Bulk Data export (``[role.<name>.export]``, same
+keys): what its ``$export`` jobs see (``purpose="export"``) instead of what its searches
+see. The ``reporting`` role sees nothing directly and everything it reports on through
+this view (always pseudonymised: docs/export.md).
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ from fhir_server.search.plan import AnyOf, Filter, TypeIn, parse_search
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.security.caller import ROLES, Caller
 
-__all__ = ["AccessPolicy", "PolicyError", "RolePolicy", "load_policy", "default_policy_path", "ORGANIZATION"]
+__all__ = [
+    "AccessPolicy", "PolicyError", "RolePolicy", "load_policy", "default_policy_path", "ORGANIZATION", "EXPORT",
+]
 
 ORGANIZATION = "%organization"
 _ALL = "*"
-_ROLE_KEYS = frozenset({"all", "except", "groups", "types"})
+_ROLE_KEYS = frozenset({"all", "except", "groups", "types", "export"})
+#: the purpose of use that selects a role's export view (``RequestContext.purpose``)
+EXPORT = "export"
 #: what matches nothing (an AnyOf without groups)
 NOTHING = AnyOf(())
 
@@ -45,6 +54,8 @@ class RolePolicy:
     excluded: frozenset[str] = frozenset()
     #: type -> criteria (query strings); ("*",) for every resource of the type
     criteria: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: what the role's ``$export`` jobs see, when it differs from the above
+    export: "RolePolicy | None" = None
 
     def unrestricted(self, resource_type: str) -> bool:
         if self.everything:
@@ -61,34 +72,42 @@ class AccessPolicy:
         self._cache: OrderedDict[tuple, Filter | None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def role(self, name: str) -> RolePolicy:
-        return self.roles.get(name, RolePolicy())
+    def role(self, name: str, purpose: str | None = None) -> RolePolicy:
+        """The role's view; with ``purpose`` ``export``, its export view where it has one."""
+        role = self.roles.get(name, RolePolicy())
+        if purpose == EXPORT and role.export is not None:
+            return role.export
+        return role
 
     def check(self, registry: SearchRegistry) -> None:
         """Every criterion must parse against the server's search parameters (at start-up)."""
         for name, role in self.roles.items():
-            for rtype, criteria in role.criteria.items():
-                for criterion in criteria:
-                    if criterion != _ALL:
-                        self._compile(registry, rtype, criterion, "Organization/x", f"role {name}, {rtype}")
+            views = [(name, role)] + ([(f"{name}.export", role.export)] if role.export is not None else [])
+            for where, view in views:
+                for rtype, criteria in view.criteria.items():
+                    for criterion in criteria:
+                        if criterion != _ALL:
+                            self._compile(registry, rtype, criterion, "Organization/x", f"role {where}, {rtype}")
 
-    def filter(self, caller: Caller, resource_type: str | None, registry: SearchRegistry) -> Filter | None:
+    def filter(
+        self, caller: Caller, resource_type: str | None, registry: SearchRegistry, purpose: str | None = None
+    ) -> Filter | None:
         """What the caller may see of ``resource_type`` (None: a system-wide search) as a
-        filter to AND with the search, or None when nothing is hidden from it."""
-        key = (caller.role, caller.organization, resource_type, registry)
+        filter to AND with the search, or None when nothing is hidden from it; ``purpose``
+        ``export``: through the role's export view."""
+        key = (caller.role, caller.organization, resource_type, registry, purpose == EXPORT)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        found = self._filter(caller, resource_type, registry)
+        found = self._filter(caller, self.role(caller.role, purpose), resource_type, registry)
         with self._lock:
             self._cache[key] = found
             if len(self._cache) > 4096:
                 self._cache.popitem(last=False)
         return found
 
-    def _filter(self, caller: Caller, resource_type: str | None, registry: SearchRegistry) -> Filter | None:
-        role = self.role(caller.role)
+    def _filter(self, caller: Caller, role: RolePolicy, resource_type: str | None, registry: SearchRegistry) -> Filter | None:
         if resource_type is not None:
             if role.unrestricted(resource_type):
                 return None
@@ -184,9 +203,9 @@ def _types(value: object, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _role(name: str, body: dict, groups: dict, where: str) -> RolePolicy:
+def _role(name: str, body: dict, groups: dict, where: str, *, view: bool = False) -> RolePolicy:
     here = f"{where}: role.{name}"
-    unknown = set(body) - _ROLE_KEYS
+    unknown = set(body) - (_ROLE_KEYS - {"export"} if view else _ROLE_KEYS)
     if unknown:
         raise PolicyError(f"{here}: unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(_ROLE_KEYS))})")
     everything = body.get("all", False)
@@ -210,5 +229,10 @@ def _role(name: str, body: dict, groups: dict, where: str) -> RolePolicy:
     excluded = frozenset(_types(body.get("except", []), f"{here}.except"))
     if excluded and not everything:
         raise PolicyError(f"{here}.except only applies with all = true")
-    return RolePolicy(everything, excluded, criteria)
+    export = None
+    if "export" in body:
+        if not isinstance(body["export"], dict):
+            raise PolicyError(f"{here}.export must be a table (the keys of a role)")
+        export = _role(f"{name}.export", body["export"], groups, where, view=True)
+    return RolePolicy(everything, excluded, criteria, export)
 

@@ -12,6 +12,7 @@ from fhir_server.storage.base import (
     WouldBlock,
 )
 from fhir_server.storage.factory import open_store
+from fhir_server.storage.jobs import FINISHED, RUNNABLE, Job, JobStore, MemoryJobStore
 
 __all__ = [
     "AuditAnchor",
@@ -19,7 +20,12 @@ __all__ = [
     "AuditQuery",
     "AuditRow",
     "AuditStore",
+    "FINISHED",
     "GENESIS",
+    "Job",
+    "JobStore",
+    "MemoryJobStore",
+    "RUNNABLE",
     "Seal",
     "HistoryPage",
     "HistoryQuery",

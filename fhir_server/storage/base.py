@@ -15,6 +15,7 @@ from typing import ContextManager, Protocol
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.audit import AuditStore
+from fhir_server.storage.jobs import JobStore
 from fhir_server.storage.pages import PageStore
 from fhir_server.storage.replay import ReplayCache
 from fhir_server.storage.tabulation import Tabulation
@@ -143,6 +144,10 @@ class UnitOfWork(Protocol):
     def current_ids(self, resource_type: str, after: str | None, limit: int) -> list[str]:
         """Ids of current (not deleted) resources of a type, in id order, after ``after``."""
 
+    def deleted_ids(self, resource_type: str, since: str, after: str | None, limit: int) -> list[str]:
+        """Ids of resources of a type deleted after the instant ``since`` (fixed-width UTC)
+        and deleted still, in id order, after ``after`` (the Bulk Data ``deleted`` list)."""
+
     def newest_instant(self) -> str | None:
         """The greatest last_updated stored, so new versions never go back in time."""
 
@@ -174,6 +179,8 @@ class Store(Protocol):
     replay: ReplayCache
     #: the PDL access log: append-only, apart from the resources and their indexes
     audit: AuditStore
+    #: background jobs leased to one process at a time (the Bulk Data export), shared likewise
+    jobs: JobStore
     #: units of work may run on the event loop (``inline=True``): a local database that can
     #: tell at once whether it would wait; False for a store across a network
     inline: bool

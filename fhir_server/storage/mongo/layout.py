@@ -34,6 +34,7 @@ __all__ = [
     "COUNTERS",
     "PAGES",
     "REPLAY",
+    "JOBS",
     "KINDS",
     "PRESENT",
     "RESOURCE_INDEXES",
@@ -53,6 +54,8 @@ COUNTERS = "counters"
 PAGES = "pages"
 #: keys used once (the token endpoint's jti), unique ``_id``, expired by a TTL index
 REPLAY = "used_once"
+#: background jobs (the Bulk Data export's), leased to one process at a time (``jobs.py``)
+JOBS = "jobs"
 #: one document per guarded key (UnitOfWork.guard): concurrent transactions that guard it conflict
 GUARDS = "guards"
 

@@ -27,12 +27,14 @@ from fhir_server.storage.mongo.layout import (
     COUNTERS,
     HISTORY,
     HISTORY_INDEXES,
+    JOBS,
     PAGES,
     REPLAY,
     RESOURCE_INDEXES,
     RESOURCES,
 )
 from fhir_server.storage.mongo.audit import MongoAuditStore
+from fhir_server.storage.mongo.jobs import MongoJobStore
 from fhir_server.storage.mongo.pages import MongoPageStore
 from fhir_server.storage.mongo.replay import MongoReplayCache
 from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
@@ -65,6 +67,7 @@ class MongoStore:
         self.replay = MongoReplayCache(self.db[REPLAY])
         #: the PDL access log, in collections of its own
         self.audit = MongoAuditStore(self.db)
+        self.jobs = MongoJobStore(self.db[JOBS])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
 

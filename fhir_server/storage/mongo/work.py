@@ -78,6 +78,15 @@ class MongoUnitOfWork:
         )
         return [d["i"] for d in docs]
 
+    def deleted_ids(self, resource_type: str, since: str, after: str | None, limit: int) -> list[str]:
+        if limit <= 0:
+            return []
+        docs = self._resources.find(
+            {"t": resource_type, "del": True, "lu": {"$gt": since}, "i": {"$gt": after or ""}},
+            {"_id": 0, "i": 1}, sort=[("i", 1)], limit=limit, **self._kw,
+        )
+        return [d["i"] for d in docs]
+
     def guard(self, key: str) -> None:
         """Write the key's guard document in the transaction: two transactions that both
         write it conflict (WriteConflict), so only one commits. A read unit of work

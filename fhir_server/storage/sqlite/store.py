@@ -34,12 +34,14 @@ from fhir_server.storage.base import (
     WouldBlock,
     group_by_type,
 )
+from fhir_server.storage.jobs import MemoryJobStore
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
 from fhir_server.storage.sqlite.audit import SqliteAuditStore
 from fhir_server.storage.sqlite.compile import Sql, compile_parts, compile_where
 from fhir_server.storage.sqlite.combos import combo_rows
 from fhir_server.storage.sqlite.combos import ensure as ensure_combos
+from fhir_server.storage.sqlite.jobs import SqliteJobStore
 from fhir_server.storage.sqlite.planner import Planned, plan_sql
 from fhir_server.storage.sqlite.migrate import open_schema
 from fhir_server.storage.sqlite.pages import SqlitePageStore
@@ -111,6 +113,7 @@ class SqliteStore:
         self._inline_reader: sqlite3.Connection | None = None
         self.pages = MemoryPageStore() if self._memory else SqlitePageStore(path + "-pages")
         self.replay = MemoryReplayCache() if self._memory else SqliteReplayCache(path + "-pages")
+        self.jobs = MemoryJobStore() if self._memory else SqliteJobStore(path + "-pages")
         #: the PDL access log, in a file of its own (``evi.db-audit``): its commits never
         #: wait for this database's writer
         self.audit = SqliteAuditStore(":memory:" if self._memory else path + "-audit",
@@ -196,6 +199,7 @@ class SqliteStore:
         self.pages.close()
         self.replay.close()
         self.audit.close()
+        self.jobs.close()
 
 
 class _Checkpointer(threading.Thread):
@@ -396,6 +400,13 @@ class SqliteUnitOfWork:
         rows = self._conn.execute(
             "SELECT id FROM resource WHERE type = ? AND deleted = 0 AND id > ? ORDER BY id LIMIT ?",
             (resource_type, after or "", limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def deleted_ids(self, resource_type: str, since: str, after: str | None, limit: int) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT id FROM resource WHERE type = ? AND deleted = 1 AND last_updated > ? AND id > ? ORDER BY id LIMIT ?",
+            (resource_type, since, after or "", limit),
         ).fetchall()
         return [r[0] for r in rows]
 
