@@ -42,6 +42,9 @@ class Order:
     missing: object = None
     #: the plan may return several types (type breaks ties before id)
     typed: bool = True
+    #: a derived field: the filter names ``{field: {$exists: true}}`` so that its partial
+    #: index (layout.py) qualifies
+    derived: bool = False
 
 
 _NEVER_MISSING = object()
@@ -64,7 +67,7 @@ def order_for(plan: SearchPlan) -> Order | None:
     date = sort_date(plan)
     if date is not None:
         field, descending = date
-        return Order(True, ((field, direction), ("i", 1)), field, descending, None if descending else NO_LOW, False)
+        return Order(True, ((field, direction), ("i", 1)), field, descending, None if descending else NO_LOW, False, True)
     if kind(key.param.type).sort is None:
         return None
     return Order(False, (), "_s0", key.descending, None, True)

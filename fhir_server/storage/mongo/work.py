@@ -205,7 +205,7 @@ class MongoUnitOfWork:
             selector = _also(selector, visible_at(high_water))
         order = order_for(plan)
         if order is not None and order.find:
-            if order.field not in (None, "i", "lu"):  # a derived field: its partial index
+            if order.derived:
                 selector = _also(selector, {order.field: {"$exists": True}})
             if after is not None:
                 selector = _also(selector, after_find(order, after))
