@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from fhir_server.storage.mongo import MongoStore
-from fhir_server.storage.mongo.combos import NO_LOW, combo_key, narrowing
+from fhir_server.storage.mongo.combos import COMBOS, NO_LOW, SORT_DATES, combo_key, narrowing
 from fhir_server.storage.mongo.compile import compile_filter
 from fhir_server.storage.mongo.keyset import order_for
 from tests.storage.helpers import delete, plan, put
@@ -34,6 +34,17 @@ def store():
 
 def _doc(store, id: str) -> dict:
     return store.resources.find_one({"_id": f"Task/{id}"})
+
+
+def test_the_declarations_name_parameters_of_their_types():
+    from tests.storage.helpers import registry
+
+    assert set(COMBOS) <= set(SORT_DATES)  # a combination's index is sorted by its type's sort date
+    for resource_type, code in SORT_DATES.items():
+        assert registry().get(resource_type, code).type == "date", (resource_type, code)
+    for resource_type, combo in COMBOS.items():
+        for code, kind in combo.keys:
+            assert registry().get(resource_type, code).type == kind, (resource_type, code)
 
 
 def test_a_task_carries_its_sort_dates_and_combination_keys(store):

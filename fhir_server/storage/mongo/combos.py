@@ -26,6 +26,7 @@ when each of its parameters has one plain clause with one value (``combo_key``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import orjson
 
@@ -48,21 +49,21 @@ class Combo:
 
 
 #: one combination per type at most (its documents carry one ``_cb``)
-COMBOS: dict[str, Combo] = {
+COMBOS: MappingProxyType[str, Combo] = MappingProxyType({
     # the intake worklist (domain.md §3): an EVI unit's requested intake Tasks, newest first
     "Task": Combo("Task", (("owner", "reference"), ("status", "token"), ("code", "token"))),
     # a service's (or a practitioner's) appointments of a day
     "Appointment": Combo("Appointment", (("actor", "reference"),)),
-}
+})
 
 #: the date parameter of a type whose sort value is kept on the document (``_sh``, ``_sl``)
-SORT_DATES: dict[str, str] = {
+#: (every type of ``COMBOS`` has one: the combination's index is sorted by it)
+SORT_DATES: MappingProxyType[str, str] = MappingProxyType({
     "ServiceRequest": "authored",
     "Task": "authored-on",
     "Appointment": "date",
     "Slot": "start",
-}
-assert set(COMBOS) <= set(SORT_DATES), "a combination's index is sorted by its type's sort date"
+})
 
 #: ``_sl`` of a resource without a value: above every instant ("9999-..."), so last ascending
 NO_LOW = "~"
