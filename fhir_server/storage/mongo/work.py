@@ -186,7 +186,7 @@ class MongoUnitOfWork:
         doc = self._store.counters.find_one({"_id": "history"}, **self._kw)
         return int(doc["n"]) if doc else 0
 
-    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
+    def count(self, plan: SearchPlan, cap: int | None = None, *, estimate: bool = False) -> int:
         selector = compile_filter(plan, self)
         options = {"limit": cap} if cap else {}
         return self._resources.count_documents(selector, **options, **self._kw)
