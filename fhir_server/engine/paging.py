@@ -7,7 +7,7 @@ meanwhile (R4 search.html#paging leaves how to the server). A resource deleted
 after the snapshot is left out of its page. Results beyond the limit page over
 live data (documented in docs/search.md).
 
-On a store that pages by cursor (``keyset``: SQLite), a snapshot holds no list of
+On a store that pages by cursor (``keyset``: SQLite, MongoDB), a snapshot holds no list of
 matches: it holds the highest resource number when the search started (later creates
 are left out) and, per page served, the position of that page's last row (kept in the
 page store, never in a link). The next page starts after that position, so it costs

@@ -187,7 +187,7 @@ def test_fake_session_write_conflict_during_a_write_is_a_version_conflict():
     """FAKE session: MongoDB's WriteConflict (112) inside the transaction -> VersionConflict, then abort."""
     client = FakeReplicaSetClient()
     store = MongoStore(client)
-    client.fail[("resources", "replace_one")] = OperationFailure(
+    client.fail[("resources", "update_one")] = OperationFailure(
         "WriteConflict", code=112, details={"errorLabels": ["TransientTransactionError"]}
     )
     with pytest.raises(VersionConflict):

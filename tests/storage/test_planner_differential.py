@@ -5,7 +5,9 @@ order. The two backends share no query code, so an agreement is evidence for bot
 The planner's thresholds are lowered for some runs, so that a few hundred resources
 drive it through every form: driven by the smallest condition, walking a sort's index,
 counting with and without the resource rows, and keyset pages (``after``, with creates
-and deletes between pages)."""
+and deletes between pages). The MongoDB backend pages through its own cursors too
+(storage/mongo/keyset.py): every form of its order (index walks on a column, on a
+derived sort date or combination key, and the computed sort pipeline)."""
 
 from __future__ import annotations
 
@@ -123,6 +125,7 @@ def thresholds(request, monkeypatch):
     if request.param == "low-thresholds":  # every condition "large": walks and bounded counts
         monkeypatch.setattr(planner, "PROBE_CAP", 3)
         monkeypatch.setattr(planner, "WALK_NEED", 40)
+    return request.param
 
 
 def test_the_planner_agrees_with_mongodb_on_random_queries(stores, thresholds):
@@ -138,6 +141,8 @@ def test_the_planner_agrees_with_mongodb_on_random_queries(stores, thresholds):
         assert got.total == want.total, params
         with sqlite.unit_of_work(write=False) as uow:
             assert uow.count(p, 5) == min(want.total, 5), params
+        if limit is None and thresholds == "default" and rng.random() < 0.4:  # (mongomock is slow)
+            assert _pages(mongo, p, 25) == want.refs, params
 
 
 @pytest.mark.parametrize("sort", ["target-date", "-target-date"])
@@ -149,6 +154,8 @@ def test_multi_valued_date_sorts_agree_with_mongodb(stores, thresholds, sort):
         for limit, offset in ((10_000, 0), (6, 0), (6, 11)):
             assert _refs(sqlite, p, limit=limit, offset=offset).refs == _refs(mongo, p, limit=limit, offset=offset).refs
         assert _pages(sqlite, p, 5) == _refs(mongo, p, limit=10_000).refs
+        if thresholds == "default":
+            assert _pages(mongo, p, 10) == _refs(mongo, p, limit=10_000).refs
 
 
 def _pages(store, p, size: int, *, between=None) -> list:
@@ -169,19 +176,39 @@ def _pages(store, p, size: int, *, between=None) -> list:
 
 @pytest.mark.parametrize("sort", ["-authored-on", "authored-on", "-period", "_lastUpdated", "-_id", "", "status", "-status"])
 def test_cursor_pages_visit_every_match_once_in_order(stores, thresholds, sort):
-    sqlite, _ = stores
+    sqlite, mongo = stores
     params = [("status", "requested,in-progress,completed")] + ([("_sort", sort)] if sort else [])
     p = plan("Task", params)
     assert _pages(sqlite, p, 9) == _refs(sqlite, p, limit=10_000).refs
+    if thresholds == "default":  # the thresholds are SQLite's
+        assert _pages(mongo, p, 25) == _refs(mongo, p, limit=10_000).refs == _refs(sqlite, p, limit=10_000).refs
 
 
-def test_cursor_pages_leave_out_later_creates_and_skip_nothing_when_others_go(thresholds):
+@pytest.mark.parametrize("sort", ["-date", "date", "", "-_lastUpdated", "status"])
+@pytest.mark.parametrize("actor", ["HealthcareService/s1", "s1", None])
+def test_appointment_days_page_alike_on_both_backends(stores, sort, actor):
+    """The combination actor + date on MongoDB (combos.py), each backend paging through its
+    own cursors: a day, a span of days, a lower bound, and no date."""
+    sqlite, mongo = stores
+    for dates in ([], [("date", "2025-03-03")], [("date", "ge2025-03-02"), ("date", "lt2025-03-05")],
+                  [("date", "gt2025-03-05")]):
+        params = ([("actor", actor)] if actor else []) + dates + ([("_sort", sort)] if sort else [])
+        p = plan("Appointment", params)
+        want = _refs(sqlite, p, limit=10_000)
+        got = _refs(mongo, p, limit=10_000)
+        assert got.refs == want.refs and got.total == want.total, params
+        assert _pages(mongo, p, 7) == want.refs == _pages(sqlite, p, 7), params
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongomock"])
+@pytest.mark.parametrize("sort", ["-authored-on", "authored-on", "-period", ""])
+def test_cursor_pages_leave_out_later_creates_and_skip_nothing_when_others_go(thresholds, backend, sort):
     rng = random.Random(7)
-    store = open_store("sqlite://:memory:")
+    store = open_store("sqlite://:memory:") if backend == "sqlite" else _mongomock_store()
     with store.unit_of_work(write=True) as uow:
         for n in range(60):
             put(uow, _task(rng, n) | {"status": "requested"})
-    p = plan("Task", [("status", "requested"), ("_sort", "-authored-on")])
+    p = plan("Task", [("status", "requested")] + ([("_sort", sort)] if sort else []))
     before = _refs(store, p, limit=10_000).refs
     deleted: list = []
 
@@ -210,6 +237,8 @@ def test_worklists_on_the_combined_index_agree_with_mongodb(stores, code):
                 got = _refs(sqlite, p, limit=10_000)
                 assert got.refs == want.refs and got.total == want.total, params
                 assert _pages(sqlite, p, 2) == want.refs, params
+                if sort == "-authored-on" and code != "sip,intake":  # the combination's own walk
+                    assert _pages(mongo, p, 2) == want.refs, params
 
 
 def test_the_worklist_reads_the_combined_index(stores):
@@ -256,6 +285,7 @@ def test_a_days_appointments_of_an_actor_agree_with_mongodb(stores):
                 want = _refs(mongo, p, limit=10_000)
                 assert _refs(sqlite, p, limit=10_000).refs == want.refs, params
                 assert _pages(sqlite, p, 2) == want.refs, params
+                assert _pages(mongo, p, 3) == want.refs, params
 
 
 def test_an_estimate_is_never_below_the_matches(stores):

@@ -23,6 +23,7 @@ from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
 from fhir_server.search.params.token import OF_TYPE_SUFFIX
 from fhir_server.search.plan import AnyOf, Clause, CompartmentClause, HasClause, SearchPlan, TypeIn
 from fhir_server.storage.base import group_by_type
+from fhir_server.storage.mongo.combos import narrowing
 from fhir_server.storage.mongo.values import NEVER, UnsupportedClause, any_of, kind, literal_regex
 
 __all__ = [
@@ -66,6 +67,9 @@ def compile_filter(plan: SearchPlan, follow: FollowUp) -> dict:
     """The filter document on ``resources`` that selects the plan's matches."""
     base = _type_filter(plan.resource_type, plan.types)
     conditions = [_filter(f, plan.resource_type, follow) for f in plan.clauses]
+    # what every match also meets on the derived fields (combos.py): the combination's
+    # key, a bound on the sort date, so that their indexes can bound the search
+    conditions += narrowing(plan)
     return _with(base, conditions)
 
 

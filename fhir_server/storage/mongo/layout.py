@@ -4,12 +4,17 @@ one ``counters`` collection for the global write sequence. See docs/mongodb.md.
 
 Current version, ``resources._id = "Patient/p1"``::
 
-    {_id, t: "Patient", i: "p1", v: 3, lu: "2026-...Z", del: false, m: "PUT", seq: 42,
+    {_id, t: "Patient", i: "p1", v: 3, lu: "2026-...Z", del: false, m: "PUT", seq: 42, n: 17,
      body: <the resource JSON, bytes>,
      _idx: {token: [{p, s, c, t}], string: [{p, n, e}], number: [{p, lo, hi}],
             date: [{p, lo, hi}], quantity: [{p, s, c, lo, hi}], uri: [{p, u}],
             reference: [{p, tt, ti, url}], composite: [{p, c0: {a, b, lo, hi}, c1: ..., c2: ...}],
-            present: ["code", "identifier", ...]}}
+            present: ["code", "identifier", ...]},
+     _sh, _sl, _cb}              <- types declared in combos.py only
+
+``n`` is the ``seq`` of the resource's first write, kept by every later one (the
+resource's number for keyset paging: keyset.py); ``_sh``, ``_sl``, ``_cb`` are derived
+from ``_idx`` (combos.py).
 
 Version, ``history._id = seq``::
 
@@ -27,6 +32,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from fhir_server.search.index import IndexSet
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
 from fhir_server.storage.base import ResourceVersion
+from fhir_server.storage.mongo.combos import DERIVED, derived
 
 __all__ = [
     "RESOURCES",
@@ -41,6 +47,7 @@ __all__ = [
     "HISTORY_INDEXES",
     "key",
     "current_document",
+    "current_update",
     "history_document",
     "index_document",
     "to_version",
@@ -81,6 +88,8 @@ def _idx(kind: str, *fields: str) -> list[tuple[str, int]]:
 RESOURCE_INDEXES = [
     IndexModel([("t", ASCENDING), ("i", ASCENDING)], name="type_id", unique=True),
     IndexModel([("t", ASCENDING), ("lu", ASCENDING), ("i", ASCENDING)], name="type_updated"),
+    # -_lastUpdated breaks ties by ascending id, as every order does: a walk needs both directions
+    IndexModel([("t", ASCENDING), ("lu", DESCENDING), ("i", ASCENDING)], name="type_updated_desc"),
     IndexModel([("t", ASCENDING), *_idx("token", "p", "c", "s")], name="idx_token"),
     IndexModel([("t", ASCENDING), *_idx("string", "p", "n")], name="idx_string"),
     IndexModel([("t", ASCENDING), *_idx("number", "p", "lo", "hi")], name="idx_number"),
@@ -94,6 +103,14 @@ RESOURCE_INDEXES = [
     # tabulations (storage/tabulation.py): the resources that reference one id, whatever
     # their type, as ``$lookup`` asks (its foreignField is one field)
     IndexModel(_idx("reference", "ti"), name="idx_reference_id"),
+    # the derived fields (combos.py), only on the documents of declared types; a query
+    # names ``{_sh: {$exists: true}}`` (or a ``_cb`` key) to use them
+    IndexModel([("t", ASCENDING), ("_sh", DESCENDING), ("i", ASCENDING)], name="type_sort_high",
+               partialFilterExpression={"_sh": {"$exists": True}}),
+    IndexModel([("t", ASCENDING), ("_sl", ASCENDING), ("i", ASCENDING)], name="type_sort_low",
+               partialFilterExpression={"_sl": {"$exists": True}}),
+    IndexModel([("t", ASCENDING), ("_cb", ASCENDING), ("_sh", DESCENDING), ("i", ASCENDING)], name="combo",
+               partialFilterExpression={"_cb": {"$exists": True}}),
 ]
 
 HISTORY_INDEXES = [
@@ -176,7 +193,21 @@ def current_document(version: ResourceVersion, seq: int, index: IndexSet | None)
     }
     if index is not None and not version.deleted:
         doc["_idx"] = index_document(index)
+    if not version.deleted:
+        doc.update(derived(version.resource_type, doc.get("_idx", {})))
     return doc
+
+
+def current_update(version: ResourceVersion, seq: int, index: IndexSet | None) -> dict:
+    """The upsert that makes ``version`` current: every field set (search values and derived
+    fields unset when it has none), and the resource's number ``n`` set at its first write only."""
+    doc = current_document(version, seq, index)
+    del doc["_id"]
+    update: dict = {"$set": doc, "$setOnInsert": {"n": seq}}
+    unset = {f: "" for f in ("_idx", *DERIVED) if f not in doc}
+    if unset:
+        update["$unset"] = unset
+    return update
 
 
 def history_document(version: ResourceVersion, seq: int) -> dict:

@@ -34,9 +34,11 @@ def _tie_break(sort: tuple[SortKey, ...], keys: list) -> list:
     return keys
 
 
-def sort_pipeline(plan: SearchPlan, match: dict, skip: int, limit: int) -> list[dict]:
+def sort_pipeline(plan: SearchPlan, match: dict, skip: int, limit: int, after: dict | None = None) -> list[dict]:
     """``$match``, then per parameter key the smallest (ascending) or largest
-    (descending) value of that parameter; resources without one come last."""
+    (descending) value of that parameter; resources without one come last. ``after``:
+    a condition on the computed ``_s0``/``_n0`` (keyset.py), applied before the sort;
+    rows come with those fields."""
     computed: dict = {}
     keys: list = []
     for n, key in enumerate(plan.sort):
@@ -62,10 +64,14 @@ def sort_pipeline(plan: SearchPlan, match: dict, skip: int, limit: int) -> list[
         missing = {f"_n{n}": {"$eq": [{"$ifNull": [f"$_s{n}", None]}, None]} for n in range(len(plan.sort))
                    if f"_s{n}" in computed}
         stages += [{"$addFields": computed}, {"$addFields": aggregate}, {"$addFields": missing}]
+    if after is not None:
+        stages.append({"$match": after})
+    shown = {"_id": 0, "t": 1, "i": 1, **{f: 1 for n in range(len(plan.sort)) for f in (f"_s{n}", f"_n{n}")
+                                          if f"_s{n}" in computed}}
     stages += [
         {"$sort": dict(_tie_break(plan.sort, keys))},
         {"$skip": skip},
         {"$limit": limit},
-        {"$project": {"_id": 0, "t": 1, "i": 1}},
+        {"$project": shown},
     ]
     return stages

@@ -23,6 +23,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from fhir_server.errors import TooCostly
+from fhir_server.storage.mongo.combos import SORT_DATES, derived, fingerprint
 from fhir_server.storage.mongo.layout import (
     COUNTERS,
     HISTORY,
@@ -70,6 +71,7 @@ class MongoStore:
         self.jobs = MongoJobStore(self.db[JOBS])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
+        self._ensure_derived()
 
     @classmethod
     def from_url(cls, url: str) -> "MongoStore":
@@ -79,6 +81,21 @@ class MongoStore:
         except BaseException:
             client.close()
             raise
+
+    def _ensure_derived(self) -> None:
+        """Give the current documents of declared types their derived fields (combos.py)
+        when the declarations changed since they were written (or before they existed).
+        Idempotent: processes opening the database at once each write the same values."""
+        marker = {"_id": "layout:derived"}
+        done = self.counters.find_one(marker)
+        if done is not None and done.get("v") == fingerprint():
+            return
+        query = {"t": {"$in": sorted(SORT_DATES)}, "del": False}
+        for doc in self.resources.find(query, {"_id": 1, "t": 1, "v": 1, "_idx": 1}):
+            fields = derived(doc["t"], doc.get("_idx") or {})
+            # a version written meanwhile has its own fields already
+            self.resources.update_one({"_id": doc["_id"], "v": doc["v"], "del": False}, {"$set": fields})
+        self.counters.replace_one(marker, {**marker, "v": fingerprint()}, upsert=True)
 
     def next_seq(self) -> int:
         """The next number of the global write sequence.

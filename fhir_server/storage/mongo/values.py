@@ -173,7 +173,9 @@ def _date(v: DateValue, low: str = "lo", high: str = "hi") -> dict:
     p = v.prefix
     eq = ((low, "$gte", v.low), (high, "$lte", v.high))
     if p == "eq":
-        return _all(*eq)
+        # low <= high in every entry, so low <= v.high too: said, it bounds the index on
+        # both sides of low (a day costs the same in any year)
+        return _all(*eq, (low, "$lte", v.high))
     if p == "ne":
         return {"$or": [{low: {"$lt": v.low}}, {high: {"$gt": v.high}}]}
     if p == "gt":

@@ -15,10 +15,12 @@ from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.base import HistoryPage, HistoryQuery, ResourceVersion, SearchResult, VersionConflict, group_by_type
 from fhir_server.storage.mongo.compile import MAX_FOLLOW_UP, FollowUpTooBroad, compile_filter
+from fhir_server.storage.mongo.combos import derived
+from fhir_server.storage.mongo.keyset import after_find, after_pipeline, order_for, position, visible_at
 from fhir_server.storage.mongo.layout import (
     BODY_ONLY,
     GUARDS,
-    current_document,
+    current_update,
     history_document,
     index_document,
     key,
@@ -117,9 +119,9 @@ class MongoUnitOfWork:
         seq = self._store.next_seq()
         with _conflicts_as_version_conflict(t, i, n):
             # the shard key (t, i) in the filter: a sharded cluster routes the upsert to one shard
-            self._resources.replace_one(
+            self._resources.update_one(
                 {"_id": key(t, i), "t": t, "i": i, "v": {"$lt": n}},
-                current_document(version, seq, index), upsert=True, **self._kw,
+                current_update(version, seq, index), upsert=True, **self._kw,
             )
         with _conflicts_as_version_conflict(t, i, n):
             self._history.insert_one(history_document(version, seq), **self._kw)
@@ -131,7 +133,8 @@ class MongoUnitOfWork:
         selector = {"t": resource_type, "i": id, "del": False}
         # a version a concurrent transaction writes meanwhile conflicts (WriteConflict): 409, try again
         with _conflicts_as_version_conflict(resource_type, id, None):
-            self._resources.update_one(selector, {"$set": {"_idx": index_document(index)}}, **self._kw)
+            idx = index_document(index)
+            self._resources.update_one(selector, {"$set": {"_idx": idx, **derived(resource_type, idx)}}, **self._kw)
 
     # -- history -----------------------------------------------------------------------
     def history(self, query: HistoryQuery) -> HistoryPage:
@@ -185,31 +188,52 @@ class MongoUnitOfWork:
         return {t: (current.get(t, 0), versions[t]) for t in versions}
 
     # -- search ------------------------------------------------------------------------
-    #: pages past the first snapshot count an offset (storage/base.py ``keyset``)
-    keyset = False
+    #: pages after the first start from a cursor (``after``) and leave out later creates
+    #: (``high_water``): keyset.py
+    keyset = True
+
+    def high_water(self) -> int:
+        """The write sequence now: resources numbered above it are created later."""
+        doc = self._store.counters.find_one({"_id": "history"}, **self._kw)
+        return int(doc["n"]) if doc else 0
 
     def count(self, plan: SearchPlan, cap: int | None = None, *, estimate: bool = False) -> int:
         selector = compile_filter(plan, self)
         options = {"limit": cap} if cap else {}
         return self._resources.count_documents(selector, **options, **self._kw)
 
-    def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
+    def search(
+        self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None,
+        after: list | None = None, high_water: int | None = None,
+    ) -> SearchResult:
         selector = compile_filter(plan, self)
         total = self._resources.count_documents(selector, **self._kw) if with_total else None
         limit = plan.count if limit is None else limit
         if limit <= 0:
             return SearchResult([], total)
         skip = plan.offset if offset is None else offset
-        sort = compile_sort(plan)
-        if sort is not None:
+        if high_water is not None:
+            selector = _also(selector, visible_at(high_water))
+        order = order_for(plan)
+        if order is not None and order.find:
+            if order.derived:
+                selector = _also(selector, {order.field: {"$exists": True}})
+            if after is not None:
+                selector = _also(selector, after_find(order, after))
+            shown = {"_id": 0, "t": 1, "i": 1, **({order.field: 1} if order.field else {})}
+            docs = self._resources.find(selector, shown, sort=list(order.sort), skip=skip, limit=limit, **self._kw)
+        elif order is None and (sort := compile_sort(plan)) is not None:
             docs = self._resources.find(
                 selector, {"_id": 0, "t": 1, "i": 1}, sort=sort, skip=skip, limit=limit, **self._kw
             )
         else:
+            cursor = after_pipeline(after, plan.sort[0].descending) if order is not None and after else None
             # outside transactions, let large sorts spill to disk (the default from MongoDB 6.0 on)
             options = self._kw or {"allowDiskUse": True}
-            docs = self._resources.aggregate(sort_pipeline(plan, selector, skip, limit), **options)
-        return SearchResult([(d["t"], d["i"]) for d in docs], total)
+            docs = self._resources.aggregate(sort_pipeline(plan, selector, skip, limit, cursor), **options)
+        docs = list(docs)
+        cursors = [position(order, d) for d in docs] if order is not None else None
+        return SearchResult([(d["t"], d["i"]) for d in docs], total, cursors)
 
     def tabulate(self, tabulation: Tabulation) -> list[tuple]:
         return tabulate(self, tabulation)
@@ -266,6 +290,10 @@ class MongoUnitOfWork:
                 )
                 out.extend((d["t"], d["i"]) for d in docs)
         return list(dict.fromkeys(out))
+
+
+def _also(selector: dict, condition: dict) -> dict:
+    return {**selector, "$and": [*selector.get("$and", ()), condition]}
 
 
 @contextmanager
