@@ -43,7 +43,7 @@ from fhir_server.api.interactions import (
     update,
 )
 from fhir_server.api.operations import everything, reindex, validate
-from fhir_server.api.operations import expand, lookup, triage, validate_code
+from fhir_server.api.operations import expand, lookup, subscription, triage, validate_code
 from fhir_server.api import smart_configuration, token
 from fhir_server.api.authentication import authenticate, authentication_of
 from fhir_server.api.content import receive_body
@@ -117,6 +117,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     Route("GET", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     # before the compartment search, which would take "$expand" for a resource type
+    Route("GET", "/Subscription/{id}/$status", subscription.status, None, "instance", "status"),
+    Route("POST", "/Subscription/{id}/$status", subscription.status, None, "instance", "status"),
+    Route("GET", "/Subscription/{id}/$events", subscription.events, None, "instance", "events"),
+    Route("POST", "/Subscription/{id}/$events", subscription.events, None, "instance", "events"),
     Route("GET", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
     Route("POST", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
     Route("GET", "/ValueSet/{id}/$validate-code", validate_code.value_set_instance, None, "instance", "validate-code"),

@@ -11,8 +11,14 @@ from fhir_server.storage.base import (
     WouldBlock,
 )
 from fhir_server.storage.factory import open_store
+from fhir_server.storage.outbox import STREAM_STATE, Event, Outbox, Stream, StreamConfig
 
 __all__ = [
+    "Event",
+    "Outbox",
+    "STREAM_STATE",
+    "Stream",
+    "StreamConfig",
     "HistoryPage",
     "HistoryQuery",
     "ResourceVersion",

@@ -14,6 +14,7 @@ from typing import ContextManager, Protocol
 
 from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
+from fhir_server.storage.outbox import Outbox
 from fhir_server.storage.pages import PageStore
 from fhir_server.storage.replay import ReplayCache
 
@@ -149,6 +150,10 @@ class UnitOfWork(Protocol):
 
     def bump(self, name: str) -> None:
         """Raise the counter ``name`` in this (write) unit of work."""
+
+    @property
+    def outbox(self) -> Outbox:
+        """The notification outbox (``storage.outbox``), in this unit of work's transaction."""
 
 
 class Store(Protocol):

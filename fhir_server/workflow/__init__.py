@@ -9,7 +9,7 @@ from fhir_server.workflow.intake import install_intake, intake_task_for
 from fhir_server.workflow.queue import triage_queue
 from fhir_server.workflow.sip import install_sip
 from fhir_server.workflow.triage import triage
-from fhir_server.workflow.region import Region, RegionError, RequiredProfileRule, load_region, resolve_unit
+from fhir_server.workflow.region import Region, RegionError, RelayRule, RequiredProfileRule, load_region, resolve_unit
 from fhir_server.workflow.task_states import (
     TRANSITIONS,
     ServerTransition,
@@ -21,6 +21,7 @@ from fhir_server.workflow.task_states import (
 __all__ = [
     "Region",
     "RegionError",
+    "RelayRule",
     "RequiredProfileRule",
     "ServerTransition",
     "TRANSITIONS",

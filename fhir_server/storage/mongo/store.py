@@ -32,6 +32,7 @@ from fhir_server.storage.mongo.layout import (
     RESOURCE_INDEXES,
     RESOURCES,
 )
+from fhir_server.storage.mongo.outbox import EVENTS, OUTBOX_INDEXES
 from fhir_server.storage.mongo.pages import MongoPageStore
 from fhir_server.storage.mongo.replay import MongoReplayCache
 from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
@@ -64,6 +65,7 @@ class MongoStore:
         self.replay = MongoReplayCache(self.db[REPLAY])
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
+        self.db[EVENTS].create_indexes(OUTBOX_INDEXES)
 
     @classmethod
     def from_url(cls, url: str) -> "MongoStore":

@@ -35,6 +35,7 @@ from fhir_server.storage.base import (
     group_by_type,
 )
 from fhir_server.storage.sqlite.compile import compile_order, compile_where
+from fhir_server.storage.sqlite.outbox import OUTBOX_SCHEMA, SqliteOutbox
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
 from fhir_server.storage.sqlite.pages import SqlitePageStore
@@ -75,6 +76,7 @@ class SqliteStore:
         if not self._memory:
             self._writer.execute("PRAGMA journal_mode = WAL")
         self._writer.executescript(SCHEMA)
+        self._writer.executescript(OUTBOX_SCHEMA)
         self._write_lock = threading.Lock()
         self._writer_busy = [30_000]  # the writer connection's busy timeout, as last set
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
@@ -265,6 +267,11 @@ class SqliteUnitOfWork:
     @property
     def waits(self) -> bool:
         return self._wait
+
+    @property
+    def outbox(self) -> SqliteOutbox:
+        """The notification outbox, in this unit of work's transaction."""
+        return SqliteOutbox(lambda: self._conn)
 
     def commit(self) -> None:
         if self.started:
