@@ -71,7 +71,9 @@ def next_status(asked: object, stored: dict | None, spec: SubscriptionSpec) -> s
 
 
 def _client_write(event: WriteEvent) -> bool:
-    return event.work.ctx.from_client and event.work.cause is None
+    """A client's write (no server rule writes Subscriptions; the delivery worker's status
+    changes are the server's own work, ``from_client`` False)."""
+    return event.work.ctx.from_client
 
 
 def _check_named(event: WriteEvent, spec: SubscriptionSpec) -> None:
