@@ -9,7 +9,7 @@ from fhir_server.errors import InvalidSearch, TooCostly
 from fhir_server.search import SearchLimits, SearchRegistry, parse_search
 from fhir_server.search.plan import MAX_CHAIN_DEPTH
 from fhir_server.storage.sqlite import SqliteStore
-from fhir_server.storage.sqlite.compile import compile_where
+from fhir_server.storage.sqlite.compile import Sql, compile_where
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +17,21 @@ def registry():
     return SearchRegistry.from_spec()
 
 
+def _compiled(plan):
+    store = SqliteStore(":memory:")
+    sql = Sql(store.pids, store.keys)
+    where = compile_where(plan, sql)
+    store.close()
+    return where, sql.args
+
+
 def test_and_ed_ranges_on_a_single_valued_parameter_share_one_subquery(registry):
     single = parse_search("ServiceRequest", [("authored", "ge2026-01-01"), ("authored", "lt2026-01-08")], registry)
-    where, args = compile_where(single)
+    where, args = _compiled(single)
     assert where.count("idx_date") == 1 and len(args) == where.count("?")
     # CarePlan.activity.detail.scheduled repeats: each clause may match a different value
     repeating = parse_search("CarePlan", [("activity-date", "ge2026-01-01"), ("activity-date", "lt2026-01-08")], registry)
-    where, args = compile_where(repeating)
+    where, args = _compiled(repeating)
     assert where.count("idx_date") == 2 and len(args) == where.count("?")
 
 

@@ -41,7 +41,9 @@ class DateValue:
 
 def _fmt(moment: datetime) -> str:
     try:
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        m = moment.astimezone(timezone.utc)
+        # not strftime: glibc writes year 2 as "2", which sorts after "1999"
+        return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC, and the like past 9999
         return MIN_INSTANT if moment.year == 1 else MAX_INSTANT
 

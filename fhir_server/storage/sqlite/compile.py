@@ -3,25 +3,28 @@ from fixed tables (index tables, columns, aliases made here) are spliced into th
 SQL text. A clause this backend cannot compile raises ``UnsupportedClause``.
 What a value of each parameter type compiles to is registered by type in ``values.py``.
 
-Each filter becomes ``<alias>.id IN (SELECT x.id FROM idx_<kind> x WHERE x.type = ?
-AND x.param = ? AND (<value> OR <value>))`` so SQLite drives the query from the
-(type, param, value) index; chains and ``_has`` nest the same form.
+Each filter becomes ``<alias>.rid IN (SELECT x.rid FROM idx_<kind> x WHERE x.pid = ?
+AND (<value> OR <value>))``: the index table's primary key starts with (pid, value),
+so SQLite drives the query from it; chains and ``_has`` nest the same form, joined
+through the reference hash (``htarget`` = the target's ``resource.hkey``). A parameter
+that has never been indexed has no ``pid``: its clause matches nothing (``-1``).
 """
 
 from __future__ import annotations
 
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
 from fhir_server.search.params.token import OF_TYPE_SUFFIX
-from fhir_server.search.plan import AnyOf, TypeIn, Clause, CompartmentClause, HasClause, SearchPlan, SortKey
+from fhir_server.search.plan import AnyOf, Clause, CompartmentClause, HasClause, SearchPlan, SortKey, TypeIn
 from fhir_server.storage.sqlite.values import Kind, Sql, UnsupportedClause, kind
 
-__all__ = ["compile_where", "compile_order", "UnsupportedClause"]
+__all__ = ["compile_where", "compile_order", "Sql", "UnsupportedClause"]
 
 _COLUMNS = {"id": "id", "last_updated": "last_updated"}
+_NONE = -1  # the pid of a parameter nothing was ever indexed for
 
 
-def compile_where(plan: SearchPlan) -> tuple[str, list]:
-    sql = Sql()
+def compile_where(plan: SearchPlan, sql: Sql) -> str:
+    """The condition on ``resource r``; its arguments are appended to ``sql.args``."""
     parts = ["r.deleted = 0"]
     if plan.resource_type is not None:
         parts.insert(0, f"r.type = {sql.bind(plan.resource_type)}")
@@ -29,10 +32,15 @@ def compile_where(plan: SearchPlan) -> tuple[str, list]:
         parts.insert(0, f"r.type IN ({sql.bind(*plan.types)})")
     for group in _merge_single_valued(plan.clauses):
         if isinstance(group, list):
-            parts.append(_merged(sql, group, plan.resource_type))
+            parts.append(_merged(sql, group, plan.resource_type, _types(plan)))
         else:
-            parts.append(_filter(sql, group, plan.resource_type, "r"))
-    return " AND ".join(parts), sql.args
+            parts.append(_filter(sql, group, plan.resource_type, "r", _types(plan)))
+    return " AND ".join(parts)
+
+
+def _types(plan: SearchPlan) -> tuple[str, ...] | None:
+    """The types a system search covers (None: every type)."""
+    return plan.types or None
 
 
 def _merge_single_valued(clauses) -> list:
@@ -53,43 +61,41 @@ def _merge_single_valued(clauses) -> list:
     return [g[0] if isinstance(g, list) and len(g) == 1 else g for g in out]
 
 
-def _merged(sql: Sql, clauses: list, rtype: str | None) -> str:
+def _merged(sql: Sql, clauses: list, rtype: str | None, types) -> str:
     first = clauses[0]
     compiler = kind(first.param.type)
-    left, type_condition = _owner(sql, "r", rtype)
-    where = f"{type_condition} AND x.param = {sql.bind(first.param.code)}"
+    where = _param_condition(sql, rtype, first.param.code, types)
     conditions = [
         "(" + " OR ".join(compiler.value(sql, v, None) for v in clause.values) + ")" for clause in clauses
     ]
-    return f"{left} IN (SELECT {_select(rtype)} FROM {compiler.table} x WHERE {where} AND {' AND '.join(conditions)})"
+    return f"r.rid IN (SELECT x.rid FROM {compiler.table} x WHERE {where} AND {' AND '.join(conditions)})"
 
 
-def compile_order(plan: SearchPlan) -> tuple[str, list]:
-    sql = Sql()
+def compile_order(plan: SearchPlan, sql: Sql) -> str:
     keys = []
     for key in plan.sort:
         direction = "DESC" if key.descending else "ASC"
         # resources without a value come last in either direction; the expression
         # appears twice, so it is built (and its parameter bound) twice
-        keys.append(f"({_sort_expression(sql, key)}) IS NULL, {_sort_expression(sql, key)} {direction}")
-    if not any(k.param.column == "id" for k in plan.sort):
-        keys.append("r.type ASC, r.id ASC")  # a stable tie-break: the primary key
-    return ", ".join(keys), sql.args
+        keys.append(f"({_sort_expression(sql, key, plan)}) IS NULL, {_sort_expression(sql, key, plan)} {direction}")
+    keys.append("r.type ASC, r.id ASC")  # a stable tie-break: the key (as on MongoDB)
+    return ", ".join(keys)
 
 
 # -- filters -------------------------------------------------------------------------
 
 
-def _owner(sql: Sql, alias: str, rtype: str | None) -> tuple[str, str]:
-    """(left side, type condition) tying index rows x to the resource ``alias``."""
-    if rtype is None:
-        return f"({alias}.type, {alias}.id)", f"x.type = {alias}.type"
-    return f"{alias}.id", f"x.type = {sql.bind(rtype)}"
+def _param_condition(sql: Sql, rtype: str | None, code: str, types) -> str:
+    """Index rows of parameter ``code`` of ``rtype`` (or of every type that has it)."""
+    if rtype is not None:
+        return f"x.pid = {sql.bind(sql.pid(rtype, code) or _NONE)}"
+    found = sql.pids_of(code, types)
+    return f"x.pid IN ({sql.bind(*found)})" if found else "0"
 
 
-def _filter(sql: Sql, f, rtype: str | None, alias: str) -> str:
+def _filter(sql: Sql, f, rtype: str | None, alias: str, types=None) -> str:
     if isinstance(f, AnyOf):
-        groups = ["(" + " AND ".join(_filter(sql, g, rtype, alias) for g in group) + ")" if group else "1"
+        groups = ["(" + " AND ".join(_filter(sql, g, rtype, alias, types) for g in group) + ")" if group else "1"
                   for group in f.groups]
         return "(" + " OR ".join(groups) + ")" if groups else "0"
     if isinstance(f, TypeIn):
@@ -97,17 +103,13 @@ def _filter(sql: Sql, f, rtype: str | None, alias: str) -> str:
             return "1" if f.exclude else "0"
         return f"{alias}.type {'NOT IN' if f.exclude else 'IN'} ({sql.bind(*f.types)})"
     if isinstance(f, HasClause):
-        return _has(sql, f, rtype, alias)
+        return _has(sql, f, rtype, alias, types)
     if isinstance(f, CompartmentClause):
         return _compartment(sql, f, rtype, alias)
-    return _clause(sql, f, rtype, alias)
+    return _clause(sql, f, rtype, alias, types)
 
 
-def _select(rtype: str | None) -> str:
-    return "x.type, x.id" if rtype is None else "x.id"
-
-
-def _clause(sql: Sql, clause: Clause, rtype: str | None, alias: str) -> str:
+def _clause(sql: Sql, clause: Clause, rtype: str | None, alias: str, types=None) -> str:
     d = clause.param
     if d.column:
         return _column_clause(sql, clause, alias)
@@ -118,25 +120,21 @@ def _clause(sql: Sql, clause: Clause, rtype: str | None, alias: str) -> str:
         param = d.code + OF_TYPE_SUFFIX
     compiler = kind(param_type)
     if clause.chain is not None:
-        return _chain(sql, clause, rtype, alias)
+        return _chain(sql, clause, rtype, alias, types)
     if clause.modifier == "missing":
-        return _missing(sql, clause, compiler, param, rtype, alias)
-    left, type_condition = _owner(sql, alias, rtype)  # binds: nothing may be bound before it
-    where = f"{type_condition} AND x.param = {sql.bind(param)}"
+        return _missing(sql, clause, compiler, param, rtype, alias, types)
+    where = _param_condition(sql, rtype, param, types)
     predicate = " OR ".join(compiler.value(sql, v, clause.modifier) for v in clause.values)
-    sub = f"{left} IN (SELECT {_select(rtype)} FROM {compiler.table} x WHERE {where} AND ({predicate}))"
+    sub = f"{alias}.rid IN (SELECT x.rid FROM {compiler.table} x WHERE {where} AND ({predicate}))"
     return f"NOT {sub}" if clause.modifier in ("not", "not-in") else sub
 
 
-def _missing(sql: Sql, clause: Clause, compiler: Kind, param: str, rtype: str | None, alias: str) -> str:
-    left, type_condition = _owner(sql, alias, rtype)  # binds: nothing may be bound before it
-    sub = f"{left} IN (SELECT {_select(rtype)} FROM {compiler.table} x WHERE {type_condition} AND x.param = {sql.bind(param)})"
+def _missing(sql: Sql, clause: Clause, compiler: Kind, param: str, rtype, alias: str, types) -> str:
+    sub = f"{alias}.rid IN (SELECT x.rid FROM {compiler.table} x WHERE {_param_condition(sql, rtype, param, types)})"
     if compiler.missing_also is not None:
         table, suffix = compiler.missing_also
-        sub = (
-            f"({sub} OR {left} IN (SELECT {_select(rtype)} FROM {table} x WHERE "
-            f"{_owner(sql, alias, rtype)[1]} AND x.param = {sql.bind(param + suffix)}))"
-        )
+        also = _param_condition(sql, rtype, param + suffix, types)
+        sub = f"({sub} OR {alias}.rid IN (SELECT x.rid FROM {table} x WHERE {also}))"
     return f"NOT {sub}" if clause.values[0] else sub
 
 
@@ -150,57 +148,54 @@ def _column_clause(sql: Sql, clause: Clause, alias: str) -> str:
     return compiler.column(sql, clause.values, column, clause.modifier == "not")
 
 
-def _chain(sql: Sql, clause: Clause, rtype: str | None, alias: str) -> str:
-    """One UNION ALL branch per target type: an OR across types made SQLite scan
-    every reference row of the parameter (benchmarks/search.py)."""
-    left = f"({alias}.type, {alias}.id)" if rtype is None else f"{alias}.id"
+def _chain(sql: Sql, clause: Clause, rtype: str | None, alias: str, types) -> str:
+    """References (through ``htarget``) to the targets that match the inner filter, one
+    UNION ALL branch per target type (an OR across types scanned every reference row)."""
     branches = []
     for target_type, inner in clause.chain.by_type:
         a = sql.alias()
         # bind in the order the placeholders appear: the head first, then the inner filter
-        type_condition = f"x.type = {alias}.type" if rtype is None else f"x.type = {sql.bind(rtype)}"
         head = (
-            f"SELECT {_select(rtype)} FROM idx_reference x WHERE {type_condition} "
-            f"AND x.param = {sql.bind(clause.param.code)} AND x.target_type = {sql.bind(target_type)} "
-            f"AND x.url IS NULL AND x.target_id IN (SELECT {a}.id FROM resource {a} "
+            f"SELECT x.rid FROM idx_reference x WHERE {_param_condition(sql, rtype, clause.param.code, types)} "
+            f"AND x.htarget IN (SELECT {a}.hkey FROM resource {a} "
             f"WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
         )
         branches.append(head + _filter(sql, inner, target_type, a) + ")")
-    return f"{left} IN (" + " UNION ALL ".join(branches) + ")"
+    return f"{alias}.rid IN (" + " UNION ALL ".join(branches) + ")"
 
 
-def _has(sql: Sql, f: HasClause, rtype: str | None, alias: str) -> str:
+def _has(sql: Sql, f: HasClause, rtype: str | None, alias: str, types=None) -> str:
     """The sources that match come first (CROSS JOIN keeps that order), then their
-    references through the owner index (type, id, param): SQLite, left to choose, scanned
-    every reference to the target type instead (7 policy ``_has`` terms on 25,000
-    Patients took 300-800 ms; driven from the sources, milliseconds)."""
+    references through the owner index (rid, pid): SQLite, left to choose, scanned every
+    reference to the target type instead (7 policy ``_has`` terms on 25,000 Patients took
+    300-800 ms; driven from the sources, milliseconds)."""
     a = sql.alias()
-    left = f"({alias}.type, {alias}.id)" if rtype is None else f"{alias}.id"
-    select = "x.target_type, x.target_id" if rtype is None else "x.target_id"
     # bind in the order the placeholders appear: the sources' filter, then the reference
     sources = (
-        f"SELECT {a}.id AS id FROM resource {a} WHERE {a}.type = {sql.bind(f.source_type)} AND {a}.deleted = 0 AND "
+        f"SELECT {a}.rid AS rid FROM resource {a} WHERE {a}.type = {sql.bind(f.source_type)} AND {a}.deleted = 0 AND "
         + _filter(sql, f.inner, f.source_type, a)
     )
-    head = (
-        f"{left} IN (SELECT {select} FROM ({sources}) AS s{a} CROSS JOIN idx_reference x "
-        f"WHERE x.type = {sql.bind(f.source_type)} AND x.id = s{a}.id AND x.param = {sql.bind(f.reference.code)} AND "
+    pid = sql.pid(f.source_type, f.reference.code) or _NONE
+    targets = (
+        f"SELECT x.htarget FROM ({sources}) AS s{a} CROSS JOIN idx_reference x "
+        f"WHERE x.rid = s{a}.rid AND x.pid = {sql.bind(pid)} AND x.url IS NULL"
     )
-    head += f"x.target_type = {alias}.type" if rtype is None else f"x.target_type = {sql.bind(rtype)}"
-    return head + " AND x.url IS NULL)"
+    if rtype is not None:
+        targets += f" AND x.target_type = {sql.bind(rtype)}"
+    return f"{alias}.hkey IN ({targets})"
 
 
 def _compartment(sql: Sql, f: CompartmentClause, rtype: str | None, alias: str) -> str:
     parts = []
+    owner = sql.keys.resource(f.compartment_type, f.compartment_id)
     types = [rtype] if rtype is not None else [t for t, _ in f.params_by_type]
     for t in types:
-        codes = f.params_for(t)
-        if not codes:
+        pids = [p for p in (sql.pid(t, code) for code in f.params_for(t)) if p is not None]
+        if not pids:
             continue
         parts.append(
-            f"({alias}.type = {sql.bind(t)} AND {alias}.id IN (SELECT x.id FROM idx_reference x WHERE x.type = {sql.bind(t)} "
-            f"AND x.param IN ({sql.bind(*codes)}) AND x.target_type = {sql.bind(f.compartment_type)} "
-            f"AND x.target_id = {sql.bind(f.compartment_id)} AND x.url IS NULL))"
+            f"({alias}.type = {sql.bind(t)} AND {alias}.rid IN (SELECT x.rid FROM idx_reference x "
+            f"WHERE x.pid IN ({sql.bind(*pids)}) AND x.htarget = {sql.bind(owner)}))"
         )
     if f.include_owner:
         parts.append(f"({alias}.type = {sql.bind(f.compartment_type)} AND {alias}.id = {sql.bind(f.compartment_id)})")
@@ -209,7 +204,8 @@ def _compartment(sql: Sql, f: CompartmentClause, rtype: str | None, alias: str) 
 
 # -- sorting -------------------------------------------------------------------------
 
-def _sort_expression(sql: Sql, key: SortKey) -> str:
+
+def _sort_expression(sql: Sql, key: SortKey, plan: SearchPlan) -> str:
     d = key.param
     if d.column:
         return f"r.{_COLUMNS[d.column]}"
@@ -219,10 +215,12 @@ def _sort_expression(sql: Sql, key: SortKey) -> str:
     column = compiler.sort[1] if key.descending else compiler.sort[0]
     # ascending sorts by the smallest value a resource has, descending by the largest
     aggregate = "MAX" if key.descending else "MIN"
-    expression = (
-        f"(SELECT {aggregate}({column}) FROM {compiler.table} x "
-        f"WHERE x.type = r.type AND x.id = r.id AND x.param = {sql.bind(d.code)}"
-    )
+    if plan.resource_type is not None:
+        where = f"x.pid = {sql.bind(sql.pid(plan.resource_type, d.code) or _NONE)}"
+    else:
+        found = sql.pids_of(d.code, plan.types or None)
+        where = f"x.pid IN ({sql.bind(*found)})" if found else "0"
+    expression = f"(SELECT {aggregate}({column}) FROM {compiler.table} x WHERE x.rid = r.rid AND {where}"
     if compiler.sort_rows is not None:
         expression += compiler.sort_rows(sql)
     return expression + ")"

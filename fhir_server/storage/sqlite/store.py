@@ -34,13 +34,15 @@ from fhir_server.storage.base import (
     WouldBlock,
     group_by_type,
 )
-from fhir_server.storage.sqlite.compile import compile_order, compile_where
-from fhir_server.storage.sqlite.outbox import OUTBOX_SCHEMA, SqliteOutbox
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
+from fhir_server.storage.sqlite.compile import Sql, compile_order, compile_where
+from fhir_server.storage.sqlite.migrate import open_schema
+from fhir_server.storage.sqlite.outbox import OUTBOX_SCHEMA, SqliteOutbox
 from fhir_server.storage.sqlite.pages import SqlitePageStore
+from fhir_server.storage.sqlite.params import ParamIds
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
-from fhir_server.storage.sqlite.schema import INDEX_TABLES, SCHEMA, index_rows
+from fhir_server.storage.sqlite.schema import INDEX_TABLES, Keys, index_rows
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
 
@@ -75,7 +77,10 @@ class SqliteStore:
         self._writer = _connect(path)
         if not self._memory:
             self._writer.execute("PRAGMA journal_mode = WAL")
-        self._writer.executescript(SCHEMA)
+        #: the salted hashes of token and reference values, and the interned parameter ids
+        self.keys: Keys = open_schema(self._writer)
+        self.pids = ParamIds()
+        self.pids.refresh(self._writer)
         self._writer.executescript(OUTBOX_SCHEMA)
         self._write_lock = threading.Lock()
         self._writer_busy = [30_000]  # the writer connection's busy timeout, as last set
@@ -107,19 +112,19 @@ class SqliteStore:
             if self._inline_reader is None:
                 self._inline_reader = _connect(self.path, readonly=True)
                 self._inline_reader.execute("PRAGMA busy_timeout = 0")  # the loop waits for nothing
-            with self._run(SqliteUnitOfWork(self._inline_reader, False, deadline=deadline, wait=False)) as uow:
+            with self._run(SqliteUnitOfWork(self._inline_reader, False, self, deadline=deadline, wait=False)) as uow:
                 yield uow
             return
         if write or self._memory:
             uow = SqliteUnitOfWork(
-                self._writer, write, lock=self._write_lock, deadline=deadline, wait=not inline, busy_ms=self._writer_busy
+                self._writer, write, self, lock=self._write_lock, deadline=deadline, wait=not inline, busy_ms=self._writer_busy
             )
             with self._run(uow) as ran:
                 yield ran
             return
         conn = self._reader(deadline)
         try:
-            with self._run(SqliteUnitOfWork(conn, False, deadline=deadline)) as uow:
+            with self._run(SqliteUnitOfWork(conn, False, self, deadline=deadline)) as uow:
                 yield uow
         finally:
             self._readers.put(conn)
@@ -216,10 +221,12 @@ class SqliteUnitOfWork:
     the store (parsing, validation) never holds the database write lock."""
 
     def __init__(
-        self, conn: sqlite3.Connection, write: bool, *, lock: threading.Lock | None = None, deadline: float,
-        wait: bool = True, busy_ms: list[int] | None = None,
+        self, conn: sqlite3.Connection, write: bool, store: SqliteStore, *, lock: threading.Lock | None = None,
+        deadline: float, wait: bool = True, busy_ms: list[int] | None = None,
     ):
         self._raw = conn
+        self._keys = store.keys
+        self._pids = store.pids
         self._busy_ms = busy_ms if busy_ms is not None else [30_000]
         #: False on the event loop: where it would wait, raise WouldBlock (nothing changed yet)
         self._wait = wait
@@ -277,12 +284,16 @@ class SqliteUnitOfWork:
         if self.started:
             self._raw.execute("COMMIT")
             self.started = False
+            if self._write:
+                self._pids.committed()
 
     def rollback(self) -> None:
         if self.started:
             self.started = False
             if self._raw.in_transaction:  # an interrupted write may have rolled back already
                 self._raw.execute("ROLLBACK")
+            if self._write:
+                self._pids.rolled_back(self._raw)
 
     def release(self) -> None:
         if self._handler:
@@ -325,28 +336,37 @@ class SqliteUnitOfWork:
             ).lastrowid
         except sqlite3.IntegrityError:
             raise VersionConflict(f"{t}/{i} version {version.version_id} already exists") from None
-        conn.execute(
-            "INSERT INTO resource (type, id, version_id, last_updated, deleted, seq) VALUES (?, ?, ?, ?, ?, ?) "
+        rid = conn.execute(
+            "INSERT INTO resource (type, id, version_id, last_updated, deleted, seq, hkey) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (type, id) DO UPDATE SET version_id = excluded.version_id, "
-            "last_updated = excluded.last_updated, deleted = excluded.deleted, seq = excluded.seq",
-            (t, i, version.version_id, version.last_updated, int(version.deleted), seq),
-        )
+            "last_updated = excluded.last_updated, deleted = excluded.deleted, seq = excluded.seq RETURNING rid",
+            (t, i, version.version_id, version.last_updated, int(version.deleted), seq, self._keys.resource(t, i)),
+        ).fetchone()[0]
         if version.version_id > 1:
-            self._delete_index(t, i)
+            self._delete_index(rid)
         if index is not None:
-            self._insert_index(t, i, index)
+            self._insert_index(rid, t, index)
 
-    def _delete_index(self, t: str, i: str) -> None:
+    def _delete_index(self, rid: int) -> None:
         for table in INDEX_TABLES.values():
-            self._conn.execute(f"DELETE FROM {table} WHERE type = ? AND id = ?", (t, i))
+            self._conn.execute(f"DELETE FROM {table} WHERE rid = ?", (rid,))
 
-    def _insert_index(self, t: str, i: str, index: IndexSet) -> None:
-        for sql, rows in index_rows(t, i, index.entries).values():
-            self._conn.executemany(sql, rows)
+    def _insert_index(self, rid: int, t: str, index: IndexSet) -> None:
+        conn = self._conn
+        pids = self._pids
+
+        def pid_of(code: str) -> int:
+            return pids.intern(conn, t, code)
+
+        for sql, rows in index_rows(rid, pid_of, index.entries, self._keys).values():
+            conn.executemany(sql, rows)
 
     def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
-        self._delete_index(resource_type, id)
-        self._insert_index(resource_type, id, index)
+        row = self._conn.execute("SELECT rid FROM resource WHERE type = ? AND id = ?", (resource_type, id)).fetchone()
+        if row is None:
+            return
+        self._delete_index(row[0])
+        self._insert_index(row[0], resource_type, index)
 
     def current_ids(self, resource_type: str, after: str | None, limit: int) -> list[str]:
         rows = self._conn.execute(
@@ -374,9 +394,10 @@ class SqliteUnitOfWork:
             )
             args.extend([query.at[1], query.at[0]])
         if query.visible is not None:
-            visible, visible_args = compile_where(query.visible)
+            sql = self._sql()
+            visible = compile_where(query.visible, sql)
             where.append(f"(type, id) IN (SELECT r.type, r.id FROM resource r WHERE {visible})")
-            args.extend(visible_args)
+            args.extend(sql.args)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
         total = self._conn.execute(f"SELECT COUNT(*) FROM history{clause}", args).fetchone()[0]
         if query.before_cursor is not None:
@@ -392,15 +413,29 @@ class SqliteUnitOfWork:
         versions = [ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows]
         return HistoryPage(versions, total, rows[-1][0] if more and rows else None)
 
+    def _sql(self) -> Sql:
+        return Sql(self._pids, self._keys)
+
+    def _compiled(self, compile):
+        """``compile(sql)`` with the parameter ids as of this transaction: compiled again
+        after a refresh when it met a parameter this process had not seen interned."""
+        sql = self._sql()
+        text = compile(sql)
+        if sql.missed and self._pids.stale(self._conn):
+            self._pids.refresh(self._conn)
+            sql = self._sql()
+            text = compile(sql)
+        return text, sql.args
+
     def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
-        where, args = compile_where(plan)
+        where, args = self._compiled(lambda sql: compile_where(plan, sql))
         total = None
         if with_total:
             total = self._conn.execute(f"SELECT COUNT(*) FROM resource r WHERE {where}", args).fetchone()[0]
         limit = plan.count if limit is None else limit
         if limit == 0:
             return SearchResult([], total)
-        order, order_args = compile_order(plan)
+        order, order_args = self._compiled(lambda sql: compile_order(plan, sql))
         rows = self._conn.execute(
             f"SELECT r.type, r.id FROM resource r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [*args, *order_args, limit, plan.offset if offset is None else offset],
@@ -430,39 +465,60 @@ class SqliteUnitOfWork:
         return [found[r] for r in refs if r in found]
 
     def references_from(self, source_type, ids, param, target_type) -> list[tuple[str, str]]:
+        if param is not None:
+            pid = self._pid(source_type, param)
+            if pid is None:
+                return []
         out: list[tuple[str, str]] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             sql = (
-                "SELECT DISTINCT target_type, target_id FROM idx_reference WHERE type = ? AND id IN "
-                f"({', '.join('?' for _ in chunk)}) AND url IS NULL AND target_type IS NOT NULL"
+                "SELECT x.target_type, x.target_id FROM resource r CROSS JOIN idx_reference x ON x.rid = r.rid "
+                f"WHERE r.type = ? AND r.id IN ({', '.join('?' for _ in chunk)}) "
+                "AND x.url IS NULL AND x.target_type IS NOT NULL"
             )
             args: list = [source_type, *chunk]
             if param is not None:
-                sql += " AND param = ?"
-                args.append(param)
+                sql += " AND x.pid = ?"
+                args.append(pid)
             if target_type is not None:
-                sql += " AND target_type = ?"
+                sql += " AND x.target_type = ?"
                 args.append(target_type)
             out.extend((r[0], r[1]) for r in self._conn.execute(sql, args).fetchall())
         return list(dict.fromkeys(out))
 
     def references_to(self, source_type, param, targets) -> list[tuple[str, str]]:
+        if param is not None:
+            pid = self._pid(source_type, param)
+            pids = [pid] if pid is not None else []
+        else:
+            pids = self._pids_of_type(source_type)
+        if not pids:
+            return []
         out: list[tuple[str, str]] = []
-        by_type = group_by_type(targets)
-        for target_type, ids in by_type.items():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                sql = (
-                    "SELECT DISTINCT type, id FROM idx_reference WHERE target_type = ? AND target_id IN "
-                    f"({', '.join('?' for _ in chunk)}) AND url IS NULL AND type = ?"
-                )
-                args: list = [target_type, *chunk, source_type]
-                if param is not None:
-                    sql += " AND param = ?"
-                    args.append(param)
-                out.extend((r[0], r[1]) for r in self._conn.execute(sql, args).fetchall())
+        keys = [self._keys.resource(t, i) for t, i in targets]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self._conn.execute(
+                "SELECT r.type, r.id FROM idx_reference x CROSS JOIN resource r ON r.rid = x.rid "
+                f"WHERE x.pid IN ({', '.join('?' for _ in pids)}) AND x.htarget IN ({', '.join('?' for _ in chunk)}) "
+                "AND x.url IS NULL ORDER BY x.rid",
+                [*pids, *chunk],
+            ).fetchall()
+            out.extend((r[0], r[1]) for r in rows)
         return list(dict.fromkeys(out))
+
+    def _pid(self, resource_type: str, code: str) -> int | None:
+        found = self._pids.get(resource_type, code)
+        if found is None and self._pids.stale(self._conn):
+            self._pids.refresh(self._conn)
+            found = self._pids.get(resource_type, code)
+        return found
+
+    def _pids_of_type(self, resource_type: str) -> list[int]:
+        if self._pids.stale(self._conn):
+            self._pids.refresh(self._conn)
+        return self._pids.of_type(resource_type)
 
     def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
         rows = self._conn.execute(

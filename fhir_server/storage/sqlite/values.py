@@ -23,7 +23,7 @@ from fhir_server.search.params.reference import IDENTIFIER_SUFFIX, ReferenceValu
 from fhir_server.search.params.string import StringValue
 from fhir_server.search.params.token import TextValue, TokenValue, ValueSetValue
 from fhir_server.search.params.uri import UriValue
-from fhir_server.storage.sqlite.schema import INDEX_TABLES
+from fhir_server.storage.sqlite.schema import INDEX_TABLES, NO_HASH, micros
 
 __all__ = ["Sql", "Kind", "Component", "UnsupportedClause", "kind", "component_kind"]
 
@@ -35,11 +35,29 @@ class UnsupportedClause(Exception):
 
 
 class Sql:
-    """Collects SQL fragments and their bound arguments in order."""
+    """Collects SQL fragments and their bound arguments in order. ``pids`` resolves the
+    interned ids of parameters (``storage.sqlite.params.ParamIds``), ``keys`` hashes token
+    and reference values (``schema.Keys``); ``missed`` records that a parameter had no id
+    (the store may have been told of it by another process since: ``ParamIds.refresh``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pids=None, keys=None) -> None:
         self.args: list = []
         self._aliases = 0
+        self.pids = pids
+        self.keys = keys
+        self.missed = False
+
+    def pid(self, resource_type: str, code: str) -> int | None:
+        found = self.pids.get(resource_type, code)
+        if found is None:
+            self.missed = True
+        return found
+
+    def pids_of(self, code: str, types) -> list[int]:
+        found = self.pids.of_code(code, types)
+        if not found:
+            self.missed = True
+        return found
 
     def alias(self) -> str:
         self._aliases += 1
@@ -107,20 +125,34 @@ def component_kind(value) -> Kind:
 # -- token ---------------------------------------------------------------------------
 
 
-def token(sql: Sql, v, system: str = "x.system", code: str = "x.code") -> str:
+def token(sql: Sql, v) -> str:
+    """A token value on idx_token's hashes (``hcode``, ``hsys``)."""
     if isinstance(v, TextValue):
         return f"(x.text >= {sql.bind(v.text)} AND x.text < {sql.bind(v.text + TOP)})"
     if isinstance(v, ValueSetValue):
         if not v.codes:
             return "0"
-        return "(" + " OR ".join(token(sql, c, system, code) for c in v.codes) + ")"
+        return "(" + " OR ".join(token(sql, c) for c in v.codes) + ")"
+    if not isinstance(v, TokenValue):
+        raise UnsupportedClause(f"token value {v!r}")
+    if not v.system_given:
+        return f"x.hcode = {sql.bind(sql.keys(v.code))}"
+    if v.system is None:  # |code: the code without a system
+        return f"(x.hcode = {sql.bind(sql.keys(v.code))} AND x.hsys = {sql.bind(NO_HASH)})"
+    if v.code is None:  # system|: any code in the system
+        return f"x.hsys = {sql.bind(sql.keys(v.system))}"
+    return f"(x.hcode = {sql.bind(sql.keys(v.code))} AND x.hsys = {sql.bind(sql.keys(v.system))})"
+
+
+def component_token(sql: Sql, v, system: str, code: str) -> str:
+    """A token value on a composite's text columns."""
     if not isinstance(v, TokenValue):
         raise UnsupportedClause(f"token value {v!r}")
     if not v.system_given:
         return f"{code} = {sql.bind(v.code)}"
-    if v.system is None:  # |code: the code without a system
+    if v.system is None:
         return f"({system} IS NULL AND {code} = {sql.bind(v.code)})"
-    if v.code is None:  # system|: any code in the system
+    if v.code is None:
         return f"{system} = {sql.bind(v.system)}"
     return f"({system} = {sql.bind(v.system)} AND {code} = {sql.bind(v.code)})"
 
@@ -131,7 +163,7 @@ def _token_column(sql: Sql, values: tuple, column: str, negated: bool) -> str:
 
 _register(
     "token", value=lambda sql, v, modifier: token(sql, v), parts=(TokenValue,),
-    part=lambda sql, v, c: token(sql, v, c.a, c.b), column=_token_column, sort=("x.code", "x.code"),
+    part=lambda sql, v, c: component_token(sql, v, c.a, c.b), column=_token_column, sort=("x.code", "x.code"),
 )
 
 
@@ -156,8 +188,12 @@ _register(
 # -- date ----------------------------------------------------------------------------
 
 
-def date(sql: Sql, v: DateValue, low: str = "x.low", high: str = "x.high") -> str:
-    """Mirror of ``search.params.date.matches`` (R4 search.html#prefix)."""
+def date(sql: Sql, v: DateValue, low: str = "x.low", high: str = "x.high", as_micros: bool = True) -> str:
+    """Mirror of ``search.params.date.matches`` (R4 search.html#prefix). idx_date holds
+    integer microseconds (``as_micros``); the resource's ``last_updated`` column and a
+    composite's date components hold the instant text."""
+    if as_micros:
+        v = _micro_value(v)
     p = v.prefix
     if p == "eq":
         return f"({low} >= {sql.bind(v.low)} AND {high} <= {sql.bind(v.high)})"
@@ -175,17 +211,34 @@ def date(sql: Sql, v: DateValue, low: str = "x.low", high: str = "x.high") -> st
         return f"{low} > {sql.bind(v.high)}"
     if p == "eb":
         return f"{high} < {sql.bind(v.low)}"
-    a_low, a_high = approximate_bounds(v)
+    if as_micros:
+        a_low, a_high = approximate_bounds(v.original)
+        a_low, a_high = micros(a_low), micros(a_high)
+    else:
+        a_low, a_high = approximate_bounds(v)
     return f"({low} <= {sql.bind(a_high)} AND {high} >= {sql.bind(a_low)})"
 
 
+class _MicroDate:
+    """A DateValue with its bounds in microseconds (what idx_date holds)."""
+
+    __slots__ = ("prefix", "low", "high", "original")
+
+    def __init__(self, v: DateValue):
+        self.prefix, self.low, self.high, self.original = v.prefix, micros(v.low), micros(v.high), v
+
+
+def _micro_value(v):
+    return v if isinstance(v, _MicroDate) else _MicroDate(v)
+
+
 def _date_column(sql: Sql, values: tuple, column: str, negated: bool) -> str:
-    return "(" + " OR ".join(date(sql, v, column, column) for v in values) + ")"
+    return "(" + " OR ".join(date(sql, v, column, column, as_micros=False) for v in values) + ")"
 
 
 _register(
     "date", value=lambda sql, v, modifier: date(sql, v), parts=(DateValue,),
-    part=lambda sql, v, c: date(sql, v, c.low, c.high), column=_date_column, sort=("x.low", "x.high"),
+    part=lambda sql, v, c: date(sql, v, c.low, c.high, as_micros=False), column=_date_column, sort=("x.low", "x.high"),
 )
 
 
@@ -266,12 +319,12 @@ def _reference(sql: Sql, v, modifier: str | None) -> str:
     if not isinstance(v, ReferenceValue):
         raise UnsupportedClause(f"reference value {v!r}")
     if v.url is not None:
-        return f"x.url = {sql.bind(v.url)}"
-    parts = [f"x.target_id = {sql.bind(v.target_id)}", "x.url IS NULL"]
+        return f"x.htarget = {sql.bind(sql.keys.target(None, None, v.url))}"
     wanted_type = v.target_type or (modifier if modifier not in (None, "missing") else None)
     if wanted_type:
-        parts.append(f"x.target_type = {sql.bind(wanted_type)}")
-    return "(" + " AND ".join(parts) + ")"
+        return f"x.htarget = {sql.bind(sql.keys.target(wanted_type, v.target_id, None))}"
+    # an id without a type: the target's type is unknown, so is its hash
+    return f"(x.target_id = {sql.bind(v.target_id)} AND x.url IS NULL)"
 
 
 _register(
