@@ -61,6 +61,11 @@ class DeliveryPolicy:
     senders: int = 4
     #: seconds between looks at the outbox when nothing rings
     poll: float = 1.0
+    #: at least this many seconds from one round to the next when the bell rings: an event
+    #: after a quiet spell goes out at once, a steady flow in fuller notifications at most
+    #: this often (the worker's sends and write transactions otherwise compete with the
+    #: requests' for the CPU and the one writer); a sender with work left skips the wait
+    gather: float = 0.1
     #: seconds a lease lasts: longer than any one attempt (the longest channel timeout, 60 s,
     #: or a relay's few requests), so a live sender never loses its stream mid-attempt
     lease: float = 180.0
@@ -87,6 +92,9 @@ class Notifier:
         self.id = f"{uuid.uuid4().hex[:12]}"
         self.hook = RestHook()
         self._bell = threading.Event()
+        #: a sender left work due on its stream: the next round goes without gathering
+        self._more = threading.Event()
+        self._last_round = 0.0
         self._stopped = threading.Event()
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -112,10 +120,15 @@ class Notifier:
     # -- the loop -----------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stopped.is_set():
-            self._bell.wait(self.policy.poll)
+            if self._bell.wait(self.policy.poll) and not self._more.is_set():
+                pause = self._last_round + self.policy.gather - time.monotonic()
+                if pause > 0:
+                    self._stopped.wait(pause)
+            self._more.clear()
             self._bell.clear()
             if self._stopped.is_set():
                 return
+            self._last_round = time.monotonic()
             try:
                 self.round()
             except Exception:  # the database away for a moment: try again at the next round
@@ -140,18 +153,21 @@ class Notifier:
         return [s.name for s in claimed]
 
     def _serve(self, stream: Stream) -> None:
+        more = False
         try:
             if stream.name.startswith(RELAY_PREFIX):
-                serve_relay(self, stream)
+                more = serve_relay(self, stream)
             else:
-                serve_subscription(self, stream)
+                more = serve_subscription(self, stream)
         except Exception:
             log.exception("notify: serving %s failed", stream.name)
             self._release(stream, time.time() + self.policy.first_retry)
         finally:
             with self._lock:
                 self._busy.discard(stream.name)
-            self._bell.set()  # the stream may have more, and a sender is free
+            if more:
+                self._more.set()
+            self._bell.set()  # a sender is free (and its stream may have more)
 
     # -- what the servers share ----------------------------------------------------------
     def server_context(self) -> RequestContext:

@@ -23,6 +23,7 @@ from typing import Callable
 import orjson
 
 from fhir_server.engine import DeferredRule, HookPoint, Runtime, Work, WriteEvent
+from fhir_server.notify.matching import criteria_hold
 from fhir_server.notify.subscribers import Subscriber, Subscribers
 from fhir_server.notify.topics import TOPIC_TYPES, Topic, topics_fired
 from fhir_server.search import parse_search
@@ -79,26 +80,35 @@ def record_events(work: Work, candidates: list[tuple[Topic, Subscriber]], focus:
     the focus meets; candidates that would ask the same question share one query."""
     groups: dict[tuple, list[tuple[Topic, Subscriber]]] = {}
     for topic, subscriber in candidates:
-        groups.setdefault((subscriber.filters, subscriber.owner_key), []).append((topic, subscriber))
+        groups.setdefault(subscriber.group or (subscriber.filters, subscriber.owner_key), []).append((topic, subscriber))
     outbox = work.uow.outbox
+    current = work.uow.current(focus[0], focus[1])
+    resource = _content(current)
     for members in groups.values():
-        if _matches(work, focus, members[0][1]):
+        if _matches(work, focus, members[0][1], resource):
             for topic, subscriber in members:
                 outbox.append(subscriber.name, topic.code, focus, at)
 
 
-def _matches(work: Work, focus: tuple[str, str, int], subscriber: Subscriber) -> bool:
+def _matches(work: Work, focus: tuple[str, str, int], subscriber: Subscriber, resource: dict | None) -> bool:
+    """The criteria judged on the focus where they can be (``matching.py``), by the store
+    where not; the owner's access policy by the store, as its own reads are."""
     rtype, rid, _ = focus
     owner = subscriber.owner
-    if not subscriber.filters and owner is None:
-        return True
-    clauses = subscriber.filters
+    held = None
+    if resource is not None and subscriber.criteria:
+        held = criteria_hold(work.registry, subscriber.topic, subscriber.criteria, resource, work.ctx.base_url)
+        if held is False:
+            return False
+    clauses = () if held else subscriber.filters
     if owner is not None:
         if not owner.scopes.allows(rtype, "r"):
             return False
         visible = work.runtime.policy.filter(owner, rtype, work.registry)
         if visible is not None:
             clauses = (*clauses, visible)
+    if not clauses:
+        return True
     plan = parse_search(rtype, [("_id", rid)], work.registry)
     plan = dataclasses.replace(plan, clauses=(*plan.clauses, *clauses), count=1)
     return bool(work.uow.search(plan, with_total=False, limit=1, offset=0).refs)

@@ -48,12 +48,13 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def serve_relay(n: "Notifier", stream: Stream) -> None:
+def serve_relay(n: "Notifier", stream: Stream) -> bool:
+    """Whether events are left that this round did not write (the next should not wait)."""
     relay = n.relays.get(stream.name)
     now = time.time()
     if relay is None or not (stream.delivered < stream.numbered and stream.next_attempt <= now):
         n.settle(stream)  # not one of this process's relays, or nothing due any more
-        return
+        return False
     writer = n.relay_writer(relay)
     delivered, error, kind = stream.delivered, None, None
     for event, version, referenced in _load(n, stream):
@@ -76,7 +77,8 @@ def serve_relay(n: "Notifier", stream: Stream) -> None:
     progress = {"delivered": delivered, "last_success": now, "last_sent": now} if delivered > stream.delivered else {}
     if error is None:
         n.settle(stream, **progress, attempts=0, next_attempt=0.0, failing_since=None, last_error=None)
-        return
+        return delivered < stream.numbered
     attempts, since, _ = n.failed(stream, error, now)
     n.settle(stream, **progress, attempts=attempts, failing_since=since, last_error=error,
              next_attempt=now + n.policy.retry_delay(attempts))
+    return False

@@ -42,6 +42,11 @@ class Subscriber:
     filters: tuple[Filter, ...]
     #: the owner, as whom events are judged (None: unrestricted)
     owner: Caller | None
+    #: the criteria as written (``matching.py`` judges them on the focus itself)
+    criteria: tuple[Criterion, ...] = ()
+    #: subscribers with equal keys ask the same question of an event (the criteria as
+    #: written and the owner as stored: strings, cheap to hash on every write)
+    group: tuple = ()
 
     @property
     def owner_key(self) -> tuple | None:
@@ -63,7 +68,8 @@ def _subscriber(stream: Stream, registry: SearchRegistry) -> Subscriber | None:
         log.warning("notify: the criteria of stream %s cannot be run any more (%s); it gets no events",
                     config.name, exc.message)
         return None
-    return Subscriber(config.name, topic, filters, owner_caller(config.owner))
+    return Subscriber(config.name, topic, filters, owner_caller(config.owner), criteria,
+                      (tuple(c.text for c in criteria), config.owner))
 
 
 class Subscribers:

@@ -26,34 +26,37 @@ if TYPE_CHECKING:
 __all__ = ["serve_subscription", "set_status"]
 
 
-def serve_subscription(n: "Notifier", stream: Stream) -> None:
+def serve_subscription(n: "Notifier", stream: Stream) -> bool:
+    """Whether the stream had more events due than one notification carried (its next
+    round should not wait)."""
     sid = stream.name.split("/", 1)[1]
     with n.runtime.store.unit_of_work(write=False) as uow:
         current = uow.current("Subscription", sid)
     if current is None or current.deleted:  # deleted meanwhile (its delete drops the stream too)
         with n.runtime.store.unit_of_work(write=True) as uow:
             uow.outbox.drop_stream(stream.name)
-        return
+        return False
     resource = orjson.loads(current.body)
     try:
         spec = read_subscription(resource)
     except Unprocessable as exc:
         _stop(n, stream, current, "error", f"This Subscription cannot be served any more: {exc.message}")
-        return
+        return False
     stop = _why_stop(n, stream, spec)
     if stop is not None:
         _stop(n, stream, current, *stop)
-        return
+        return False
     now = time.time()
     status = resource.get("status")
     if status == "requested":
         _handshake(n, stream, sid, current, spec)
     elif status == "active" and stream.delivered < stream.numbered and stream.next_attempt <= now:
-        _events(n, stream, sid, current, spec)
+        return _events(n, stream, sid, current, spec)
     elif status == "active" and spec.channel.heartbeat and (stream.last_sent or 0) + spec.channel.heartbeat <= now:
         _heartbeat(n, stream, sid, spec)
     else:
         n.settle(stream)  # nothing due any more (changed since it was leased)
+    return False
 
 
 def _why_stop(n: "Notifier", stream: Stream, spec: SubscriptionSpec) -> tuple[str, str] | None:
@@ -139,11 +142,11 @@ def _load(n: "Notifier", stream: Stream, spec: SubscriptionSpec) -> list[Occurre
         return occurrences(work, spec.topic, events, spec.channel.content)
 
 
-def _events(n: "Notifier", stream: Stream, sid: str, read: ResourceVersion, spec: SubscriptionSpec) -> None:
+def _events(n: "Notifier", stream: Stream, sid: str, read: ResourceVersion, spec: SubscriptionSpec) -> bool:
     found = _load(n, stream, spec)
     if not found:
         n.settle(stream)
-        return
+        return False
     span = (found[0].number, found[-1].number)
     bundle = notification_bundle(n.base_url, sid, spec.topic, "active", "event-notification", stream.numbered,
                                  found, spec.channel.content)
@@ -155,7 +158,7 @@ def _events(n: "Notifier", stream: Stream, sid: str, read: ResourceVersion, spec
     if sent.ok:
         n.settle(stream, delivered=span[1], attempts=0, next_attempt=0.0, failing_since=None, last_error=None,
                  last_success=now, last_sent=now)
-        return
+        return span[1] < stream.numbered
     attempts, since, give_up = n.failed(stream, sent.error, now)
     if give_up:
         hours = n.policy.retry_hours
@@ -163,6 +166,7 @@ def _events(n: "Notifier", stream: Stream, sid: str, read: ResourceVersion, spec
                                           f"(failing since {_iso(since)}; last: {sent.error})")
     n.settle(stream, attempts=attempts, failing_since=since, last_error=sent.error,
              next_attempt=now + n.policy.retry_delay(attempts))
+    return False
 
 
 def _carried(found: list[Occurrence], content: str) -> tuple[tuple[str, str], ...]:
