@@ -273,7 +273,8 @@ def main() -> int:
                 rates["none"].append(create_rate(plain, args.seconds, args.connections))
                 rates["ten"].append(create_rate(subscribed, args.seconds, args.connections))
                 print(f"round {n + 1}: creates/s without subscriptions {rates['none'][-1]:.0f}, "
-                      f"with 10 matching {rates['ten'][-1]:.0f}", flush=True)
+                      f"with 10 matching {rates['ten'][-1]:.0f} (ratio {rates['ten'][-1] / rates['none'][-1]:.2f})",
+                      flush=True)
             # let the backlog of the throughput phase drain, then stop those ten
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
