@@ -120,6 +120,8 @@ def search(work: Work, plan: SearchPlan, params: list[tuple[str, str]], *, origi
     if plan.summary_count:
         total = uow.search(plan, with_total=True, limit=0).total
         return SearchPage(plan, [], [], total, 0, 0, None, False, _warnings(plan), tuple(params))
+    if uow.keyset:
+        return _keyset_first(work, plan, params, origin)
     # the first page fixes a snapshot of the matches (up to SNAPSHOT_LIMIT)
     result = uow.search(plan, with_total=False, limit=SNAPSHOT_LIMIT + 1, offset=0)
     refs = result.refs
@@ -149,8 +151,61 @@ def page(work: Work, token: str, offset: int, count: int | None) -> SearchPage:
         raise Gone("This search's result pages have expired; run the search again")
     plan = plan_origin(work, snapshot.origin)
     count = plan.count if count is None else min(count, work.runtime.max_page_size)
+    if snapshot.keyset:
+        return _keyset_page(work, plan, snapshot, offset, count)
     found = _page(work, plan, list(snapshot.refs), snapshot.complete, snapshot.total, offset, count, snapshot)
     return dataclasses.replace(found, self_params=snapshot.params)
+
+
+def _keyset_first(work: Work, plan: SearchPlan, params, origin: SearchOrigin | None) -> SearchPage:
+    """The first page on a store that pages by cursor: one page read, not a snapshot of
+    2,000 matches; the total counted up to ``SNAPSHOT_LIMIT`` (beyond, only when asked)."""
+    uow = work.uow
+    if plan.count == 0:  # only the total (R4: _count=0 asks for no entries)
+        total = None if plan.total == "none" else uow.count(plan)
+        return _shown(work, plan, [], total, plan.offset, 0, None, False, tuple(params))
+    high_water = uow.high_water()
+    result = uow.search(plan, with_total=False, limit=plan.count + 1, offset=plan.offset, high_water=high_water)
+    refs = result.refs[: plan.count]
+    has_next = len(result.refs) > plan.count
+    total = None
+    if plan.total != "none":
+        if not has_next and (refs or plan.offset == 0):
+            total = plan.offset + len(refs)
+        else:
+            total = uow.count(plan, SNAPSHOT_LIMIT + 1)
+            if total > SNAPSHOT_LIMIT:
+                total = uow.count(plan) if plan.total in ("accurate", "estimate") else None
+    snapshot = None
+    if has_next or plan.offset > 0:
+        kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)
+        origin = origin or SearchOrigin(plan.resource_type, kept)
+        cursors = {}
+        if has_next and result.cursors and result.cursors[plan.count - 1] is not None:
+            cursors[plan.offset + plan.count] = result.cursors[plan.count - 1]
+        snapshot = work.runtime.pages.put(
+            (), total, False, kept, origin, owner=_owner(work), high_water=high_water, cursors=cursors,
+        )
+    return _shown(work, plan, refs, total, plan.offset, plan.count, snapshot, has_next, tuple(params))
+
+
+def _keyset_page(work: Work, plan: SearchPlan, snapshot: Snapshot, offset: int, count: int) -> SearchPage:
+    start, cursor = snapshot.nearest(offset)
+    result = work.uow.search(
+        plan, with_total=False, limit=count + 1, offset=offset - start, after=cursor, high_water=snapshot.high_water,
+    )
+    refs = result.refs[:count]
+    has_next = len(result.refs) > count
+    if has_next and result.cursors and result.cursors[count - 1] is not None:
+        snapshot = work.runtime.pages.remember(snapshot, offset + count, result.cursors[count - 1])
+    return _shown(work, plan, refs, snapshot.total, offset, count, snapshot, has_next, snapshot.params)
+
+
+def _shown(work, plan, refs, total, offset, count, snapshot, has_next, self_params) -> SearchPage:
+    matches = access.shown_all(work, work.uow.load_refs(refs))
+    work.ctx.budget.spend(len(matches), "The page of matches")
+    included = _includes(work, plan.includes, matches)
+    return SearchPage(plan, matches, included, total, offset, count, snapshot, has_next, _warnings(plan), self_params)
 
 
 def _page(work, plan, refs, complete, total, offset, count, snapshot) -> SearchPage:

@@ -87,6 +87,8 @@ class SearchResult:
     #: (resource type, id) in the plan's order
     refs: list[tuple[str, str]]
     total: int | None
+    #: each row's position, for a store that pages by cursor (``UnitOfWork.keyset``)
+    cursors: list | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -104,7 +106,13 @@ class UnitOfWork(Protocol):
     def history(self, query: HistoryQuery) -> HistoryPage: ...
 
     def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
-        """Matches in the plan's order; ``limit``/``offset`` override the plan's page."""
+        """Matches in the plan's order; ``limit``/``offset`` override the plan's page.
+        A store with ``keyset = True`` also takes ``after`` (a cursor from an earlier
+        result's ``cursors``: the page starts after that row) and ``high_water`` (see
+        ``high_water()``: resources created since are left out)."""
+
+    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
+        """How many resources match, or ``cap`` when at least that many do."""
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         """Current versions of ``ids`` (same order, missing and deleted ones left out)."""

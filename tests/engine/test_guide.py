@@ -3,18 +3,15 @@ and is read-only afterwards."""
 
 import json
 import shutil
-import time
 
 import orjson
 import pytest
 
-from fhir_server.app import build_runtime
 from fhir_server.conformance import ig_directory, ig_resources
 from fhir_server.engine import RequestContext, Runtime, create, delete, update
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.errors import Conflict
 from fhir_server.search import SearchRegistry
-from fhir_server.settings import Settings
 from fhir_server.storage import open_store
 
 BASE = "http://127.0.0.1:8080/fhir"
@@ -123,13 +120,3 @@ def test_supported_profiles_are_the_guide_resource_profiles():
     profiles = supported_profiles(ig_directory())
     assert profiles["Patient"] == ["https://evi-fhir.org/fhir/StructureDefinition/evi-patient"]
     assert "Extension" not in profiles  # extension definitions are not resource profiles
-
-
-def test_start_up_cost_of_the_guide_stays_small():
-    """Seeding a fresh in-memory store, as every test server does: a guard against a
-    slow-down, with a generous bound (about 30 ms on the development machine)."""
-    build_runtime(Settings(storage="sqlite://:memory:")).store.close()  # warm: models, FHIRPath compiled once
-    start = time.perf_counter()
-    for _ in range(5):
-        build_runtime(Settings(storage="sqlite://:memory:")).store.close()
-    assert (time.perf_counter() - start) / 5 < 0.5

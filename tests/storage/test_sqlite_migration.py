@@ -105,3 +105,25 @@ def test_a_database_from_a_newer_evi_fhir_is_refused(tmp_path):
     conn.close()
     with pytest.raises(NewerSchema):
         SqliteStore(str(path))
+
+
+def test_a_version_2_database_gains_the_date_spans_its_range_searches_rely_on(tmp_path):
+    path = tmp_path / "v2.db"
+    store = SqliteStore(str(path))
+    with store.unit_of_work(write=True) as uow:
+        put(uow, {"resourceType": "Patient", "id": "a", "birthDate": "2014-02-03"})
+        put(uow, {"resourceType": "Encounter", "id": "e", "status": "finished", "class": {"code": "AMB"},
+                  "period": {"start": "2024-01-01", "end": "2025-06-30"}})
+    store.close()
+    conn = sqlite3.connect(path)  # as version 2 left it: no date_span
+    conn.execute("DROP TABLE date_span")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(str(path))
+    try:
+        # the long period is found from a week in its middle: the bound uses its span
+        assert search_ids(store, "Encounter", [("date", "ge2025-03-01"), ("date", "lt2025-03-08")]) == ["e"]
+        assert search_ids(store, "Patient", [("birthdate", "ge2014-02-01"), ("birthdate", "lt2014-03-01")]) == ["a"]
+    finally:
+        store.close()

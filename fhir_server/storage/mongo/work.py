@@ -180,6 +180,14 @@ class MongoUnitOfWork:
         return {t: (current.get(t, 0), versions[t]) for t in versions}
 
     # -- search ------------------------------------------------------------------------
+    #: pages past the first snapshot count an offset (storage/base.py ``keyset``)
+    keyset = False
+
+    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
+        selector = compile_filter(plan, self)
+        options = {"limit": cap} if cap else {}
+        return self._resources.count_documents(selector, **options, **self._kw)
+
     def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
         selector = compile_filter(plan, self)
         total = self._resources.count_documents(selector, **self._kw) if with_total else None

@@ -12,12 +12,15 @@ that has never been indexed has no ``pid``: its clause matches nothing (``-1``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
 from fhir_server.search.params.token import OF_TYPE_SUFFIX
 from fhir_server.search.plan import AnyOf, Clause, CompartmentClause, HasClause, SearchPlan, SortKey, TypeIn
-from fhir_server.storage.sqlite.values import Kind, Sql, UnsupportedClause, kind
+from fhir_server.storage.sqlite.schema import OPEN_HIGH, OPEN_LOW
+from fhir_server.storage.sqlite.values import Kind, Sql, UnsupportedClause, kind, micro_date
 
-__all__ = ["compile_where", "compile_order", "Sql", "UnsupportedClause"]
+__all__ = ["compile_where", "compile_order", "compile_parts", "Part", "Sql", "UnsupportedClause"]
 
 _COLUMNS = {"id": "id", "last_updated": "last_updated"}
 _NONE = -1  # the pid of a parameter nothing was ever indexed for
@@ -36,6 +39,145 @@ def compile_where(plan: SearchPlan, sql: Sql) -> str:
         else:
             parts.append(_filter(sql, group, plan.resource_type, "r", _types(plan)))
     return " AND ".join(parts)
+
+
+@dataclass
+class Part:
+    """One AND-ed condition of a search, in the forms the planner chooses between:
+    ``probe`` tests one resource ``r`` (an EXISTS through the owner index where the clause
+    is on an index table); ``driver``, where there is one, lists the matching rids from
+    the table's lookup order (possibly repeating a rid), so the query can start from it."""
+
+    probe: str
+    probe_args: list
+    driver: str | None = None
+    driver_args: list = field(default_factory=list)
+    #: how sure the planner may be that the driver is small before counting: lower first
+    rank: int = 9
+    #: the probe reads columns of ``resource r`` other than ``rid``
+    needs_resource: bool = True
+
+
+def compile_parts(plan: SearchPlan, sql: Sql) -> tuple[str, list, list[Part]]:
+    """The type condition (and its arguments) and the plan's clauses as ``Part``s."""
+    base = sql.child()
+    where = ["r.deleted = 0"]
+    if plan.resource_type is not None:
+        where.insert(0, f"r.type = {base.bind(plan.resource_type)}")
+    elif plan.types:
+        where.insert(0, f"r.type IN ({base.bind(*plan.types)})")
+    sql.adopt(base)
+    parts = []
+    for group in _merge_single_valued(plan.clauses):
+        parts.append(_part(sql, group, plan.resource_type, _types(plan)))
+    return " AND ".join(where), base.args, parts
+
+
+def _part(sql: Sql, group, rtype: str | None, types) -> Part:
+    clauses = group if isinstance(group, list) else [group]
+    first = clauses[0]
+    indexed = all(
+        isinstance(c, Clause) and not c.param.column and c.chain is None
+        and c.modifier not in ("missing", "not", "not-in", "identifier", "of-type")
+        for c in clauses
+    )
+    if indexed:
+        probe, driver = sql.child(), sql.child()
+        table, rows_p = _rows(probe, clauses, rtype, types)
+        sql.adopt(probe)
+        if first.param.type == "date" and rtype is not None and _date_lower(clauses) is not None:
+            driven = _date_driver(sql, clauses, rtype, types, driver)
+        else:
+            driven = f"SELECT x.rid FROM {table} x WHERE {_rows(driver, clauses, rtype, types)[1]}"
+        sql.adopt(driver)
+        return Part(
+            f"EXISTS (SELECT 1 FROM {table} x WHERE x.rid = r.rid AND {rows_p})", probe.args,
+            driven, driver.args, _rank(first), False,
+        )
+    if isinstance(first, Clause) and first.chain is not None and first.modifier is None and len(clauses) == 1:
+        # a chain's inner query is its own driver: usually few targets, few referrers
+        probe, driver = sql.child(), sql.child()
+        rids_p = _chain_rids(probe, first, rtype, types)
+        rids_d = _chain_rids(driver, first, rtype, types)
+        for child in (probe, driver):
+            sql.adopt(child)
+        return Part(f"r.rid IN ({rids_p})", probe.args, rids_d, driver.args, 5, False)
+    child = sql.child()
+    if isinstance(group, list):
+        text = _merged(child, group, rtype, types)
+    else:
+        text = _filter(child, group, rtype, "r", types)
+    sql.adopt(child)
+    return Part(text, child.args)
+
+
+def _rows(sql: Sql, clauses: list, rtype: str | None, types) -> tuple[str, str]:
+    """The index table and the condition on its rows that every clause of the group holds."""
+    first = clauses[0]
+    compiler = kind(first.param.type)
+    where = _param_condition(sql, rtype, first.param.code, types)
+    conditions = [
+        "(" + " OR ".join(compiler.value(sql, v, c.modifier) for v in c.values) + ")" for c in clauses
+    ]
+    return compiler.table, f"{where} AND {' AND '.join(conditions)}"
+
+
+def _date_lower(clauses: list) -> list | None:
+    """Lower bounds a date group's rows' ``low`` must meet, one list of OR-ed choices per
+    AND-ed clause: ``("at", t)`` is ``low >= t``; ``("span", t)`` is ``high >= t``, so
+    ``low >= t - span`` for the parameter's longest closed period (schema ``date_span``).
+    None: no clause bounds ``low`` from below (ranges read from the start anyway)."""
+    groups = []
+    for clause in clauses:
+        choices = []
+        for v in clause.values:
+            v = micro_date(v)
+            p = v.prefix
+            if p == "eq":
+                choices.append(("at", v.low))
+            elif p == "sa":
+                choices.append(("at", v.high))
+            elif p in ("ge", "gt"):
+                choices.append(("span", v.low))
+            else:  # ne, lt, le, eb, ap: nothing from below (ap: rarely used on ranges)
+                choices = None
+                break
+        if choices:
+            groups.append(choices)
+    return groups or None
+
+
+def _date_driver(sql: Sql, clauses: list, rtype: str, types, driver: Sql) -> str:
+    """Rows of a date group read from a range of the (pid, low) index bounded on both
+    sides (``_date_lower``), plus the open-ended rows, which no span bounds. The old form
+    read the index from one end: the recent weeks users ask for read every older row."""
+    pid = sql.pid(rtype, clauses[0].param.code) or -1
+    branches = []
+    for branch in ("closed", "open-low", "open-high"):
+        _, rows = _rows(driver, clauses, rtype, types)
+        if branch == "closed":
+            bounds = []
+            for choices in _date_lower(clauses):
+                terms = [
+                    driver.bind(t) if how == "at"
+                    else f"({driver.bind(t)} - (SELECT span FROM date_span WHERE pid = {driver.bind(pid)}))"
+                    for how, t in choices
+                ]
+                bounds.append(terms[0] if len(terms) == 1 else f"MIN({', '.join(terms)})")
+            lower = bounds[0] if len(bounds) == 1 else f"MAX({', '.join(bounds)})"
+            branches.append(f"SELECT x.rid FROM idx_date x INDEXED BY idx_date_low WHERE {rows} AND x.low >= {lower}")
+        elif branch == "open-low":
+            branches.append(f"SELECT x.rid FROM idx_date x INDEXED BY idx_date_low WHERE {rows} AND x.low = {driver.bind(OPEN_LOW)}")
+        else:
+            branches.append(f"SELECT x.rid FROM idx_date x WHERE {rows} AND x.high = {driver.bind(OPEN_HIGH)}")
+    return " UNION ALL ".join(branches)
+
+
+def _rank(clause: Clause) -> int:
+    """A prior for drivers the bounded count cannot tell apart: equality on one target or
+    one system-qualified code lists few rows; a date range or a bare code many."""
+    ptype = clause.param.type
+    return {"reference": 1, "token": 2, "uri": 2, "string": 3, "number": 4, "quantity": 4, "date": 6}.get(ptype, 7)
 
 
 def _types(plan: SearchPlan) -> tuple[str, ...] | None:
@@ -149,6 +291,10 @@ def _column_clause(sql: Sql, clause: Clause, alias: str) -> str:
 
 
 def _chain(sql: Sql, clause: Clause, rtype: str | None, alias: str, types) -> str:
+    return f"{alias}.rid IN ({_chain_rids(sql, clause, rtype, types)})"
+
+
+def _chain_rids(sql: Sql, clause: Clause, rtype: str | None, types) -> str:
     """References (through ``htarget``) to the targets that match the inner filter, one
     UNION ALL branch per target type (an OR across types scanned every reference row)."""
     branches = []
@@ -161,7 +307,7 @@ def _chain(sql: Sql, clause: Clause, rtype: str | None, alias: str, types) -> st
             f"WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
         )
         branches.append(head + _filter(sql, inner, target_type, a) + ")")
-    return f"{alias}.rid IN (" + " UNION ALL ".join(branches) + ")"
+    return " UNION ALL ".join(branches)
 
 
 def _has(sql: Sql, f: HasClause, rtype: str | None, alias: str, types=None) -> str:

@@ -1,6 +1,7 @@
 """Opening a database file: making the schema, or bringing an older one up to date.
 
-``PRAGMA user_version`` holds the schema version (``schema.SCHEMA_VERSION``). Version 1
+``PRAGMA user_version`` holds the schema version (``schema.SCHEMA_VERSION``). Version 2
+gains the ``date_span`` table of version 3, filled from its date index rows. Version 1
 (files written before it was set: text keys in every index row) is converted in one
 transaction: the resources keep their versions and bodies, and their index rows are
 rewritten in the narrow form (the index is derived data, but rewriting it in SQL takes
@@ -14,7 +15,7 @@ import logging
 import os
 import sqlite3
 
-from fhir_server.storage.sqlite.schema import SCHEMA, SCHEMA_VERSION, Keys, micros
+from fhir_server.storage.sqlite.schema import OPEN_HIGH, OPEN_LOW, SCHEMA, SCHEMA_VERSION, Keys, micros
 
 __all__ = ["open_schema", "NewerSchema"]
 
@@ -38,9 +39,12 @@ def open_schema(conn: sqlite3.Connection) -> Keys:
         if version < SCHEMA_VERSION and _is_v1(conn):
             keys = _keys(conn, create=True)
             _migrate_v1(conn, keys)
+            _fill_spans(conn)
         else:
             _script(conn, SCHEMA)
             keys = _keys(conn, create=True)
+            if 0 < version < 3:
+                _fill_spans(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -62,6 +66,14 @@ def _keys(conn: sqlite3.Connection, *, create: bool) -> Keys:
     if create:
         conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('hash-salt', ?)", (os.urandom(16),))
     return Keys(conn.execute("SELECT value FROM meta WHERE name = 'hash-salt'").fetchone()[0])
+
+
+def _fill_spans(conn: sqlite3.Connection) -> None:
+    """Version 3: each date parameter's longest closed period, from its index rows."""
+    conn.execute(
+        "INSERT OR REPLACE INTO date_span (pid, span) SELECT pid, MAX(high - low) FROM idx_date "
+        "WHERE low != ? AND high != ? GROUP BY pid", (OPEN_LOW, OPEN_HIGH),
+    )
 
 
 def _is_v1(conn: sqlite3.Connection) -> bool:

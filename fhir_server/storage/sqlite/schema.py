@@ -1,4 +1,4 @@
-"""SQLite layout (schema version 2): versions in ``history``, the current version per id in
+"""SQLite layout (schema version 3): versions in ``history``, the current version per id in
 ``resource``, and one index table per search-parameter type (HAPI's HFJ_SPIDX_* tables).
 
 The body is stored once, in ``history``; ``resource`` points at it by ``seq``. ``seq``
@@ -18,7 +18,9 @@ with text keys):
   is the same hash of each resource's own ``Type/id``). The hashes are keyed with a
   random salt made when the database is (``meta``), so nobody outside can compute two
   values that collide;
-- dates are integer microseconds since the epoch (UTC);
+- dates are integer microseconds since the epoch (UTC); open ends are ``OPEN_LOW`` /
+  ``OPEN_HIGH``; ``date_span`` keeps each date parameter's longest closed period, so a
+  range query can bound the (pid, low) index on both sides;
 - tables are WITHOUT ROWID with the lookup order as their primary key, so the table is
   the lookup index; one small owner index (``rid``, ``pid``) per table serves replacing a
   resource's rows and per-resource probes.
@@ -29,9 +31,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "INDEX_TABLES", "Keys", "index_rows", "micros", "NO_HASH"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "INDEX_TABLES", "Keys", "index_rows", "micros", "NO_HASH", "OPEN_LOW", "OPEN_HIGH",
+           "SPAN_UPSERT", "spans"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
@@ -106,6 +109,13 @@ CREATE TABLE IF NOT EXISTS idx_date (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (pid, low, rid);
 CREATE INDEX IF NOT EXISTS idx_date_owner ON idx_date (rid, pid);
+
+-- per date parameter, the longest period (high - low) of an index row with both ends
+-- (version 3): a date range then bounds the index on both sides (compile.py)
+CREATE TABLE IF NOT EXISTS date_span (
+    pid  INTEGER PRIMARY KEY,
+    span INTEGER NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS idx_quantity (
     pid INTEGER NOT NULL, code TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL, rid INTEGER NOT NULL,
@@ -191,6 +201,25 @@ class Keys:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: the micros of an open start / end (search.params.date MIN_INSTANT / MAX_INSTANT)
+OPEN_LOW = -62135596800000000
+OPEN_HIGH = 253402300799999999
+#: an upsert that only ever raises a date parameter's longest span
+SPAN_UPSERT = (
+    "INSERT INTO date_span (pid, span) VALUES (?, ?) "
+    "ON CONFLICT (pid) DO UPDATE SET span = excluded.span WHERE excluded.span > date_span.span"
+)
+
+
+def spans(rows) -> dict[int, int]:
+    """The longest closed period per pid among idx_date rows ``(pid, high, low, rid)``."""
+    out: dict[int, int] = {}
+    for pid, high, low, _ in rows:
+        if low != OPEN_LOW and high != OPEN_HIGH:
+            span = high - low
+            if span > out.get(pid, -1):
+                out[pid] = span
+    return out
 
 
 def micros(instant: str) -> int:

@@ -36,13 +36,14 @@ from fhir_server.storage.base import (
 )
 from fhir_server.storage.pages import MemoryPageStore
 from fhir_server.storage.replay import MemoryReplayCache
-from fhir_server.storage.sqlite.compile import Sql, compile_order, compile_where
+from fhir_server.storage.sqlite.compile import Sql, compile_parts, compile_where
+from fhir_server.storage.sqlite.planner import Planned, plan_sql
 from fhir_server.storage.sqlite.migrate import open_schema
 from fhir_server.storage.sqlite.outbox import OUTBOX_SCHEMA, SqliteOutbox
 from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.params import ParamIds
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
-from fhir_server.storage.sqlite.schema import INDEX_TABLES, Keys, index_rows
+from fhir_server.storage.sqlite.schema import INDEX_TABLES, SPAN_UPSERT, Keys, index_rows, spans
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
 
@@ -358,8 +359,10 @@ class SqliteUnitOfWork:
         def pid_of(code: str) -> int:
             return pids.intern(conn, t, code)
 
-        for sql, rows in index_rows(rid, pid_of, index.entries, self._keys).values():
+        for kind, (sql, rows) in index_rows(rid, pid_of, index.entries, self._keys).items():
             conn.executemany(sql, rows)
+            if kind == "date":  # in the same transaction: a range query relies on it
+                conn.executemany(SPAN_UPSERT, list(spans(rows).items()))
 
     def reindex(self, resource_type: str, id: str, index: IndexSet) -> None:
         row = self._conn.execute("SELECT rid FROM resource WHERE type = ? AND id = ?", (resource_type, id)).fetchone()
@@ -427,20 +430,36 @@ class SqliteUnitOfWork:
             text = compile(sql)
         return text, sql.args
 
-    def search(self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None) -> SearchResult:
-        where, args = self._compiled(lambda sql: compile_where(plan, sql))
-        total = None
-        if with_total:
-            total = self._conn.execute(f"SELECT COUNT(*) FROM resource r WHERE {where}", args).fetchone()[0]
+    def _planned(self, plan: SearchPlan) -> Planned:
+        def compile(sql):
+            base, base_args, parts = compile_parts(plan, sql)
+            return plan_sql(plan, sql, base, base_args, parts)
+
+        return self._compiled(compile)[0]
+
+    #: pages after the first may start from a cursor (``after``) and leave out later
+    #: creates (``high_water``): see storage/sqlite/planner.py
+    keyset = True
+
+    def search(
+        self, plan: SearchPlan, *, with_total: bool, limit: int | None = None, offset: int | None = None,
+        after: list | None = None, high_water: int | None = None,
+    ) -> SearchResult:
+        planned = self._planned(plan)
+        total = planned.count(self._conn) if with_total else None
         limit = plan.count if limit is None else limit
         if limit == 0:
             return SearchResult([], total)
-        order, order_args = self._compiled(lambda sql: compile_order(plan, sql))
-        rows = self._conn.execute(
-            f"SELECT r.type, r.id FROM resource r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*args, *order_args, limit, plan.offset if offset is None else offset],
-        ).fetchall()
-        return SearchResult([(r[0], r[1]) for r in rows], total)
+        rows = planned.page(self._conn, limit, plan.offset if offset is None else offset, after, high_water)
+        return SearchResult([(t, i) for t, i, _ in rows], total, [c for _, _, c in rows])
+
+    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
+        """Matches of ``plan``, or ``cap`` when there are at least that many."""
+        return self._planned(plan).count(self._conn, cap)
+
+    def high_water(self) -> int:
+        """The largest resource rid: what a search starting now can see."""
+        return self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM resource").fetchone()[0]
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         if not ids:

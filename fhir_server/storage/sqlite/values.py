@@ -25,7 +25,7 @@ from fhir_server.search.params.token import TextValue, TokenValue, ValueSetValue
 from fhir_server.search.params.uri import UriValue
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, NO_HASH, micros
 
-__all__ = ["Sql", "Kind", "Component", "UnsupportedClause", "kind", "component_kind"]
+__all__ = ["Sql", "Kind", "Component", "UnsupportedClause", "kind", "component_kind", "micro_date"]
 
 TOP = "\U0010ffff"  # above every character: [prefix, prefix + TOP) is "starts with"
 
@@ -58,6 +58,17 @@ class Sql:
         if not found:
             self.missed = True
         return found
+
+    def child(self) -> "Sql":
+        """A fragment with its own arguments (the planner orders fragments itself);
+        aliases stay unique across fragments. Fold it back with ``adopt``."""
+        child = Sql(self.pids, self.keys)
+        child._aliases = self._aliases
+        return child
+
+    def adopt(self, child: "Sql") -> None:
+        self._aliases = max(self._aliases, child._aliases)
+        self.missed = self.missed or child.missed
 
     def alias(self) -> str:
         self._aliases += 1
@@ -228,8 +239,12 @@ class _MicroDate:
         self.prefix, self.low, self.high, self.original = v.prefix, micros(v.low), micros(v.high), v
 
 
-def _micro_value(v):
+def micro_date(v):
+    """A date search value with its bounds in microseconds (as idx_date holds them)."""
     return v if isinstance(v, _MicroDate) else _MicroDate(v)
+
+
+_micro_value = micro_date
 
 
 def _date_column(sql: Sql, values: tuple, column: str, negated: bool) -> str:
