@@ -20,9 +20,16 @@ KALMAR = Caller(role="municipality", scopes=Scopes.parse("system/*.rs system/Sub
                 organization="Organization/kalmar")
 
 
-@pytest.fixture
-def runtime(tmp_path):
-    runtime = build_runtime(Settings(storage=f"sqlite://{tmp_path / 'evi.db'}"))
+@pytest.fixture(params=["sqlite", "mongomock"])
+def runtime(request, tmp_path):
+    """Both backends: the outbox is in the main database's transaction on each."""
+    store = None
+    if request.param == "mongomock":
+        from fhir_server.storage.mongo import MongoStore
+        from tests.support.mongo_replica_set import ReplicaSet
+
+        store = MongoStore(ReplicaSet(), "evi")
+    runtime = build_runtime(Settings(storage=f"sqlite://{tmp_path / 'evi.db'}"), store=store)
     yield runtime
     runtime.store.close()
 

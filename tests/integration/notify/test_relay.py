@@ -89,6 +89,11 @@ def test_the_triaged_referral_and_its_patient_appear_upstream_once(servers, caps
         after = {ref: (upstream.get(f"/{ref}").json()["meta"]["versionId"], _history_total(upstream, ref))
                  for ref in written}
         assert after == before
+        # deleted upstream meanwhile (read answers 410): the next delivery writes it again
+        assert upstream.delete(f"/{patient}").status_code in (200, 204)
+        assert upstream.get(f"/{patient}").status_code == 410
+        RelayWriter(relay).write(version, referenced)
+        assert upstream.get(f"/{patient}").status_code == 200
 
     capsys.readouterr()
     assert main(["relay", "status", "--storage", f"sqlite://{db}", "--region", str(region)]) == 0
