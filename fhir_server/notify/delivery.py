@@ -61,10 +61,12 @@ class DeliveryPolicy:
     senders: int = 4
     #: seconds between looks at the outbox when nothing rings
     poll: float = 1.0
-    #: at least this many seconds from one round to the next when the bell rings: an event
-    #: after a quiet spell goes out at once, a steady flow in fuller notifications at most
-    #: this often (the worker's sends and write transactions otherwise compete with the
-    #: requests' for the CPU and the one writer); a sender with work left skips the wait
+    #: seconds from one round to the next when the bell rings, per stream the last round
+    #: handed over, up to ``gather``: an event after a quiet spell goes out at once, a
+    #: steady flow to many subscribers in fuller notifications at most this often (their
+    #: sends and write transactions otherwise compete with the requests' for the CPU and
+    #: the one writer); a sender with work left skips the wait
+    gather_per_stream: float = 0.025
     gather: float = 0.1
     #: seconds a lease lasts: longer than any one attempt (the longest channel timeout, 60 s,
     #: or a relay's few requests), so a live sender never loses its stream mid-attempt
@@ -95,6 +97,7 @@ class Notifier:
         #: a sender left work due on its stream: the next round goes without gathering
         self._more = threading.Event()
         self._last_round = 0.0
+        self._last_handed = 0
         self._stopped = threading.Event()
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -121,7 +124,8 @@ class Notifier:
     def _run(self) -> None:
         while not self._stopped.is_set():
             if self._bell.wait(self.policy.poll) and not self._more.is_set():
-                pause = self._last_round + self.policy.gather - time.monotonic()
+                wait = min(self.policy.gather, self.policy.gather_per_stream * self._last_handed)
+                pause = self._last_round + wait - time.monotonic()
                 if pause > 0:
                     self._stopped.wait(pause)
             self._more.clear()
@@ -146,6 +150,7 @@ class Notifier:
             for name in outbox.unnumbered():
                 outbox.number(name)
             claimed = outbox.claim(self.id, now, now + self.policy.lease, free) if free > 0 else []
+        self._last_handed = len(claimed)
         for stream in claimed:
             with self._lock:
                 self._busy.add(stream.name)
