@@ -182,3 +182,51 @@ def test_cursor_pages_leave_out_later_creates_and_skip_nothing_when_others_go(th
     got = _pages(store, p, 7, between=between)
     assert got == [r for r in before if r not in deleted]
     store.close()
+
+
+@pytest.mark.parametrize("code", [f"{SYSTEM}|intake", "intake", f"{OTHER}|triage", "sip,intake"])
+def test_worklists_on_the_combined_index_agree_with_mongodb(stores, code):
+    """The intake worklist's shape (combos.py): owner, status and code, newest first."""
+    sqlite, mongo = stores
+    for owner in range(OWNERS):
+        for status in STATUSES:
+            for sort in ("-authored-on", "authored-on", ""):
+                params = [("code", code), ("owner", f"Organization/o{owner}"), ("status", status)]
+                p = plan("Task", params + ([("_sort", sort)] if sort else []))
+                want = _refs(mongo, p, limit=10_000)
+                got = _refs(sqlite, p, limit=10_000)
+                assert got.refs == want.refs and got.total == want.total, params
+                assert _pages(sqlite, p, 2) == want.refs, params
+
+
+def test_the_worklist_reads_the_combined_index(stores):
+    sqlite, _ = stores
+    p = plan("Task", [("code", "intake"), ("owner", "Organization/o1"), ("status", "requested"),
+                      ("_sort", "-authored-on")])
+    with sqlite.unit_of_work(write=False) as uow:
+        planned = uow._planned(p)
+        driver, _ = planned.choose(uow._conn)
+    assert driver is not None and driver.combo is not None
+    assert planned._combo_walk(driver) is not None
+
+
+def test_the_combined_index_follows_updates_and_deletes():
+    store = open_store("sqlite://:memory:")
+    task = {"resourceType": "Task", "id": "w", "status": "requested", "intent": "order", "authoredOn": "2025-05-05",
+            "code": {"coding": [{"system": SYSTEM, "code": "intake"}]}, "owner": {"reference": "Organization/o1"}}
+
+    def worklist(owner: str) -> list:
+        p = plan("Task", [("code", f"{SYSTEM}|intake"), ("owner", f"Organization/{owner}"), ("status", "requested"),
+                          ("_sort", "-authored-on")])
+        return [i for _, i in _refs(store, p).refs]
+
+    with store.unit_of_work(write=True) as uow:
+        put(uow, task)
+    assert worklist("o1") == ["w"]
+    with store.unit_of_work(write=True) as uow:
+        put(uow, task | {"owner": {"reference": "Organization/o2"}}, version_id=2)
+    assert (worklist("o1"), worklist("o2")) == ([], ["w"])
+    with store.unit_of_work(write=True) as uow:
+        delete(uow, "Task", "w", version_id=3, last_updated="2026-02-01T00:00:00.000000Z")
+    assert worklist("o2") == []
+    store.close()

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fhir_server.search.params.reference import IDENTIFIER_SUFFIX
+from fhir_server.search.params.reference import IDENTIFIER_SUFFIX, ReferenceValue
+from fhir_server.search.params.token import TokenValue
+from fhir_server.storage.sqlite import combos
 from fhir_server.search.params.token import OF_TYPE_SUFFIX
 from fhir_server.search.plan import AnyOf, Clause, CompartmentClause, HasClause, SearchPlan, SortKey, TypeIn
 from fhir_server.storage.sqlite.schema import OPEN_HIGH, OPEN_LOW
@@ -56,6 +58,8 @@ class Part:
     rank: int = 9
     #: the probe reads columns of ``resource r`` other than ``rid``
     needs_resource: bool = True
+    #: a combined index (combos.py): (cid, [values of k1, k2, k3], sort parameter)
+    combo: tuple | None = None
 
 
 def compile_parts(plan: SearchPlan, sql: Sql) -> tuple[str, list, list[Part]]:
@@ -68,9 +72,58 @@ def compile_parts(plan: SearchPlan, sql: Sql) -> tuple[str, list, list[Part]]:
         where.insert(0, f"r.type IN ({base.bind(*plan.types)})")
     sql.adopt(base)
     parts = []
+    combo, implied = _combo_part(plan, sql)
+    if combo is not None:
+        parts.append(combo)
     for group in _merge_single_valued(plan.clauses):
+        if group in implied:
+            continue
         parts.append(_part(sql, group, plan.resource_type, _types(plan)))
     return " AND ".join(where), base.args, parts
+
+
+def _combo_key(sql: Sql, clause, key_kind: str) -> tuple[list | None, bool]:
+    """The combined-index keys of a clause's values (None: it cannot use one) and whether
+    the keys imply the clause (a system-qualified code still needs the token row)."""
+    if not isinstance(clause, Clause) or clause.modifier is not None or clause.chain is not None:
+        return None, False
+    keys, implied = [], True
+    for v in clause.values:
+        if key_kind == "token" and isinstance(v, TokenValue) and v.code is not None:
+            keys.append(sql.keys(v.code))
+            implied = implied and not v.system_given
+        elif key_kind == "reference" and isinstance(v, ReferenceValue) and (v.url or v.target_type):
+            keys.append(sql.keys.target(v.target_type, v.target_id, None) if v.url is None
+                        else sql.keys.target(None, None, v.url))
+        else:
+            return None, False
+    return (keys or None), implied
+
+
+def _combo_part(plan: SearchPlan, sql: Sql) -> tuple[Part | None, list]:
+    """A combined index (combos.py) that serves the plan's clauses, as a driver part, and
+    the clauses it implies (left out of the probes)."""
+    for cid, combo in combos.for_type(plan.resource_type):
+        values, implied = [], []
+        for code, key_kind in combo.keys:
+            found = [c for c in plan.clauses if isinstance(c, Clause) and c.param.code == code]
+            keys, exact = _combo_key(sql, found[0], key_kind) if len(found) == 1 else (None, False)
+            if keys is None:
+                break
+            values.append(keys)
+            if exact:
+                implied.append(found[0])
+        else:
+            values += [[0]] * (3 - len(values))
+            d = sql.child()
+            where = f"c.cid = {d.bind(cid)} AND " + " AND ".join(
+                f"c.k{n + 1} IN ({d.bind(*ks)})" for n, ks in enumerate(values)
+            )
+            sql.adopt(d)
+            part = Part("1", [], f"SELECT c.rid FROM idx_combo c WHERE {where}", d.args, 0, False,
+                        (cid, values, combo.sort))
+            return part, implied
+    return None, []
 
 
 def _part(sql: Sql, group, rtype: str | None, types) -> Part:

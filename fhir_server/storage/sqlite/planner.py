@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_server.search.plan import SearchPlan, SortKey
+from fhir_server.storage.sqlite.combos import NO_SORT
 from fhir_server.storage.sqlite.compile import Part, compile_order
 from fhir_server.storage.sqlite.values import Sql, kind
 
@@ -60,6 +61,7 @@ class Walk:
     #: (a date sort), or None
     tail: str | None = None
     tail_args: list | None = None
+    tail_source: str = "resource r"
 
 
 @dataclass
@@ -90,6 +92,9 @@ class Planned:
         return self._choice
 
     def _choose(self, conn) -> tuple[Part | None, int]:
+        for part in self.parts:
+            if part.combo is not None:  # a combined index: one range holds the matches
+                return part, 0
         candidates = [p for p in self.parts if p.driver is not None]
         if not candidates:
             return None, PROBE_CAP
@@ -143,9 +148,13 @@ class Planned:
         """Rows ``(type, id, cursor)`` of one page: after ``after`` (a cursor) and then
         ``offset`` rows on."""
         driver, n = self.choose(conn)
+        if driver is not None and driver.combo is not None:
+            combo_walk = self._combo_walk(driver)
+            if combo_walk is not None:
+                return self._walk_page(conn, limit, offset, after, high_water, combo_walk)
         walk = driver is None or (n >= PROBE_CAP and offset + limit <= WALK_NEED)
         if self.walk is not None and walk:
-            return self._walk_page(conn, limit, offset, after, high_water)
+            return self._walk_page(conn, limit, offset, after, high_water, self.walk)
         return self._sorted_page(conn, driver, limit, offset, after, high_water)
 
     def _sorted_page(self, conn, driver, limit, offset, after, high_water) -> list[tuple]:
@@ -166,8 +175,22 @@ class Planned:
         rows = conn.execute(sql, [*self.value_args, *args, *where_args, *outer_args, *self.order_args, limit, offset]).fetchall()
         return [(t, i, [0 if v is not None or self.value is None else 1, v, t, i]) for t, i, v in rows]
 
-    def _walk_page(self, conn, limit, offset, after, high_water) -> list[tuple]:
-        w = self.walk
+    def _combo_walk(self, part: Part) -> Walk | None:
+        """The combined index read in its order: a descending sort by its sort parameter,
+        one value per key (with several, a resource could come twice)."""
+        cid, values, sort = part.combo
+        if len(self.plan.sort) != 1 or any(len(v) != 1 for v in values):
+            return None
+        key = self.plan.sort[0]
+        if key.param.code != sort or not key.descending:
+            return None
+        source = "idx_combo s CROSS JOIN resource r ON r.rid = s.rid"
+        keys = " AND s.cid = ? AND s.k1 = ? AND s.k2 = ? AND s.k3 = ?"
+        args = [cid, *(v[0] for v in values)]
+        return Walk(source, [], "s.high", True, keys + " AND s.high > ?", [*args, NO_SORT],
+                    keys + " AND s.high = ?", [*args, NO_SORT], source)
+
+    def _walk_page(self, conn, limit, offset, after, high_water, w: Walk) -> list[tuple]:
         where, where_args = self._where(self.base, self.base_args, self.parts, high_water)
         rows: list[tuple] = []
         phase = after[0] if after else 0
@@ -194,7 +217,7 @@ class Planned:
         if w.tail is None:
             return rows
         cond = " AND (r.type, r.id) > (?, ?)" if after else ""
-        sql = f"SELECT r.type, r.id FROM resource r WHERE {where}{w.tail}{cond} ORDER BY r.type, r.id LIMIT ? OFFSET ?"
+        sql = f"SELECT r.type, r.id FROM {w.tail_source} WHERE {where}{w.tail}{cond} ORDER BY r.type, r.id LIMIT ? OFFSET ?"
         args = [*where_args, *(w.tail_args or []), *(after[2:] if after else []), limit - len(rows), offset]
         return rows + [(t, i, [1, None, t, i]) for t, i in conn.execute(sql, args).fetchall()]
 

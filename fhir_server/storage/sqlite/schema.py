@@ -117,6 +117,14 @@ CREATE TABLE IF NOT EXISTS date_span (
     span INTEGER NOT NULL
 );
 
+-- combined keys of the worklists (combos.py): derived data, rebuilt when declarations change
+CREATE TABLE IF NOT EXISTS idx_combo (
+    cid INTEGER NOT NULL, k1 INTEGER NOT NULL, k2 INTEGER NOT NULL, k3 INTEGER NOT NULL,
+    high INTEGER NOT NULL, rid INTEGER NOT NULL,
+    PRIMARY KEY (cid, k1, k2, k3, high, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_combo_owner ON idx_combo (rid);
+
 CREATE TABLE IF NOT EXISTS idx_quantity (
     pid INTEGER NOT NULL, code TEXT NOT NULL, low REAL NOT NULL, high REAL NOT NULL, rid INTEGER NOT NULL,
     system TEXT NOT NULL,   -- '' for none
