@@ -40,6 +40,8 @@ class Combo:
 COMBOS: tuple[Combo, ...] = (
     # the intake worklist (domain.md §3: the EVI unit's queue of intake Tasks)
     Combo("Task", (("owner", "reference"), ("status", "token"), ("code", "token")), "authored-on"),
+    # a unit's or practitioner's appointments of a day (booking, the first-visit follow-up)
+    Combo("Appointment", (("actor", "reference"),), "date"),
 )
 
 

@@ -100,6 +100,26 @@ def _combo_key(sql: Sql, clause, key_kind: str) -> tuple[list | None, bool]:
     return (keys or None), implied
 
 
+def _combo_high(sql: Sql, plan: SearchPlan, sort: str) -> str:
+    """Bounds on a combined row's ``high`` from a clause on its (single-valued) sort
+    parameter: ``Appointment?actor=…&date=2025-03-05`` reads one day of one actor. The
+    clause itself still probes each row; these only narrow the range."""
+    found = [c for c in plan.clauses if isinstance(c, Clause) and c.param.code == sort]
+    if len(found) != 1 or not found[0].single_valued or found[0].modifier is not None:
+        return ""
+    lows, highs = [], []
+    for v in found[0].values:
+        v = micro_date(v)
+        lows.append({"eq": v.low, "ge": v.low, "gt": v.low, "sa": v.high}.get(v.prefix))
+        highs.append({"eq": v.high, "eb": v.low}.get(v.prefix))
+    out = ""
+    if lows and None not in lows:
+        out += f" AND c.high >= {sql.bind(min(lows))}"
+    if highs and None not in highs:
+        out += f" AND c.high <= {sql.bind(max(highs))}"
+    return out
+
+
 def _combo_part(plan: SearchPlan, sql: Sql) -> tuple[Part | None, list]:
     """A combined index (combos.py) that serves the plan's clauses, as a driver part, and
     the clauses it implies (left out of the probes)."""
@@ -119,6 +139,7 @@ def _combo_part(plan: SearchPlan, sql: Sql) -> tuple[Part | None, list]:
             where = f"c.cid = {d.bind(cid)} AND " + " AND ".join(
                 f"c.k{n + 1} IN ({d.bind(*ks)})" for n, ks in enumerate(values)
             )
+            where += _combo_high(d, plan, combo.sort)
             sql.adopt(d)
             part = Part("1", [], f"SELECT c.rid FROM idx_combo c WHERE {where}", d.args, 0, False,
                         (cid, values, combo.sort))
