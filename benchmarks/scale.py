@@ -434,7 +434,9 @@ def creates_and_reads(server: Server, plan: Plan, args) -> dict:
         "code": {"coding": [{"system": SNOMED, "code": "306206005"}]},
         "subject": {"reference": f"Patient/pat-{rng.randrange(patients)}"},
         "performer": [{"reference": f"Organization/org-{EVI_UNITS + rng.randrange(PERFORMERS)}"}],
-        "authoredOn": "2025-12-31T12:00:00Z"}) for i in range(args.creates)])
+        # distinct instants, as real referrals have (one shared value made a tie group of
+        # thousands that every later "newest first" query on a kept file had to read)
+        "authoredOn": f"2026-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z"}) for i in range(args.creates)])
 
     def create(client: Client, body: bytes) -> int:
         status, data = client.request("POST", "/ServiceRequest", body)

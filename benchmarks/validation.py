@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+REGION = 'name = "benchmark"\nevi_unit = "Organization/evi-vgr"\n'
 
 
 def _example() -> dict:
@@ -61,7 +62,11 @@ def main() -> None:
     rates = {}
     for enforce in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
-            runtime = build_runtime(Settings(storage=f"sqlite://{tmp}/v.db", enforce_profiles=enforce))
+            # a referral starts an intake, which needs the region's EVI unit: named in a region file
+            region = Path(tmp) / "region.toml"
+            region.write_text(REGION)
+            runtime = build_runtime(Settings(storage=f"sqlite://{tmp}/v.db", enforce_profiles=enforce,
+                                             region_file=str(region)))
 
             def one():
                 with runtime.work(ctx, write=True) as work:

@@ -17,14 +17,17 @@ use, see ``snapshot.py``); their compiled form, the slice tests and the FHIRPath
 expressions are cached for the life of the validator -- build one per set of
 profiles and reuse it (it is safe to share between threads).
 
-Besides what profiles say, a few rules of the specification are applied: resources
-held in resources (contained, Bundle entries, Parameters) are validated too, Bundle
-references must resolve unambiguously, a QuestionnaireResponse must fit its
-Questionnaire (when the validator was given it), a StructureDefinition's
-differential must apply to its base, and vital-signs Observations must meet the
-vital signs profiles.  The work itself lives in ``fhir_server.conformance.validation``:
-definitions (compiled snapshots), walker (the walk) with values / references /
-extensions / invariants, slicing, rules, fhirpath, terminology, xhtml.
+Besides what profiles say, rules of the specification no invariant states are
+applied: resources held in resources (contained, Bundle entries, Parameters) are
+validated too; Bundles follow bundle.html (fullUrls, links, searchsets, documents and
+messages) and their references resolve unambiguously; a QuestionnaireResponse must
+fit its Questionnaire (when the validator was given it or it is contained); ValueSet
+compose rules; a StructureDefinition's differential must apply to its base; and
+vital-signs Observations must meet the vital signs profiles.  The work itself lives
+in ``fhir_server.conformance.validation``: definitions (compiled snapshots), walker
+(the walk) with values / references / extensions / invariants, slicing, bundle,
+questionnaire, value_set, rules, fhirpath (+ fhirpath_native, invariant_guards),
+terminology, xhtml.
 """
 
 from __future__ import annotations
@@ -52,11 +55,17 @@ _CORE_VS_PREFIXES = ("http://hl7.org/fhir/ValueSet/", "http://terminology.hl7.or
 class Validator:
     """Validates resources against profiles; reuse one instance (it caches)."""
 
-    def __init__(self, profiles: Iterable[dict] = (), value_sets: ValueSets | None = None) -> None:
+    def __init__(self, profiles: Iterable[dict] = (), value_sets: ValueSets | None = None, *,
+                 allow_examples: bool = False, contained: bool = True) -> None:
         """*profiles*: resources beyond the core -- StructureDefinitions (profiles,
         extensions), and Questionnaires for QuestionnaireResponses; other resources are
         ignored.  *value_sets*: ``url -> {(system, code)}`` or None when unknown
-        (default: ``local_value_sets(profiles)``)."""
+        (default: ``local_value_sets(profiles)``).  *allow_examples*: extensions with
+        example.org / example.com urls that are not known pass unchecked (the reference
+        validator's ``allowExamples``); by default they are errors.  *contained*: whether
+        contained resources are validated (its ``validateContains``)."""
+        self.allow_examples = allow_examples
+        self.contained = contained
         resources = [p for p in profiles if isinstance(p, dict)]
         sds = [p for p in resources if p.get("resourceType") == "StructureDefinition" and isinstance(p.get("url"), str)]
         self._defs = Definitions(make_resolver(sds), frozenset(p["url"] for p in sds))
@@ -65,9 +74,12 @@ class Validator:
         self.slicing = Slicer(self._defs)
         self._code_cache: dict[str, tuple | None] = {}
         self._regex_cache: dict[str, object] = {}
+        self._resources = resources
+        self._by_url: dict | None = None
         self._questionnaires = {r["url"]: r for r in resources
                                 if r.get("resourceType") == "Questionnaire" and isinstance(r.get("url"), str)}
         self._merged: dict[tuple, object] = {}
+        self._guards: dict[tuple, object] = {}  # (constraint, type path, owner) -> guard (invariants.py)
         self._keep: list = []
 
     # ------------------------------------------------------------------ public
@@ -117,7 +129,7 @@ class Validator:
             sub.resource(value, value["resourceType"], [url], run.ctx, contained=False)
         else:
             t = tcode or model.type
-            sub.element(model.root, t, value, None, t, t, (t, t, None))
+            sub.element(model.root, t, value, None, t, t, (t, t, None, None))
         verdict = not any(i.severity == "error" for i in sub.issues)
         run.conformance[key] = (verdict, value)  # the value is kept so its id stays its own
         return verdict
@@ -130,6 +142,23 @@ class Validator:
             self._code_cache[url] = None if pairs is None else (
                 frozenset(pairs), frozenset(c for _, c in pairs), frozenset(s for s, _ in pairs))
         return self._code_cache[url]
+
+    def resource(self, resource_type: str, url: str) -> dict | None:
+        """A resource this validator was given, by type and canonical url (a version ignored)."""
+        if self._by_url is None:
+            self._by_url = {(r.get("resourceType"), r["url"]): r for r in self._resources
+                            if isinstance(r.get("url"), str)}
+        return self._by_url.get((resource_type, url.split("|", 1)[0]))
+
+    def expand_resource(self, vs: dict, siblings: Iterable[dict] = ()):
+        """The (system, code) pairs of a ValueSet resource that has no url of its own (a
+        contained one), over the resources this validator was given and the resources
+        contained next to it (an import '#id' names one of those); None when it cannot
+        be expanded here."""
+        url = "urn:evi-fhir:contained-value-set"
+        local = [{**s, "url": "#" + s["id"]} for s in siblings if isinstance(s, dict) and s is not vs
+                 and s.get("resourceType") in ("ValueSet", "CodeSystem") and isinstance(s.get("id"), str)]
+        return local_value_sets([*self._resources, *local, {**vs, "url": url}])(url)
 
     def _questionnaire(self, url: str) -> dict | None:
         return self._questionnaires.get(url.split("|", 1)[0])

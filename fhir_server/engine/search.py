@@ -175,7 +175,7 @@ def _keyset_first(work: Work, plan: SearchPlan, params, origin: SearchOrigin | N
         else:
             total = uow.count(plan, SNAPSHOT_LIMIT + 1)
             if total > SNAPSHOT_LIMIT:
-                total = uow.count(plan) if plan.total in ("accurate", "estimate") else None
+                total = uow.count(plan, estimate=plan.total == "estimate") if plan.total in ("accurate", "estimate") else None
     snapshot = None
     if has_next or plan.offset > 0:
         kept = tuple((k, v) for k, v in params if k not in PAGING_PARAMS)

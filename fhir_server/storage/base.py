@@ -111,8 +111,9 @@ class UnitOfWork(Protocol):
         result's ``cursors``: the page starts after that row) and ``high_water`` (see
         ``high_water()``: resources created since are left out)."""
 
-    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
-        """How many resources match, or ``cap`` when at least that many do."""
+    def count(self, plan: SearchPlan, cap: int | None = None, *, estimate: bool = False) -> int:
+        """How many resources match, or ``cap`` when at least that many do. ``estimate``
+        (``_total=estimate``) lets a store answer an upper bound it can count cheaper."""
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         """Current versions of ``ids`` (same order, missing and deleted ones left out)."""

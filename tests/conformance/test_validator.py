@@ -322,7 +322,8 @@ def test_slicing_by_profile_and_resolved_type_in_a_bundle():
     named = {"resourceType": "Patient", "id": "a", "name": [{"family": "A"}]}
     anonymous = {"resourceType": "Patient", "id": "b"}
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": "urn:uuid:1", "resource": named}, {"fullUrl": "urn:uuid:2", "resource": anonymous}]}
+        {"fullUrl": "urn:uuid:" + "1" * 8 + "-1111-4111-8111-" + "1" * 12, "resource": named},
+        {"fullUrl": "urn:uuid:" + "2" * 8 + "-2222-4222-8222-" + "2" * 12, "resource": anonymous}]}
     assert only_errors(v.validate(bundle, [url("doc")])) == []
     bundle["entry"][0]["resource"] = {**anonymous, "id": "c"}
     issues = only_errors(v.validate(bundle, [url("doc")]))
@@ -446,7 +447,7 @@ def test_questionnaire_response_against_its_questionnaire():
                                              {"linkId": "height"}]}]
     found = {i.expression: i.message for i in only_errors(v.validate(qr))}
     assert "LinkId 'height' not found" in found["QuestionnaireResponse.item[0].item[1]"]
-    assert "valueInteger" in found["QuestionnaireResponse.item[0].item[0].answer[0]"]
+    assert "type integer" in found["QuestionnaireResponse.item[0].item[0].answer[0].valueString"]
     assert "required item 'name'" in found["QuestionnaireResponse"]
 
 

@@ -256,3 +256,13 @@ def test_a_days_appointments_of_an_actor_agree_with_mongodb(stores):
                 want = _refs(mongo, p, limit=10_000)
                 assert _refs(sqlite, p, limit=10_000).refs == want.refs, params
                 assert _pages(sqlite, p, 2) == want.refs, params
+
+
+def test_an_estimate_is_never_below_the_matches(stores):
+    sqlite, mongo = stores
+    rng = random.Random(99)
+    for _ in range(30):
+        p = plan("Task", _query(rng))
+        with sqlite.unit_of_work(write=False) as uow:
+            estimate = uow.count(p, estimate=True)
+        assert estimate >= _refs(mongo, p, limit=1).total

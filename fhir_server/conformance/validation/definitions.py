@@ -138,6 +138,11 @@ class Defn:
     regex: str | None = None
     model: Model | None = None
     _kids: dict | None = None
+    _absent: list | None = None
+    stem: str = ""                  # the name without '[x]'
+
+    def __post_init__(self) -> None:
+        self.stem = self.name[:-3] if self.name.endswith("[x]") else self.name
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -161,6 +166,13 @@ class Defn:
                     out[child.name] = (child, None)
             self._kids = out
         return self._kids
+
+    def checked_when_absent(self) -> list[Defn]:
+        """The children a walk must look at even when the instance lacks them: those
+        with a minimum, and sliced ones (their slices may have one)."""
+        if self._absent is None:
+            self._absent = [c for c in self.children or () if c.min > 0 or c.slices]
+        return self._absent
 
     def child(self, name: str) -> Defn | None:
         """The child element named *name* ('value' also finds 'value[x]')."""
@@ -192,8 +204,10 @@ class Model:
     derivation: str | None
     root: Defn
     contexts: tuple[tuple[str, str], ...] = ()
+    context_invariants: tuple[str, ...] = ()
     by_path: dict[str, Defn] = field(default_factory=dict)
     name: str = ""
+    modifier: bool = False          # the root is isModifier: a modifier extension
 
     @property
     def fixed_url(self) -> str | None:
@@ -279,7 +293,8 @@ def compile_model(sd: dict) -> Model | None:
     model = Model(url=url, type=sd.get("type") or tree.name, kind=sd.get("kind", ""),
                   derivation=sd.get("derivation"), root=placeholder,
                   contexts=tuple((c.get("type", ""), c.get("expression", "")) for c in sd.get("context", ())),
-                  name=sd.get("name", ""))
+                  context_invariants=tuple(x for x in sd.get("contextInvariant", ()) if isinstance(x, str)),
+                  name=sd.get("name", ""), modifier=elements[0].get("isModifier") is True)
     profile_url = url if sd.get("derivation") == "constraint" else None
     model.root = _defn(tree, model, profile_url)
     return model

@@ -5,12 +5,21 @@ and unknown extensions (allowed, noted; example.org urls are errors)."""
 from __future__ import annotations
 
 from fhir_server.conformance.structure import SD_PREFIX
+from fhir_server.conformance.validation import fhirpath
 from fhir_server.conformance.validation.definitions import DATA_TYPES, Defn, Model, base_types
 
-__all__ = ["Extensions", "type_path"]
+__all__ = ["Extensions", "is_example_url", "type_path"]
 
-EXAMPLE_HOSTS = ("http://example.org/", "https://example.org/", "http://example.com/", "https://example.com/",
-                 "http://example.net/", "https://example.net/")
+#: example domains (RFC 2606, HL7's 'acme') and example OID arcs (2.999, IANA's example
+#: enterprise 32473): an extension there is one nobody can resolve
+EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net", "acme.com", "acme.org")
+EXAMPLE_OIDS = ("urn:oid:2.999.", "urn:oid:1.3.6.1.4.1.32473.")
+
+
+def is_example_url(url: str) -> bool:
+    return url.startswith(EXAMPLE_OIDS) or any(f"{d}/" in url or url.endswith(d) for d in EXAMPLE_DOMAINS)
+
+
 FHIR_TYPE_EXT = SD_PREFIX + "structuredefinition-fhir-type"
 
 
@@ -24,10 +33,16 @@ class Extensions:
             model = self.defs.model(p)
             if model is not None:
                 break
+            self.error("structure", path, f"Unknown profile {p}")
         if model is None and isinstance(url, str) and "://" in url:
             model = self.defs.model(url)
+            if model is None and url.split("|", 1)[0] in self.defs.own:
+                # given, but its snapshot cannot be made (a base not held here, a circle of bases)
+                self.error("structure", path, f"The extension definition {url} cannot be used: no snapshot "
+                                              f"can be generated for it")
+                return None
             if model is None:
-                if url.startswith(EXAMPLE_HOSTS):
+                if is_example_url(url) and not self.v.allow_examples:
                     self.error("structure", path, f"The extension {url} could not be found so is not allowed here")
                     self.error("invalid", path + ".url",
                                f"Example URLs are not allowed in this context ({url})")
@@ -40,31 +55,68 @@ class Extensions:
                 return None
         if model is None:
             return None
+        if d.name in ("extension", "modifierExtension") and model.type == "Extension" \
+                and model.modifier != (d.name == "modifierExtension"):
+            # extensibility.html#modifierExtension: a modifier sits in modifierExtension, only a modifier does
+            self.error("structure", path, f"The extension {url} must be used as a modifierExtension"
+                       if model.modifier else f"The extension {url} is not a modifier extension, so it must "
+                                              f"not be used as a modifierExtension")
         if not profiles:
             self._context(model, path, holder, url)
         return model
 
     def _context(self, model: Model, path: str, holder, url) -> None:
-        if not model.contexts:
+        """StructureDefinition.context (extensibility.html#context): the element the
+        extension sits on is one a context names -- by path or type (``element``), as an
+        extension with that url (``extension``), or among what a FHIRPath expression
+        selects from the resource (``fhirpath``) -- and each contextInvariant holds on it."""
+        if model.contexts and not any(self._in_context(kind, expression, model, holder)
+                                      for kind, expression in model.contexts):
+            allowed = ", ".join(f"{_PREFIX.get(k, k)}:{e}" for k, e in model.contexts)
+            self.error("business-rule", path, f"The extension {url} is not allowed to be used at this point "
+                                              f"(allowed = {allowed}; this element is {holder[0]})")
             return
-        epath, htype, tpath = holder
-        names = {epath, *base_types(htype)}
-        if tpath:
-            names.add(tpath)
-        if "." in epath and htype not in DATA_TYPES:
-            names.add("BackboneElement")
-        if model.url == FHIR_TYPE_EXT and "ElementDefinition.type" in names:
-            return  # R4's own snapshots carry it on ElementDefinition.type, not .code
-        for kind, expression in model.contexts:
-            if kind == "element":
-                expr = expression.replace("[x]", "")
-                if expr in names or expr in ("Element", "Base"):
-                    return
-            elif kind in ("fhirpath", "extension"):
-                return
-        allowed = ", ".join(f"{'e' if k == 'element' else k}:{e}" for k, e in model.contexts)
-        self.error("business-rule", path, f"The extension {url} is not allowed to be used at this point "
-                                          f"(allowed = {allowed}; this element is {epath})")
+        for expression in model.context_invariants:
+            compiled = fhirpath.compile_expression(expression)
+            result = fhirpath.evaluate(compiled, holder[3], holder[1], self._variables()) \
+                if compiled is not None and isinstance(holder[3], dict) else None
+            if result is not None and (not result or any(r is False for r in result)):
+                self.error("business-rule", path, f"The extension {url} is not allowed to be used at this point "
+                                                  f"(based on context invariant '{expression}')")
+
+    def _in_context(self, kind: str, expression: str, model: Model, holder) -> bool:
+        epath, htype, tpath, container = holder
+        if kind == "element":
+            names = {epath, *base_types(htype)}
+            if tpath:
+                names.add(tpath)
+            if "." in epath and htype not in DATA_TYPES:
+                names.add("BackboneElement")
+            if model.url == FHIR_TYPE_EXT and "ElementDefinition.type" in names:
+                return True  # R4's own snapshots carry it on ElementDefinition.type, not .code
+            expr = expression.replace("[x]", "")
+            return expr in names or expr in ("Element", "Base", "Any")
+        if kind == "extension":
+            return htype == "Extension" and isinstance(container, dict) and container.get("url") == expression
+        if kind == "fhirpath":
+            return self._selected(expression, container)
+        return False
+
+    def _selected(self, expression: str, container) -> bool:
+        """Whether *expression*, evaluated on the resource, selects *container*; an
+        expression that cannot be evaluated here is given the benefit of the doubt."""
+        if self.ctx is None:
+            return True
+        found = fhirpath.select(expression, self.ctx.resource, self._variables())
+        if found is None:
+            return True
+        return any(item is container or (not isinstance(container, dict) and item == container) for item in found)
+
+    def _variables(self) -> dict:
+        return {"resource": self.ctx.resource, "rootResource": self.ctx.root} if self.ctx else {}
+
+
+_PREFIX = {"element": "e", "extension": "x", "fhirpath": "p"}
 
 
 def type_path(holder: tuple, epath: str) -> str | None:

@@ -21,12 +21,15 @@ from contextvars import ContextVar
 from typing import Any
 
 import fhirpathpy
+import fhirpathpy.engine
+from fhirpathpy.engine.util import process_user_invocation_table
+from fhirpathpy.parser import parse
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from fhir_server.conformance.validation.xhtml import html_checks
 
-__all__ = ["Evaluation", "compile_expression", "evaluate", "CURRENT"]
+__all__ = ["Evaluation", "compile_expression", "evaluate", "select", "CURRENT"]
 
 log = logging.getLogger(__name__)
 MODEL = models["r4"]
@@ -165,3 +168,30 @@ def evaluate(compiled, data, type_path: str, variables: dict) -> list | None:
             raise
         log.debug("FHIRPath evaluation failed: %s", exc)
         return None
+
+
+def select(expression: str, resource: dict, variables: dict) -> list | None:
+    """The JSON values (the objects themselves, not copies) *expression* selects from
+    *resource*; None when it cannot be evaluated."""
+    try:
+        parsed = _parsed(expression)
+        nodes = fhirpathpy.engine.do_eval({"dataRoot": [resource], "vars": {"context": resource, **variables},
+                                           "model": MODEL, "userInvocationTable": _TABLE}, [resource], parsed)
+    except _ServerFault as fault:
+        raise fault.__cause__ from None
+    except Exception as exc:
+        if not _cannot_evaluate(exc):
+            raise
+        return None
+    return [n.data if isinstance(n, ResourceNode) else n for n in nodes]
+
+
+_PARSED: dict[str, Any] = {}
+_TABLE = process_user_invocation_table(FUNCTIONS)
+
+
+def _parsed(expression: str):
+    found = _PARSED.get(expression)
+    if found is None:
+        found = _PARSED[expression] = parse(expression)["children"][0]
+    return found

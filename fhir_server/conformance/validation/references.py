@@ -37,7 +37,32 @@ class References:
                     index["\0all"].setdefault(full, []).append(res)
             if isinstance(res, dict) and isinstance(res.get("resourceType"), str) and isinstance(res.get("id"), str):
                 index.setdefault(f"{res['resourceType']}/{res['id']}", res)
+                index.setdefault("\0typed", {}).setdefault(f"{res['resourceType']}/{res['id']}", []).append(res)
         return index
+
+    def bundle_targets(self, ref: str, full_url: str | None) -> list[dict]:
+        """The entries of the enclosing Bundle a reference from an entry with *full_url*
+        resolves to (bundle.html#references): an absolute reference by fullUrl; a relative
+        one against the RESTful base of the entry's fullUrl only: from an entry whose
+        fullUrl is a urn (or absent) a relative reference resolves to nothing, even when
+        an entry has that type and id (R4 and later, as the reference validator reads
+        bundle.html#references).  A version (``/_history/v``) must be the entry's
+        ``meta.versionId``."""
+        index = self.ctx.bundle if self.ctx else None
+        if not index:
+            return []
+        target, _, version = ref.partition("/_history/")
+        if ABSOLUTE_RE.match(target):
+            found = (index.get("\0all") or {}).get(target) or []
+        else:
+            m = REF_RE.match(full_url or "")
+            if full_url and full_url.startswith(("http://", "https://")) and m:
+                found = (index.get("\0all") or {}).get(full_url[:m.start(1)] + target) or []
+            else:
+                found = []
+        if version:
+            found = [r for r in found if _version(r) == version]
+        return found
 
     def resolve(self, ref: str, ctx=None) -> dict | None:
         ctx = ctx or self.ctx

@@ -3,9 +3,6 @@
 * StructureDefinition: a constraint's differential must apply to its base (the
   snapshot generator's rules, ``snapshot.py``) and each slicing's discriminator
   paths must lead somewhere in the sliced element (profiling.html#discriminator).
-* QuestionnaireResponse: against its Questionnaire when the validator holds it --
-  every linkId is one of the questionnaire's (at that level), answers have the item's
-  type, a completed response answers the required items (those without enableWhen).
 * Observation: an observation with one of the vital signs codes SHALL conform to the
   corresponding vital signs profile (observation-vitalsigns.html); the LOINC codes
   come from the core profiles' own code slices.
@@ -21,7 +18,7 @@ from fhir_server.conformance.validation.definitions import compile_model
 from fhir_server.conformance.validation.slicing import parse_path
 from fhir_server.spec import load_table
 
-__all__ = ["check_structure_definition", "check_questionnaire_response", "vital_sign_profiles"]
+__all__ = ["check_structure_definition", "vital_sign_profiles"]
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -65,75 +62,6 @@ def check_structure_definition(run, sd: dict, path: str) -> None:
                 where = f"{path}.differential.element[{i}].slicing.discriminator[{n}]" if i is not None else path
                 run.error("invalid", where, f"The discriminator path '{dpath}' does not appear to be valid for "
                                             f"the element that is being sliced '{d.path}'")
-
-
-# ------------------------------------------------------------------------ QuestionnaireResponse
-
-ANSWER_TYPES = {
-    "boolean": {"valueBoolean"}, "decimal": {"valueDecimal"}, "integer": {"valueInteger"},
-    "date": {"valueDate"}, "dateTime": {"valueDateTime"}, "time": {"valueTime"},
-    "string": {"valueString"}, "text": {"valueString"}, "url": {"valueUri"},
-    "choice": {"valueCoding"}, "open-choice": {"valueCoding", "valueString"},
-    "attachment": {"valueAttachment"}, "reference": {"valueReference"}, "quantity": {"valueQuantity"},
-}
-
-
-def check_questionnaire_response(run, qr: dict, path: str) -> None:
-    url = qr.get("questionnaire")
-    q = run.v._questionnaire(url) if isinstance(url, str) else None
-    if q is None:
-        return
-    completed = qr.get("status") == "completed"
-    q_items = q.get("item")
-    _items(run, q_items if isinstance(q_items, list) else [], qr.get("item"), path, completed)
-
-
-def _items(run, q_items: list, r_items, path: str, completed: bool) -> None:
-    by_link = {i["linkId"]: i for i in q_items if isinstance(i, dict) and isinstance(i.get("linkId"), str)}
-    present = set()
-    for n, item in enumerate(r_items if isinstance(r_items, list) else ()):
-        if not isinstance(item, dict):
-            continue
-        ipath = f"{path}.item[{n}]"
-        link = item.get("linkId")
-        if not isinstance(link, str):
-            continue
-        present.add(link)
-        qi = by_link.get(link)
-        if qi is None:
-            run.error("not-found", ipath, f"LinkId '{link}' not found in questionnaire")
-            continue
-        kind = qi.get("type")
-        if not isinstance(kind, str):
-            continue
-        answers = item.get("answer") if isinstance(item.get("answer"), list) else []
-        if answers and kind in ("group", "display"):
-            run.error("structure", ipath, f"Items of type {kind} do not have answers (linkId '{link}')")
-        allowed = set(ANSWER_TYPES.get(kind, ()))
-        options = qi.get("answerOption")
-        for option in options if isinstance(options, list) else ():
-            if isinstance(option, dict):
-                allowed.update(k for k in option if k.startswith("value"))
-        for a, answer in enumerate(answers):
-            if not isinstance(answer, dict):
-                continue
-            keys = [k for k in answer if k.startswith("value")]
-            if allowed and kind not in ("group", "display") and any(k not in allowed for k in keys):
-                run.error("structure", f"{ipath}.answer[{a}]",
-                          f"Answer value must be of the type {' or '.join(sorted(allowed))} for the item "
-                          f"'{link}' (type {kind})")
-            if answer.get("item"):
-                _items(run, _list(qi.get("item")), answer.get("item"), f"{ipath}.answer[{a}]", completed)
-        if item.get("item"):
-            _items(run, _list(qi.get("item")), item.get("item"), ipath, completed)
-        if completed and qi.get("required") and kind not in ("group", "display") and not answers \
-                and not qi.get("enableWhen"):
-            run.error("required", ipath, f"No response answer found for required item '{link}'")
-    if completed:
-        for qi in q_items:
-            if isinstance(qi, dict) and qi.get("required") and not qi.get("enableWhen") \
-                    and qi.get("type") != "display" and qi.get("linkId") not in present:
-                run.error("required", path, f"No response found for required item '{qi.get('linkId')}'")
 
 
 def _list(value) -> list:

@@ -85,10 +85,18 @@ class Slicer:
         unmatched = False    # an item in no slice was seen (openAtEnd: only at the end)
         for item in items:
             hit = -1
-            for i, (_, tests) in enumerate(matchers):
-                if tests is not None and all(t(run, item) for t in tests):
-                    hit = i
-                    break
+            try:
+                for i, (s, tests) in enumerate(matchers):
+                    if tests is not None and all(t(run, item) for t in tests):
+                        if hit < 0:
+                            hit = i
+                        elif not _reslice_of(s, matchers[hit][0]):
+                            run.error("structure", item.path, f"Element matches more than one slice - "
+                                                              f"{matchers[hit][0].slice_name}, {s.slice_name}")
+            except CannotEvaluate as exc:
+                run.error("structure", item.path, f"Slicing cannot be evaluated: {exc}")
+                out.append((item, d))
+                continue
             if hit < 0:
                 if rules == "closed":
                     run.error("structure", item.path, f"This element does not match any known slice defined "
@@ -128,11 +136,16 @@ class Slicer:
         tests = []
         for kind, dpath in discriminators:
             steps = parse_path(dpath)
-            if steps is None:
-                return None
-            test = self._test(s, kind, steps)
+            test = self._test(s, kind, steps) if steps is not None else None
+            if test is None and self._unknown_profile_on(s, steps or []):
+                return None  # the value is set in a profile not known here: not judged
             if test is None:
-                return None
+                # profiling.html#discriminator: the slice must say what its items hold at the
+                # path (a fixed or pattern value, a required binding, min >= 1 or max = 0, one
+                # type, a profile); without it no item can be placed in it or kept out of it
+                return [_unevaluable(f"The discriminator {kind}:{dpath} cannot be evaluated for the slice "
+                                     f"{s.slice_name}: it sets no value, binding, existence, type or profile "
+                                     f"at that path")]
             tests.append(test)
         return tests
 
@@ -173,6 +186,8 @@ class Slicer:
                 allowed.discard(None)
             else:
                 allowed = set(target.codes) if type_hint is None else {type_hint}
+                if len(allowed) > 1:
+                    return None  # a type discriminator needs the slice to name one type
             if not allowed:
                 return None
             return lambda run, item: any(
@@ -192,15 +207,33 @@ class Slicer:
                 for v, t in values_at(run, item, steps):
                     actual = t or (v.get("resourceType") if isinstance(v, dict) else None)
                     for code, url in profiles:
+                        if actual is not None and code not in (actual, "Resource", "DomainResource"):
+                            continue
                         if self.defs.model(url) is None:
-                            # a profile not known here: judged by the type it profiles
-                            if actual is not None and actual == code:
-                                return True
-                        elif run.v.conforms(v, url, run, t):
+                            # conformsTo() of a profile not known here cannot be decided: the
+                            # reference validator reports the slicing as not evaluable
+                            raise CannotEvaluate(f"Unable to resolve the profile {url}")
+                        if run.v.conforms(v, url, run, t):
                             return True
                 return False
             return conforms
         return None
+
+    def _unknown_profile_on(self, s: Defn, steps: list[Step]) -> bool:
+        """Whether the discriminator path from slice *s* passes an element typed by a
+        profile this validator does not hold (the slice's value may be set there)."""
+        cur: Defn | None = s
+        for step in [*steps, ("end",)]:
+            if cur is None:
+                return False
+            if any(self.defs.model(u) is None for t in cur.types for u in t.profiles):
+                return True
+            if step[0] == "name":
+                owner = self.owner(cur)
+                cur = owner.child(step[1]) if owner else None
+            elif step[0] != "this":
+                return False
+        return False
 
     def element_at(self, s: Defn, steps: list[Step]):
         """The definition the discriminator path reaches inside slice *s*: (definition,
@@ -264,6 +297,22 @@ class Slicer:
             m = self.defs.type_model(codes[0])
             return m.root if m else None
         return None
+
+
+class CannotEvaluate(Exception):
+    """A discriminator that cannot be evaluated on an item (a profile not known here)."""
+
+
+def _unevaluable(why: str) -> Test:
+    def test(run, item):
+        raise CannotEvaluate(why)
+    return test
+
+
+def _reslice_of(a: Defn, b: Defn) -> bool:
+    """Whether one slice is a reslice of the other ('a/b' of 'a'): an item may match both."""
+    x, y = a.slice_name or "", b.slice_name or ""
+    return x.startswith(y + "/") or y.startswith(x + "/")
 
 
 def _extension_url(defs: Definitions, s: Defn) -> str | None:

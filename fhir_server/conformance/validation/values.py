@@ -17,6 +17,9 @@ from fhir_server.conformance.validation.xhtml import xhtml_problems
 __all__ = ["ValueChecks", "matches_pattern", "same_value"]
 
 ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_HTML_TAG = re.compile(r"<[A-Za-z/!]")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 BINDABLE = {"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"}
 
 
@@ -42,6 +45,12 @@ class ValueChecks:
         if regex is not None and not regex.fullmatch(value):
             self.error("invalid", path, _format_message(tcode, value))
             return
+        if tcode in ("uri", "url", "canonical"):
+            self._uri(value, path)
+        if tcode == "canonical" and value.startswith("#") and len(value) > 1 and self.ctx is not None \
+                and self.resolve(value) is None:
+            # a local canonical names a resource contained in the same resource (references.html#canonical)
+            self.error("not-found", path, f"The canonical '{value}' names no resource contained here")
         if tcode in ("date", "dateTime", "instant") and len(value) >= 10:
             try:
                 date.fromisoformat(value[:10])
@@ -50,6 +59,12 @@ class ValueChecks:
         elif tcode == "xhtml":
             for problem in xhtml_problems(value):
                 self.error("invalid", path, problem)
+        elif tcode == "markdown" and _HTML_TAG.search(value):
+            # markdown is not HTML: a renderer escapes the tag or drops it (FHIR-38714; a warning there too)
+            at = _HTML_TAG.search(value).start()
+            self.add("warning", "invalid", path, f"The markdown contains content that appears to be an embedded "
+                                                 f"HTML tag starting at '{value[at:at + 2]}'. This will (or SHOULD) "
+                                                 f"be escaped by the presentation layer")
         elif tcode == "base64Binary":
             try:
                 base64.b64decode("".join(value.split()), validate=True)
@@ -58,6 +73,17 @@ class ValueChecks:
         if d.max_length is not None and len(value) > d.max_length:
             self.error("value", path, f"The value is longer than the maximum length {d.max_length} "
                                       f"({len(value)} characters)")
+
+    def _uri(self, value: str, path: str) -> None:
+        """The URN forms of datatypes.html#uri: an OID is 'urn:oid:' and dotted numbers,
+        a UUID 'urn:uuid:' and the 8-4-4-4-12 hex form; the bare 'oid:' / 'uuid:' are no URIs."""
+        if value.startswith(("oid:", "uuid:")):
+            self.error("invalid", path, f"URI values cannot start with '{value.split(':', 1)[0]}:' "
+                                        f"(use 'urn:{value.split(':', 1)[0]}:')")
+        elif value.startswith("urn:oid:") and not _OID.fullmatch(value[8:]):
+            self.error("invalid", path, f"'{value}' is not a valid OID")
+        elif value.startswith("urn:uuid:") and not _UUID.fullmatch(value[9:]):
+            self.error("invalid", path, f"'{value}' is not a valid UUID")
 
     def values(self, d: Defn, tcode: str, value, path: str) -> None:
         if d.fixed is not None and not same_value(value, d.fixed[1]):

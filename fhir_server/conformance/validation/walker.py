@@ -21,12 +21,15 @@ from typing import NamedTuple
 
 from fhir_server.conformance.structure import SD_PREFIX
 from fhir_server.conformance.validation import fhirpath, rules
+from fhir_server.conformance.validation.bundle import check_bundle
+from fhir_server.conformance.validation.questionnaire import check_questionnaire, check_questionnaire_response
 from fhir_server.conformance.validation.definitions import (DATA_TYPES, PRIMITIVES, RESOURCE_TYPES, Defn, Model,
                                                             json_kind_ok)
 from fhir_server.conformance.validation.extensions import Extensions, type_path
-from fhir_server.conformance.validation.invariants import Invariants, merge_constraints
+from fhir_server.conformance.validation.invariants import Invariants, merge_constraints, orphans
 from fhir_server.conformance.validation.issues import ValidationIssue
 from fhir_server.conformance.validation.references import ABSOLUTE_RE, References
+from fhir_server.conformance.validation.value_set import check_value_set
 from fhir_server.conformance.validation.values import ValueChecks
 
 __all__ = ["Run", "Item", "ResCtx"]
@@ -132,11 +135,22 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         self.depth += 1
         try:
             for m in models:
-                self.element(m.root, rtype, res, None, path, rtype, (rtype, rtype, None), resource_root=True)
+                self.element(m.root, rtype, res, None, path, rtype, (rtype, rtype, None, None), resource_root=True)
+            if not contained and res.get("contained") and self.v.contained:
+                for i in orphans(res):
+                    self.add("warning", "invalid", f"{path}.contained[{i}]", f"The contained resource "
+                             f"'{res['contained'][i]['id']}' is not referenced to from elsewhere in the containing "
+                             f"resource nor does it refer to the containing resource (dom-3)")
             if rtype == "StructureDefinition":
                 rules.check_structure_definition(self, res, path)
             elif rtype == "QuestionnaireResponse":
-                rules.check_questionnaire_response(self, res, path)
+                check_questionnaire_response(self, res, path)
+            elif rtype == "Questionnaire":
+                check_questionnaire(self, res, path)
+            elif rtype == "ValueSet":
+                check_value_set(self, res, path)
+            elif rtype == "Bundle":
+                check_bundle(self, res, path)
         finally:
             self.depth -= 1
             self.ctx = saved
@@ -145,8 +159,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 resource_root: bool = False) -> None:
         """One instance value *value* (type *tcode*) against definition *d*.  *epath* is
         the element's path without indices (for extension contexts); *holder* the
-        (epath, type, path-by-type) of the element holding this one."""
-        here = (epath, tcode, type_path(holder, epath))
+        (epath, type, path-by-type, value) of the element holding this one."""
+        here = (epath, tcode, type_path(holder, epath), value if ext is None else ext)
         if tcode in PRIMITIVES or tcode.startswith("System."):
             self.primitive(d, tcode, value, ext, path, epath, here)
             return
@@ -168,9 +182,12 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
             if ext_model is not None:
                 extra.append(ext_model.root)
         else:
-            for url in profiles[:1]:
+            for url in profiles:
                 m = self.defs.model(url)
-                if m is not None:
+                if m is None:
+                    # a profile of another guide not given here: nothing can be checked against it
+                    self.error("structure", path, f"Unknown profile {url}")
+                elif not extra:
                     extra.append(m.root)
         if d.children is not None:
             owners.append(self._with_type_children(d, tcode) if len(d.types) > 1 else d)
@@ -199,7 +216,7 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         if constraints:
             tpath = tcode if (tcode in DATA_TYPES and tcode not in ("BackboneElement", "Element")) or \
                 resource_root else (d.content_ref or "#" + d.path).lstrip("#")
-            self.invariants(constraints, value, tpath, path)
+            self.invariants(constraints, value, tpath, path, owners[0] if owners else None)
 
     def _with_type_children(self, d: Defn, tcode: str) -> Defn:
         """A choice's listed children are the types' common ones (id, extension): for
@@ -234,6 +251,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
         tref = next((t for t in d.types if t.code == rt), None) or (d.types[0] if d.types else None)
         profiles = list(tref.profiles) if tref and tref.profiles else None
         contained = d.name == "contained"
+        if contained and not self.v.contained:
+            return
         if profiles is not None and len(profiles) > 1:
             # "the content must conform to at least one of them"; one that cannot be
             # checked here (unknown, broken) is given the benefit of the doubt
@@ -246,8 +265,8 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 profiles = usable[:1]
         for url in profiles or ():
             if self.defs.model(url) is None:
-                self.add("warning", "not-found", path, f"Profile '{url}' (required here) could not be found, so "
-                                                       f"the resource was not checked against it")
+                self.error("structure", path, f"Unknown profile {url} (required here): the resource could not be "
+                                              f"checked against it")
         if profiles is not None:
             profiles = [u for u in profiles if self.defs.model(u) is not None] or None
         full_url = None
@@ -277,10 +296,13 @@ class Run(References, ValueChecks, Extensions, Invariants, fhirpath.Evaluation):
                 continue
             child, t = hit
             found.setdefault(id(child), (child, []))[1].append((name, t, key[:1] == "_", val))
-        for child in owner.children or ():
+        # the children present, then the absent ones that have a minimum or slices to count
+        visit = [entry[0] for entry in found.values()]
+        visit += [c for c in owner.checked_when_absent() if id(c) not in found]
+        for child in visit:
             entry = found.get(id(child))
             items = self._items(child, entry[1], path) if entry else []
-            cpath = f"{epath}.{child.name[:-3] if child.is_choice else child.name}"
+            cpath = f"{epath}.{child.stem}"
             if child.slices:
                 pairs = self.v.slicing.assign(self, child, items, path)
             else:

@@ -183,7 +183,7 @@ class MongoUnitOfWork:
     #: pages past the first snapshot count an offset (storage/base.py ``keyset``)
     keyset = False
 
-    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
+    def count(self, plan: SearchPlan, cap: int | None = None, *, estimate: bool = False) -> int:
         selector = compile_filter(plan, self)
         options = {"limit": cap} if cap else {}
         return self._resources.count_documents(selector, **options, **self._kw)

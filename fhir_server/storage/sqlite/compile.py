@@ -378,7 +378,9 @@ def _chain_rids(sql: Sql, clause: Clause, rtype: str | None, types) -> str:
         head = (
             f"SELECT x.rid FROM idx_reference x WHERE {_param_condition(sql, rtype, clause.param.code, types)} "
             f"AND x.htarget IN (SELECT {a}.hkey FROM resource {a} "
-            f"WHERE {a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
+            # "+": not the type's index (SQLite scanned every Patient for one identifier);
+            # the inner filter's rid list drives
+            f"WHERE +{a}.type = {sql.bind(target_type)} AND {a}.deleted = 0 AND "
         )
         branches.append(head + _filter(sql, inner, target_type, a) + ")")
     return " UNION ALL ".join(branches)

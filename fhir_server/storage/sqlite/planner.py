@@ -142,6 +142,16 @@ class Planned:
             return conn.execute(f"SELECT COUNT(*) FROM ({inner} LIMIT ?)", [*args, *where_args, cap]).fetchone()[0]
         return conn.execute(f"SELECT COUNT(*) FROM ({inner})", [*args, *where_args]).fetchone()[0]
 
+    def estimate(self, conn) -> int:
+        """``_total=estimate``: the exact count where one index range holds the answer
+        (a combined index, or a single condition); otherwise the matches of the most
+        selective condition alone, counted in its index without touching resources or
+        probing the others (an upper bound: R4 lets an estimate be rough)."""
+        driver, _ = self.choose(conn) if self.parts else (None, 0)
+        if driver is None or driver.combo is not None or len(self.parts) == 1 or self.plan.resource_type is None:
+            return self.count(conn)
+        return conn.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT rid FROM ({driver.driver}))", driver.driver_args).fetchone()[0]
+
     # -- pages ---------------------------------------------------------------------
 
     def page(self, conn, limit: int, offset: int, after: list | None, high_water: int | None) -> list[tuple]:

@@ -472,9 +472,11 @@ class SqliteUnitOfWork:
         rows = planned.page(self._conn, limit, plan.offset if offset is None else offset, after, high_water)
         return SearchResult([(t, i) for t, i, _ in rows], total, [c for _, _, c in rows])
 
-    def count(self, plan: SearchPlan, cap: int | None = None) -> int:
-        """Matches of ``plan``, or ``cap`` when there are at least that many."""
-        return self._planned(plan).count(self._conn, cap)
+    def count(self, plan: SearchPlan, cap: int | None = None, *, estimate: bool = False) -> int:
+        """Matches of ``plan``, or ``cap`` when there are at least that many; with
+        ``estimate``, possibly more (see ``Planned.estimate``)."""
+        planned = self._planned(plan)
+        return planned.estimate(self._conn) if estimate else planned.count(self._conn, cap)
 
     def high_water(self) -> int:
         """The largest resource rid: what a search starting now can see."""
