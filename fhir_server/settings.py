@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     #: seconds an access token from ``[base]/auth/token`` lives (SMART: at most 300)
     token_lifetime: int = Field(default=300, ge=10, le=300)
 
+    #: the implementation guide package's publisher, contact and copyright (``evi-fhir ig
+    #: package``): the organisation that publishes the guide and answers for it. evi-fhir is
+    #: software, not an organisation: unset, the package says that no publisher was configured
+    ig_publisher: str | None = None
+    ig_contact_name: str | None = None
+    #: a web address or ``mailto:`` address of the contact
+    ig_contact_url: str | None = None
+    ig_copyright: str | None = None
+
     @property
     def public_base(self) -> str:
         if self.base_url:

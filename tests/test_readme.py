@@ -124,3 +124,13 @@ def test_running_with_authentication_works_as_written(tmp_path, monkeypatch, cap
         assert answer.status_code == 200 and answer.json()["resourceType"] == "Bundle"
         refused = httpx.get(live.base_url + path)
         assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_the_readmes_swedish_identifiers_pass_their_checks():
+    """Every identifier the README writes out (system, value) is one the server accepts."""
+    from fhir_server.model import identifier_problem
+
+    found = re.findall(r'"system":\s*"([^"]+)",\s*"value":\s*"([^"]+)"', README)
+    found += [tuple(m) for m in re.findall(r"identifier=([^|\s']+)\|([^'&\s]+)", README)]
+    assert any(s.endswith("/personnummer") for s, _ in found), found
+    assert [(s, v, identifier_problem(s, v)) for s, v in found if identifier_problem(s, v)] == []

@@ -43,7 +43,7 @@ from fhir_server.api.interactions import (
     update,
 )
 from fhir_server.api.operations import everything, reindex, validate
-from fhir_server.api.operations import expand, lookup, subscription, triage, validate_code
+from fhir_server.api.operations import expand, lookup, subscription, translate, triage, validate_code
 from fhir_server.api import smart_configuration, token
 from fhir_server.api.authentication import authenticate, authentication_of
 from fhir_server.api.content import receive_body
@@ -102,6 +102,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/CodeSystem/$validate-code", validate_code.code_system, None, "type", "validate-code"),
     Route("GET", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
     Route("POST", "/CodeSystem/$lookup", lookup.lookup, None, "type", "lookup"),
+    Route("GET", "/ConceptMap/$translate", translate.translate, None, "type", "translate"),
+    Route("POST", "/ConceptMap/$translate", translate.translate, None, "type", "translate"),
     # EVI's workflow operations on intake Tasks
     Route("GET", "/Task/$triage-queue", triage.triage_queue, None, "type", "triage-queue"),
     Route("POST", "/Task/{id}/$triage", triage.triage, None, "instance", "triage", writes=True),
@@ -127,6 +129,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/ValueSet/{id}/$validate-code", validate_code.value_set_instance, None, "instance", "validate-code"),
     Route("GET", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
     Route("POST", "/CodeSystem/{id}/$validate-code", validate_code.code_system_instance, None, "instance", "validate-code"),
+    Route("GET", "/ConceptMap/{id}/$translate", translate.translate_instance, None, "instance", "translate"),
+    Route("POST", "/ConceptMap/{id}/$translate", translate.translate_instance, None, "instance", "translate"),
     Route("GET", "/{compartment_type}/{compartment_id}/{resource_type}", search_type.search_compartment, None, "instance"),
     Route("GET", "/{resource_type}/{id}", read.read, "read", "instance", inline=True),
     Route("PUT", "/{resource_type}/{id}", update.update, "update", "instance", writes=True, inline=True),

@@ -20,6 +20,7 @@ _TYPE_SPECIFIC = {
     "expand": frozenset({"ValueSet"}),
     "lookup": frozenset({"CodeSystem"}),
     "validate-code": frozenset({"ValueSet", "CodeSystem"}),
+    "translate": frozenset({"ConceptMap"}),
 }
 #: the product's own operations (profiles/OperationDefinition-*.json): name -> (canonical, types)
 #: rest.security with auth on (SMART App Launch 2.x, conformance.html#using-cs)

@@ -22,6 +22,8 @@ __all__ = [
     "parse_expand",
     "parse_lookup",
     "parse_validate_code",
+    "TranslateRequest",
+    "parse_translate",
 ]
 
 #: parameter name -> values (strings from a query, value[x] or resource from a Parameters body)
@@ -206,4 +208,48 @@ def parse_validate_code(inputs: Inputs, *, code_system: bool = False) -> Validat
         codings=codings,
         display_language=_string(inputs, "displayLanguage"),
         abstract=True if abstract is None else abstract,
+    )
+
+
+@dataclass(frozen=True)
+class TranslateRequest:
+    codings: tuple[tuple[str | None, str, str | None], ...]  # (system, code, version)
+    url: str | None = None
+    concept_map: dict | None = None
+    concept_map_version: str | None = None
+    source: str | None = None
+    target: str | None = None
+    target_system: str | None = None
+    reverse: bool = False
+
+
+def parse_translate(inputs: Inputs) -> TranslateRequest:
+    if inputs.get("dependency"):
+        raise BadRequest("The parameter dependency is not supported by this server's $translate")
+    codings = []
+    code = _string(inputs, "code")
+    if code is not None:
+        system = _string(inputs, "system")
+        if system is None:
+            raise BadRequest("The parameter code needs system (R4 ConceptMap-translate)")
+        codings.append((system, code, _string(inputs, "version")))
+    coding = _one(inputs, "coding")
+    if coding is not None:
+        system, found, version, _ = _coding(coding, "coding")
+        codings.append((system, found, version))
+    concept = _one(inputs, "codeableConcept")
+    if concept is not None:
+        if not isinstance(concept, dict) or not isinstance(concept.get("coding"), list) or not concept["coding"]:
+            raise BadRequest("The parameter codeableConcept must be a CodeableConcept with at least one coding")
+        codings += [_coding(c, "codeableConcept.coding")[:3] for c in concept["coding"]]
+    if len([x for x in (code, coding, concept) if x is not None]) != 1:
+        raise BadRequest("Give exactly one of code (with system), coding or codeableConcept")
+    if any(not s for s, _, _ in codings):
+        raise BadRequest("Each coding to translate needs a system")
+    return TranslateRequest(
+        codings=tuple(codings), url=_string(inputs, "url"),
+        concept_map=_resource(inputs, "conceptMap", "ConceptMap"),
+        concept_map_version=_string(inputs, "conceptMapVersion"),
+        source=_string(inputs, "source"), target=_string(inputs, "target"),
+        target_system=_string(inputs, "targetsystem"), reverse=bool(_boolean(inputs, "reverse")),
     )

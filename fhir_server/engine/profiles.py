@@ -127,14 +127,16 @@ def _claims(resource: dict) -> bool:
 
 def validate_operation(runtime: Runtime, resource: dict, resource_type: str, profile: str | None) -> list[Issue]:
     """``$validate``: base R4 checks, then the claimed profiles and ``profile`` (R4 resource-operation-validate)."""
-    from fhir_server.errors import InvalidResource
     from fhir_server.model import validate_resource
 
+    server_rule: list[Issue] = []
     try:
         validate_resource(resource, resource_type)
     except InvalidResource as exc:
         return list(exc.issues)
+    except Unprocessable as exc:  # valid R4, but a Swedish identifier breaks its format: say what the profiles say too
+        server_rule = list(exc.issues)
     validator = validator_for(runtime)
     if profile is not None and not validator.known_profile(profile):
         return [Issue(f"Unknown profile {profile}", "not-found", ())]
-    return issues_of(validator.validate(resource, [profile] if profile else None))
+    return server_rule + issues_of(validator.validate(resource, [profile] if profile else None))

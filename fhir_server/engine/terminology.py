@@ -10,8 +10,10 @@ the server is the same one.
 | ValueSet ``$expand`` (type / instance)   | 404 (410 if deleted) | 400       | 422          |
 | CodeSystem ``$lookup``                   | 404 (system or code) | 400       | -            |
 | ValueSet / CodeSystem ``$validate-code`` | 404 (410 if deleted) | 400       | 422          |
+| ConceptMap ``$translate`` (type / instance) | 404 (410 if deleted; a named url) | 400 | -       |
 
-An invalid code is not an error: ``$validate-code`` answers 200 with ``result`` false.
+An invalid code is not an error: ``$validate-code`` answers 200 with ``result`` false,
+and so does ``$translate`` for a code no map translates.
 
 "Unexpandable" is a ValueSet this server holds whose definition needs something it
 does not hold (a CodeSystem, a nested ValueSet) or cannot evaluate (a filter).
@@ -24,18 +26,20 @@ from datetime import datetime, timezone
 
 import orjson
 
-from fhir_server.conformance import guide_terminology, ig_directory, terminology
-from fhir_server.conformance.parameters import Inputs, parse_expand, parse_lookup, parse_validate_code
+from fhir_server.conformance import concept_map, guide_terminology, ig_directory, ig_resources, terminology
+from fhir_server.conformance.parameters import Inputs, parse_expand, parse_lookup, parse_translate, parse_validate_code
 from fhir_server.engine.instance import read
 from fhir_server.engine.work import Work
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.model import format_instant
 from fhir_server.search.plan import parse_search
 
-__all__ = ["find_canonical", "resolver", "expand", "lookup", "validate_code"]
+__all__ = ["find_canonical", "resolver", "expand", "lookup", "validate_code", "translate"]
 
 #: more stored resources sharing one canonical url than this are not told apart
 _CANDIDATES = 20
+#: the stored ConceptMaps one ``$translate`` without a named map looks through
+_MAPS = 1000
 
 
 def _escape(value: str) -> str:
@@ -131,3 +135,34 @@ def validate_code(work: Work, resource_type: str, inputs: Inputs, instance_id: s
         url = request.codings[0][0]  # CodeSystem-validate-code: the coding's system names the CodeSystem
     target = _target(work, resource_type, instance_id, request.value_set, url, version, resolve)
     return terminology.validate_code(target, resolve, request)
+
+
+def _concept_maps(work: Work, url: str | None, version: str | None) -> list[dict]:
+    """The stored ConceptMaps (one url: the current one of that url), then the guide's
+    that are not stored under their url (``engine/guide.py`` stores them at start-up)."""
+    if url is not None:
+        found = find_canonical(work, "ConceptMap", url, version)
+        stored = [found] if found is not None else []
+    else:
+        ids = work.uow.search(parse_search("ConceptMap", [], work.registry), with_total=False, limit=_MAPS).ids
+        stored = [orjson.loads(v.body) for v in work.uow.load("ConceptMap", ids)]
+    urls = {m.get("url") for m in stored}
+    guide = [r for r in ig_resources(ig_directory(work.runtime.profiles_dir))
+             if r.get("resourceType") == "ConceptMap" and r.get("url") not in urls]
+    return stored + guide
+
+
+def translate(work: Work, inputs: Inputs, instance_id: str | None = None) -> dict:
+    """``$translate``: Parameters with result, message and matches (``conformance.concept_map``)."""
+    request = parse_translate(inputs)
+    if instance_id is not None:
+        candidates = [orjson.loads(read(work, "ConceptMap", instance_id).body)]
+    elif request.concept_map is not None:
+        candidates = [request.concept_map]
+    else:
+        url = request.url.split("|", 1)[0] if request.url else None
+        candidates = _concept_maps(work, url, request.concept_map_version)
+        if url is not None and not any(m.get("url") == url for m in candidates):
+            raise NotFound(f"ConceptMap {request.url} is not known to this server")
+    return concept_map.translate(candidates, request)
+

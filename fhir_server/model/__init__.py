@@ -1,5 +1,6 @@
 """Parse + validate resources (fhir.resources R4B), required bindings, ids and meta."""
 
+from fhir_server.model.identifiers import ACCEPTED_SYSTEMS, emitted_system, identifier_problem, luhn_ok
 from fhir_server.model.meta import format_instant, is_valid_id, new_id, stamp_meta
 from fhir_server.model.parse import (
     MAX_JSON_DEPTH,
@@ -15,6 +16,10 @@ from fhir_server.model.resource_types import is_resource_type, resource_types
 from fhir_server.model.summary import SUBSETTED, select_elements, summarize, summarize_deep
 
 __all__ = [
+    "ACCEPTED_SYSTEMS",
+    "emitted_system",
+    "identifier_problem",
+    "luhn_ok",
     "InvariantSites",
     "MAX_JSON_DEPTH",
     "MAX_RESOURCE_DEPTH",

@@ -21,8 +21,9 @@ import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from fhir_server.errors import BadRequest, InvalidResource, Issue
+from fhir_server.errors import BadRequest, InvalidResource, Issue, Unprocessable
 from fhir_server.model.bindings import check_required_bindings
+from fhir_server.model.identifiers import check_identifiers
 from fhir_server.model.json_rules import check_json_rules
 from fhir_server.model.meta import is_valid_id
 from fhir_server.model.primitives import InvariantSites, check_primitive_kinds
@@ -78,7 +79,10 @@ def validate_resource(
     data: dict, expected_type: str | None = None, *, max_depth: int = MAX_RESOURCE_DEPTH,
     sites: InvariantSites | None = None,
 ) -> dict:
-    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise.
+    """Return ``data`` if it is a valid R4 resource (of ``expected_type``), else raise
+    InvalidResource (400); then hold its Swedish identifiers to their formats, anywhere in
+    it (``identifiers.py``: 422 Unprocessable, a server rule), normalising their systems
+    in ``data`` itself.
 
     ``sites``: also note where the caller's invariant rules apply (``primitives.py``);
     what was noted is meaningful only when this returns."""
@@ -97,7 +101,8 @@ def validate_resource(
         raise InvalidResource(f"Invalid id {rid!r}: 1-64 characters of A-Z a-z 0-9 - .", expression=f"{resource_type}.id")
     # the first walk over the whole resource also holds it to ``max_depth``: the walks after
     # it recurse, and may then never come near Python's recursion limit
-    issues = check_json_rules(data, resource_type, max_depth) or check_primitive_kinds(data, sites)
+    identifiers: list[tuple[dict, str]] = []
+    issues = check_json_rules(data, resource_type, max_depth) or check_primitive_kinds(data, sites, identifiers)
     if not issues:
         try:
             _model(resource_type).model_validate(data)
@@ -112,6 +117,8 @@ def validate_resource(
         ]
     if issues:
         raise InvalidResource(f"Invalid {resource_type}: {issues[0].diagnostics}", issues=issues)
+    if identifiers and (issues := check_identifiers(identifiers)):
+        raise Unprocessable(f"{resource_type}: {issues[0].diagnostics}", issues=issues)
     return data
 
 

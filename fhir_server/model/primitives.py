@@ -16,6 +16,9 @@ also holds every Extension to ext-1 ("Must have either extensions or value[x],
 not both") and every complex element to ele-1 (more than an ``id``), which the models
 do not evaluate and ``$validate`` does.
 
+It also collects the Identifiers whose system is a Swedish one (``identifiers.py``, also
+under choice elements such as ``valueIdentifier``), for the caller to check and normalise.
+
 This walk checks all of that, guided by the generated types table; formats and
 cardinality are left to the models. While it walks it can also note, for a caller
 that hands it ``InvariantSites``, where other invariants apply: the caller says per
@@ -34,6 +37,7 @@ from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from fhir_server.errors import Issue
+from fhir_server.model.identifiers import ACCEPTED_SYSTEMS
 from fhir_server.model.references import target_issue
 from fhir_server.model.resource_types import is_resource_type
 from fhir_server.spec import load_table
@@ -58,6 +62,9 @@ def _plans() -> dict[str, dict[str, tuple[int, str | None, frozenset[str] | None
         plan = {}
         for element, facts in entry.get("e", {}).items():
             t = facts["t"]
+            if element.endswith("[x]") and "Identifier" in t:
+                # valueIdentifier & co.: walked for the Swedish identifiers in them (identifiers.py)
+                plan[element[:-3] + "Identifier"] = (_COMPLEX, "Identifier", None)
             if element.endswith("[x]") or len(t) != 1:
                 continue
             tname = t[0]
@@ -114,12 +121,14 @@ class InvariantSites:
 
 
 class _Walk:
-    __slots__ = ("plans", "issues", "watch", "found")
+    __slots__ = ("plans", "issues", "watch", "found", "identifiers")
 
-    def __init__(self, plans: dict, issues: list[Issue], sites: InvariantSites | None) -> None:
+    def __init__(self, plans: dict, issues: list[Issue], sites: InvariantSites | None,
+                 identifiers: list | None) -> None:
         self.plans, self.issues = plans, issues
         self.watch = sites.watch if sites is not None else None
         self.found = sites.found if sites is not None else None
+        self.identifiers = identifiers
 
     def object(self, obj: dict, type_name: str, path: str, frame: tuple) -> None:
         plan = self.plans.get(type_name)
@@ -128,6 +137,10 @@ class _Walk:
         issues = self.issues
         if type_name == "Extension" and bool(obj.get("extension")) == _has_value(obj):
             issues.append(Issue(f"ext-1: {path} must have either extensions or a value[x], not both", "invariant", (path,)))
+        elif type_name == "Identifier" and self.identifiers is not None:
+            system = obj.get("system")
+            if type(system) is str and system in ACCEPTED_SYSTEMS:
+                self.identifiers.append((obj, path))
         if self.watch is not None:
             rules = self.watch[type_name]
             if rules is not None and (rules[1] is None or not rules[1].isdisjoint(obj)):
@@ -218,11 +231,14 @@ def _kind_message(kind: int, where: str, value: object) -> str:
     return f"{where} must be {_KIND_NAMES[kind]}, got {_shown(value)}"
 
 
-def check_primitive_kinds(resource: dict, sites: InvariantSites | None = None) -> list[Issue]:
-    """The structure issues of ``resource``; with ``sites``, also note where its rules apply."""
+def check_primitive_kinds(
+    resource: dict, sites: InvariantSites | None = None, identifiers: list | None = None
+) -> list[Issue]:
+    """The structure issues of ``resource``; with ``sites``, also note where its rules apply;
+    with ``identifiers``, collect (Identifier, path) of the Swedish systems (identifiers.py)."""
     issues: list[Issue] = []
     rt = resource.get("resourceType")
     if isinstance(rt, str):
         frame = (resource, resource, resource if rt == "Bundle" else None)
-        _Walk(_plans(), issues, sites).object(resource, rt, rt, frame)
+        _Walk(_plans(), issues, sites, identifiers).object(resource, rt, rt, frame)
     return issues

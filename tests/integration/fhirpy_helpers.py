@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date, timedelta
 
 PNR_SYSTEM = "http://electronichealth.se/identifier/personnummer"
 #: an extra identifier every resource of one test carries, to scope searches to that test
@@ -28,9 +29,13 @@ JSON_PATCH = "application/json-patch+json"
 
 
 def pnr(uid: str, n: int = 0) -> str:
-    """A 12-digit personnummer-shaped value, unique per (uid, n)."""
+    """A valid personnummer (a real date in 2008-2017, Luhn check digit), unique per (uid, n)
+    but for a hash collision in 3.6 million (the server checks every personnummer)."""
     digest = int(hashlib.sha256(f"{uid}:{n}".encode()).hexdigest(), 16)
-    return f"20{digest % 10**10:010d}"
+    born = date(2008, 1, 1) + timedelta(days=digest % 3650)
+    nine = f"{born:%y%m%d}{digest // 3650 % 1000:03d}"
+    total = sum(d - 9 if d > 9 else d for d in (int(c) * (2 - i % 2) for i, c in enumerate(nine)))
+    return f"{born:%Y%m%d}{nine[6:]}{(10 - total % 10) % 10}"
 
 
 def patient_body(uid: str, n: int = 0, **extra) -> dict:

@@ -25,7 +25,7 @@ def _of(index: IndexSet, param: str) -> list:
 
 PATIENT = {
     "resourceType": "Patient", "id": "p1", "meta": {"versionId": "1", "lastUpdated": "2026-01-01T00:00:00.000000Z"},
-    "identifier": [{"system": "http://electronichealth.se/identifier/personnummer", "value": "201203042383"}],
+    "identifier": [{"system": "http://electronichealth.se/identifier/personnummer", "value": "201203042385"}],
     "name": [{"family": "Öberg", "given": ["Åsa"]}],
     "gender": "female", "birthDate": "2012-03-04",
     "managingOrganization": {"reference": f"{BASE}/Organization/o1"},

@@ -114,7 +114,7 @@ ORGANIZATIONS = [
 
 PATIENTS = [
     {"resourceType": "Patient", "id": "pat-1", "active": True,
-     "identifier": [{"system": PNR, "value": "201203042383",
+     "identifier": [{"system": PNR, "value": "201203042385",
                      "type": {"coding": [{"system": V2_0203, "code": "NI"}], "text": "Personnummer"}}],
      "name": [{"use": "official", "family": "Öberg", "given": ["Åsa", "Maria"]}],
      "telecom": [{"system": "email", "value": "asa@example.se"}],
@@ -129,7 +129,7 @@ PATIENTS = [
      # an absolute reference to this server's own base: a local reference
      "managingOrganization": {"reference": f"{BASE}/Organization/org-b"}},
     {"resourceType": "Patient", "id": "pat-3", "active": True,
-     "identifier": [{"system": PNR, "value": "201506152389"}],
+     "identifier": [{"system": PNR, "value": "201506152386"}],
      "name": [{"family": "Andersson", "given": ["Lisa"]}],
      "gender": "female", "birthDate": "2015-06"},
     {"resourceType": "Patient", "id": "pat-4",
@@ -142,7 +142,7 @@ PATIENTS = [
 #: written, then deleted: must never match
 DELETED_PATIENT = {
     "resourceType": "Patient", "id": "pat-del", "active": True,
-    "identifier": [{"system": PNR, "value": "201203042383"}],
+    "identifier": [{"system": PNR, "value": "201203042385"}],
     "name": [{"family": "Öberg", "given": ["Åsa"]}], "gender": "female", "birthDate": "2012-03-04",
     "managingOrganization": {"reference": "Organization/org-a"},
 }

@@ -45,7 +45,7 @@ CHAINS = [
     case("ServiceRequest", ("subject:Patient.name", "oberg"), ["sr-1", "sr-2"], "typed"),
     case("ServiceRequest", ("subject.family", "andersson"), ["sr-3"], "untyped"),
     case("ServiceRequest", ("subject:Patient.gender", "female"), ["sr-1", "sr-3"], "token"),
-    case("ServiceRequest", ("subject:Patient.identifier", f"{PNR}|201203042383"), ["sr-1"], "identifier"),
+    case("ServiceRequest", ("subject:Patient.identifier", f"{PNR}|201203042385"), ["sr-1"], "identifier"),
     case("ServiceRequest", ("subject:Patient.birthdate", "lt2012"), ["sr-2"], "date"),
     case("ServiceRequest", ("subject:Patient._id", "pat-3"), ["sr-3"], "_id"),
     case("ServiceRequest", ("requester:Organization.name", "ängel"), ["sr-1"], "organization"),
@@ -311,7 +311,7 @@ def test_load_and_load_refs_skip_missing_and_deleted(data):
 def test_deleted_resources_never_match(data):
     queries = [
         [("_id", "pat-del")],
-        [("identifier", f"{PNR}|201203042383"), ("name", "åsa")],
+        [("identifier", f"{PNR}|201203042385"), ("name", "åsa")],
         [("organization", "org-a"), ("gender", "female")],
         [("birthdate", "2012-03-04"), ("_sort", "family")],
         [("_lastUpdated", "ge2026-01-01")],

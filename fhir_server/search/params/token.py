@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fhir_server.errors import InvalidSearch
+from fhir_server.model.identifiers import emitted_system
 from fhir_server.search.escaping import split_unescaped, unescape
 from fhir_server.search.index import TokenEntry
 from fhir_server.search.text import normalize
@@ -71,7 +72,9 @@ def parse_value(raw: str, modifier: str | None, definition=None):
     system, code = (unescape(p) for p in parts)
     if not system and not code:
         raise InvalidSearch(f"Invalid token {raw!r}: system and code are both empty")
-    return TokenValue(system or None, code or None, True)
+    # a Swedish identifier system's accepted variant (the OID of personnummer...) finds what
+    # writes stored under the emitted system (model/identifiers.py)
+    return TokenValue(emitted_system(system) if system else None, code or None, True)
 
 
 def _text(value: object) -> str | None:

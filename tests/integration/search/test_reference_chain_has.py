@@ -21,7 +21,7 @@ def fhir(own_server):
     base = own_server.base_url
     own_server.seed(
         patient("pat-asa", pnr="191212121212", family="Öberg", given=["Åsa"], managingOrganization={"reference": "Organization/org-sus"}),
-        patient("pat-erik", pnr="198001019876", family="Lind", given=["Erik"]),
+        patient("pat-erik", pnr="198001019879", family="Lind", given=["Erik"]),
         patient("pat-ingen", pnr="200001012384", family="Ingensson"),
         organization("org-sus", "Skånes universitetssjukhus", hsa="SE2321000081-1"),
         organization("org-ks", "Karolinska Universitetssjukhuset", hsa="SE2321000016-1"),
@@ -76,7 +76,7 @@ REFERENCE_CASES = [
     (f"ServiceRequest?subject={FOREIGN}/Patient/pat-asa", {"sr-ext"}),
     ("ServiceRequest?subject=http://third.example/fhir/Patient/pat-asa", set()),
     (f"ServiceRequest?subject:identifier={PNR}|191212121212", {"sr-ident"}),
-    (f"ServiceRequest?subject:identifier={PNR}|198001019876", set()),
+    (f"ServiceRequest?subject:identifier={PNR}|198001019879", set()),
     ("ServiceRequest?requester=Organization/org-sus", {"sr-asa-1"}),
     ("ServiceRequest?requester:Practitioner=prac-holm", {"sr-asa-2"}),
     ("ServiceRequest?requester:Organization=prac-holm", set()),
@@ -92,7 +92,7 @@ REFERENCE_CASES = [
 
 CHAIN_CASES = [
     (f"ServiceRequest?subject.identifier={PNR}|191212121212", ASA_SR),  # not sr-ident, not sr-ext
-    ("ServiceRequest?subject.identifier=198001019876", ERIK_SR),
+    ("ServiceRequest?subject.identifier=198001019879", ERIK_SR),
     ("ServiceRequest?subject:Patient.name=öberg", ASA_SR),
     ("ServiceRequest?subject:Patient.name=OBERG", ASA_SR),
     ("ServiceRequest?subject:Patient.name=lind", ERIK_SR),

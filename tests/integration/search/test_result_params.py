@@ -25,7 +25,7 @@ def _full(rid: str, pnr: str) -> dict:
 
 @pytest.fixture(scope="module")
 def fhir(own_server):
-    own_server.seed(_full("rp-1", "191212121212"), _full("rp-2", "191212121213"), _full("rp-3", "191212121214"))
+    own_server.seed(_full("rp-1", "191212121212"), _full("rp-2", "191212121220"), _full("rp-3", "191212121238"))
     return own_server
 
 

@@ -34,7 +34,7 @@ def fhir(own_server):
         patient(
             "pat-erik", family="Lind", given=["Erik"], gender="male", active=False,
             identifier=[
-                {"system": PNR, "value": "198001019876"},
+                {"system": PNR, "value": "198001019879"},
                 {"value": "LOCAL-7"},
                 {"system": "urn:evi:misc", "value": "X,Y"},
                 {"system": "urn:evi:misc", "value": "A|B"},
@@ -95,10 +95,10 @@ CASES = [
     (f"Patient?identifier={PNR}|19121212121", set()),  # no partial match on codes
     ("Patient?identifier=MRN-1", {"pat-asa"}),
     # OR (comma) and AND (repeated parameter)
-    ("Patient?identifier=191212121212,198001019876", {"pat-asa", "pat-erik"}),
+    ("Patient?identifier=191212121212,198001019879", {"pat-asa", "pat-erik"}),
     (f"Patient?identifier={PNR}|191212121212,|LOCAL-7", {"pat-asa", "pat-erik"}),
     (f"Patient?identifier={PNR}|191212121212&identifier={MRN}|MRN-1", {"pat-asa"}),
-    (f"Patient?identifier={PNR}|191212121212&identifier={PNR}|198001019876", set()),
+    (f"Patient?identifier={PNR}|191212121212&identifier={PNR}|198001019879", set()),
     # escaped separators in a value
     (r"Patient?identifier=urn:evi:misc|X\,Y", {"pat-erik"}),
     (r"Patient?identifier=urn:evi:misc|A\|B", {"pat-erik"}),
@@ -119,7 +119,7 @@ CASES = [
     (f"Patient?identifier:of-type={V2_0203}|MR|MRN-1", {"pat-asa"}),
     (f"Patient?identifier:of-type={V2_0203}|NI|191212121212", {"pat-asa"}),
     (f"Patient?identifier:of-type={V2_0203}|MR|191212121212", set()),  # wrong type for that value
-    (f"Patient?identifier:of-type={V2_0203}|NI|198001019876", set()),  # identifier without a type
+    (f"Patient?identifier:of-type={V2_0203}|NI|198001019879", set()),  # identifier without a type
     (f"Patient?identifier:of-type=urn:other|NI|191212121212", set()),
     # :text on Identifier.type.text
     ("Patient?identifier:text=personnummer", {"pat-asa"}),

@@ -161,6 +161,21 @@ def test_refused_without_an_active_consent_and_nothing_is_stored(evi):
     _no_child_stored(evi, bundle)
 
 
+def test_a_sip_without_any_consent_is_told_what_is_missing_not_a_cardinality(evi):
+    """No Consent at all, no supportingInfo, evi-sip claimed: one issue that says a consent of
+    the child and guardians is needed and names every organisation it must cover (issue 17)."""
+    bundle = sip_bundle(consent=None)
+    r = evi.post("", json=bundle, headers=FHIR_JSON)
+    assert r.status_code == 422, r.text
+    (issue,) = issues_of(r)
+    text = issue["diagnostics"]
+    assert "no active Consent for Patient/" in text and "consent of the child and guardians" in text
+    assert "minimum" not in text.lower() and "cardinality" not in text.lower()
+    assert all(unit in text for unit in (BUP, SOCIAL, SCHOOL)) and "Consent.provision.actor" in text
+    assert issue["expression"] == ["CarePlan.supportingInfo"]
+    _no_child_stored(evi, bundle)
+
+
 def test_refused_when_the_consent_leaves_out_a_participant(evi):
     r = evi.post("", json=sip_bundle(consent=(BUP, SOCIAL)), headers=FHIR_JSON)
     assert r.status_code == 422, r.text

@@ -28,7 +28,7 @@ def test_parse_value_rejects(raw):
 
 def test_extract_handles_identifier_coding_concept_and_primitives():
     nodes = [
-        {"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "201203042383"},
+        {"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "201203042385"},
         {"value": "no-system"},
         {"coding": [{"system": "http://loinc.org", "code": "59284-0"}, {"display": "no code"}]},
         {"system": "http://snomed.info/sct", "code": "123"},
@@ -36,7 +36,7 @@ def test_extract_handles_identifier_coding_concept_and_primitives():
         True,
     ]
     assert extract("p", nodes) == [
-        TokenEntry("p", "urn:oid:1.2.752.129.2.1.3.1", "201203042383"),
+        TokenEntry("p", "urn:oid:1.2.752.129.2.1.3.1", "201203042385"),
         TokenEntry("p", None, "no-system"),
         TokenEntry("p", "http://loinc.org", "59284-0"),
         TokenEntry("p", None, None, "no code"),
@@ -44,3 +44,11 @@ def test_extract_handles_identifier_coding_concept_and_primitives():
         TokenEntry("p", None, "active"),
         TokenEntry("p", None, "true"),
     ]
+
+
+def test_a_swedish_identifier_variant_searches_the_emitted_system():
+    # writes store the emitted system (model/identifiers.py); a query with the OID must find them
+    pnr = "http://electronichealth.se/identifier/personnummer"
+    assert parse_value("urn:oid:1.2.752.129.2.1.3.1|201203042385", None) == TokenValue(pnr, "201203042385", True)
+    assert parse_value("urn:oid:1.2.752.129.2.1.3.1|", None) == TokenValue(pnr, None, True)
+    assert parse_value("urn:evi:x|1", None) == TokenValue("urn:evi:x", "1", True)
