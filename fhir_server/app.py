@@ -28,6 +28,7 @@ from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
 from fhir_server.reporting import BulkExport, ExportWorker, export_options
+from fhir_server.notify import DeliveryPolicy, Notifier, install_notify, topic_canonicals
 from fhir_server.search import SearchLimits, SearchRegistry
 from fhir_server.security import TOKEN_PATH, build_authentication
 from fhir_server.security.policy import load_policy
@@ -36,7 +37,7 @@ from fhir_server.storage import Store, open_store
 from fhir_server.ui import build_dashboard, ui_routes
 from fhir_server.workflow import Region, install_workflow, load_region
 
-__all__ = ["create_app", "build_runtime", "region_of", "uvicorn_options"]
+__all__ = ["create_app", "build_runtime", "build_notifier", "region_of", "uvicorn_options"]
 
 
 def uvicorn_options(settings: Settings) -> dict:
@@ -86,7 +87,26 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
     load_stored_search_parameters(runtime)
     install_implementation_guide(runtime, ig_directory(settings.profiles_dir), base_url=settings.public_base)
     install_workflow(runtime, region)
+    install_notify(runtime, region.relay)
     return runtime
+
+
+def build_notifier(settings: Settings, runtime: Runtime, authentication=None) -> Notifier:
+    """The delivery worker of this process (not started): retries as the settings say, the
+    registered clients (auth on) to stop Subscriptions whose client is gone."""
+    policy = DeliveryPolicy(
+        retry_hours=settings.notify_retry_hours, first_retry=settings.notify_retry_first_seconds,
+        max_retry=max(settings.notify_retry_max_seconds, settings.notify_retry_first_seconds),
+        senders=settings.notify_senders,
+    )
+    registered = None
+    if authentication is not None:
+        clients = authentication.clients
+        registered = lambda client_id: (c.role if (c := clients.get(client_id)) is not None else None)  # noqa: E731
+    state = runtime.services["notify"]
+    notifier = Notifier(runtime, settings.public_base, policy, state.relays, registered=registered)
+    state.bell.attach(notifier.wake)
+    return notifier
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -104,8 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         worker = ExportWorker(exports)  # this process's export jobs (and any whose process died)
         worker.start()
+        notifier = build_notifier(settings, runtime, authentication).start() if settings.notify_deliver else None
+        app.state.notifier = notifier
         yield
         app.state.workers.shutdown()  # requests under way finish before the store closes
+        if notifier is not None:
+            notifier.stop()
         if app.state.audit_writer is not None:
             app.state.audit_writer.close()  # what is pending is stored first
         worker.stop()  # the running job stops at its next step and releases its lease
@@ -127,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda base, registry: build_capability_statement(
             base, registry, type_interactions(), system_interactions(), operations(),
             date=app.state.capabilities.date, supported_profiles=profiles,
-            token_path=TOKEN_PATH if authentication is not None else None,
+            token_path=TOKEN_PATH if authentication is not None else None, subscription_topics=topic_canonicals(),
         ),
         date=format_instant(datetime.now(timezone.utc)),
     )

@@ -1,5 +1,5 @@
 """The ``evi-fhir`` command: serve, load, copy, export, ig, validate, clients add, token, audit,
-report."""
+report, relay status."""
 
 from __future__ import annotations
 
@@ -478,6 +478,48 @@ def _audit_commands(sub) -> None:
     audit.set_defaults(func=_audit)
 
 
+def _format_time(seconds: float | None) -> str:
+    from datetime import datetime, timezone
+
+    if seconds is None:
+        return "never"
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _relay_status(args: argparse.Namespace) -> int:
+    """One line per ``[[relay]]`` of the region file (domain.md §7): read-only, the store
+    opened as ``serve`` would open it."""
+    from fhir_server.app import region_of
+    from fhir_server.notify import relay_status, relays_of
+    from fhir_server.storage import open_store
+
+    settings = _settings(args)
+    relays = relays_of(region_of(settings).relay)
+    if not relays:
+        print(f"no [[relay]] tables in the region file ({settings.region_file or 'none given'})")
+        return 0
+    store = open_store(settings.storage)
+    try:
+        rows = relay_status(store, relays)
+    finally:
+        store.close()
+    for row in rows:
+        criterion = row.relay.criterion.text if row.relay.criterion is not None else "-"
+        error = (row.last_error or "-").replace("\n", " ")
+        print(f"topic={row.relay.topic.code} filter={criterion} url={row.relay.url} delivered={row.delivered} "
+              f"backlog={row.backlog} last_success={_format_time(row.last_success)} last_error={error}")
+    return 0
+
+
+def _relay_commands(sub) -> None:
+    relay = sub.add_parser("relay", help="relays to upstream FHIR servers ([[relay]] in the region file)")
+    relay_sub = relay.add_subparsers(dest="relay_command", required=True)
+    status = relay_sub.add_parser("status", help="one line per relay: topic, URL, delivered, backlog, last error")
+    status.add_argument("--storage", help="storage URL (EVI_STORAGE)")
+    status.add_argument("--region", help="the region's configuration file (EVI_REGION_FILE)")
+    status.set_defaults(func=_relay_status)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evi-fhir", description="FHIR R4 server for En väg in (EVI)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -561,6 +603,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_validate)
     _auth_commands(sub, serve)
     _audit_commands(sub)
+    _relay_commands(sub)
     return parser
 
 

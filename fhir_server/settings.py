@@ -79,6 +79,19 @@ class Settings(BaseSettings):
     #: the largest _offset / _getpagesoffset
     max_search_offset: int = Field(default=1_000_000, ge=0, le=2**62)
 
+    #: notifications (domain.md §7, docs/notify.md): a Subscription whose deliveries have
+    #: failed for this many hours turns ``error``
+    notify_retry_hours: float = Field(default=24.0, gt=0)
+    #: seconds to the first retry of a failed delivery (within 10 s), doubled for each later
+    #: one up to ``notify_retry_max_seconds`` between tries
+    notify_retry_first_seconds: float = Field(default=5.0, gt=0, le=10)
+    notify_retry_max_seconds: float = Field(default=600.0, gt=0)
+    #: this process runs the delivery worker (``serve``); several processes on one database
+    #: share the work (a lease per subscriber), so turning it off is only for dedicated roles
+    notify_deliver: bool = True
+    #: subscribers (endpoints, relays) one process sends to at once
+    notify_senders: int = Field(default=4, gt=0, le=64)
+
     #: ``off`` (only on a loopback address: ``serve`` refuses another without
     #: ``--insecure-no-auth``) or ``smart``: bearer tokens on every FHIR request (domain.md §5)
     auth: Literal["off", "smart"] = "off"

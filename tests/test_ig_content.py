@@ -289,6 +289,8 @@ def test_file_passes_r4_validation(path):
 
 def test_canonical_resources_live_under_the_product_base():
     for name, r in GUIDE.items():
+        if r["resourceType"] == "Basic":  # a SubscriptionTopic in its R4 shape: tests/notify/test_topics.py
+            continue
         assert r["url"] == f"{BASE}/{r['resourceType']}/{r['id']}", name
         assert (r["version"], r["status"]) == (GUIDE_VERSION, "active"), name
         # who publishes is a setting of the guide build (ig_build.Publication), not of the sources

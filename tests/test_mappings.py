@@ -105,7 +105,7 @@ def test_every_contact_channel_code_is_mapped():
 
 
 def test_every_canonical_in_the_mappings_exists_in_profiles():
-    known = {r["url"] for r in _profiles()}
+    known = {r["url"] for r in _profiles() if "url" in r}  # Basic-wrapped topics have none
     for name in NAMES:
         used = {m for s in _strings(load_mappings(name)) for m in CANONICAL.findall(s)}
         assert used, name

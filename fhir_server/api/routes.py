@@ -48,7 +48,7 @@ from fhir_server.api.interactions import (
 )
 from fhir_server.api.interactions import audit_event
 from fhir_server.api.operations import access_log, everything, export, export_status, reindex, validate
-from fhir_server.api.operations import expand, lookup, translate, triage, validate_code
+from fhir_server.api.operations import expand, lookup, subscription, translate, triage, validate_code
 from fhir_server.api import audit, smart_configuration, token
 from fhir_server.api.operations import reporting
 from fhir_server.api.authentication import authenticate, authentication_of
@@ -158,6 +158,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     Route("GET", "/{resource_type}/{id}/$validate", validate.validate_instance, None, "instance", "validate"),
     # before the compartment search, which would take "$expand" for a resource type
+    Route("GET", "/Subscription/{id}/$status", subscription.status, None, "instance", "status"),
+    Route("POST", "/Subscription/{id}/$status", subscription.status, None, "instance", "status"),
+    Route("GET", "/Subscription/{id}/$events", subscription.events, None, "instance", "events"),
+    Route("POST", "/Subscription/{id}/$events", subscription.events, None, "instance", "events"),
     Route("GET", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
     Route("POST", "/ValueSet/{id}/$expand", expand.expand_instance, None, "instance", "expand"),
     Route("GET", "/ValueSet/{id}/$validate-code", validate_code.value_set_instance, None, "instance", "validate-code"),

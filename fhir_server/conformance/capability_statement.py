@@ -28,12 +28,19 @@ _TYPE_SPECIFIC = {
 #: rest.security with auth on (SMART App Launch 2.x, conformance.html#using-cs)
 _SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 _OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+_BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/"
 _PRODUCT_OPERATIONS = {
     "triage": ("https://evi-fhir.org/fhir/OperationDefinition/triage", frozenset({"Task"})),
     "triage-queue": ("https://evi-fhir.org/fhir/OperationDefinition/triage-queue", frozenset({"Task"})),
     "access-log": ("https://evi-fhir.org/fhir/OperationDefinition/access-log", frozenset({"Patient"})),
     "skr-wait-times": ("https://evi-fhir.org/fhir/OperationDefinition/skr-wait-times", frozenset()),
+    # the Subscriptions R5 Backport IG 1.1.0's operations (domain.md §7)
+    "status": (_BACKPORT + "OperationDefinition/backport-subscription-status", frozenset({"Subscription"})),
+    "events": (_BACKPORT + "OperationDefinition/backport-subscription-events", frozenset({"Subscription"})),
 }
+#: the topics a server lists on its Subscription resource (backport IG, CapabilityStatement)
+_TOPIC_CANONICAL = _BACKPORT + "StructureDefinition/capabilitystatement-subscriptiontopic-canonical"
+_BACKPORT_SUBSCRIPTION = _BACKPORT + "StructureDefinition/backport-subscription"
 
 
 #: the Bulk Data Access IG's OperationDefinitions, per level (system, Patient, Group)
@@ -85,10 +92,12 @@ def build_capability_statement(
     date: str,
     supported_profiles: Mapping[str, list[str]] | None = None,
     token_path: str | None = None,
+    subscription_topics: tuple[str, ...] = (),
 ) -> dict:
     """``supported_profiles``: resource type -> the implementation guide's profile urls for it;
     ``token_path``: with authentication on, where the token endpoint is under the base
-    (``rest.security`` then names SMART-on-FHIR and the token endpoint)."""
+    (``rest.security`` then names SMART-on-FHIR and the token endpoint);
+    ``subscription_topics``: the canonical URLs of the notification topics (domain.md §7)."""
     resources = []
     rev_includes = _rev_includes(registry)
     type_operations = list(dict.fromkeys(name for name, level in operations if level in ("type", "instance")))
@@ -116,6 +125,9 @@ def build_capability_statement(
             entry["searchParam"] = params
         if (supported_profiles or {}).get(rtype):
             entry["supportedProfile"] = list(supported_profiles[rtype])
+        if rtype == "Subscription" and subscription_topics:
+            entry["extension"] = [{"url": _TOPIC_CANONICAL, "valueCanonical": url} for url in subscription_topics]
+            entry["supportedProfile"] = [*entry.get("supportedProfile", ()), _BACKPORT_SUBSCRIPTION]
         ops = [
             {"name": name, "definition": _definition(name, rtype)}
             for name in type_operations if _applies(name, rtype)

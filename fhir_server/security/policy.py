@@ -7,7 +7,12 @@ the query itself: a search, its ``_total``, its includes and a history page neve
 what the caller may not see and then drop it (which would break paging and counts).
 
     visible(T) =  OR over the role's criteria c of T:  AND of c's clauses
-                  (with %organization replaced by the caller's Organization/{id})
+                  (with %organization replaced by the caller's Organization/{id},
+                   %client by its client id)
+
+A role with ``all = true`` sees every type but those in ``except``; a type it also lists
+under ``types`` is restricted to those criteria instead (every role sees only its own
+Subscriptions, the ``evi`` role included).
 
 A role may have a second view for the Bulk Data export (``[role.<name>.export]``, same
 keys): what its ``$export`` jobs see (``purpose="export"``) instead of what its searches
@@ -29,12 +34,15 @@ from fhir_server.model import is_resource_type
 from fhir_server.search.plan import AnyOf, Filter, TypeIn, parse_search
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.security.caller import ROLES, Caller
+from fhir_server.security.scopes import Scopes
 
 __all__ = [
-    "AccessPolicy", "PolicyError", "RolePolicy", "load_policy", "default_policy_path", "ORGANIZATION", "EXPORT",
+    "AccessPolicy", "PolicyError", "RolePolicy", "load_policy", "default_policy_path", "ORGANIZATION", "EXPORT", "CLIENT",
 ]
 
 ORGANIZATION = "%organization"
+#: the caller's client id (the Subscriptions it owns carry it as a tag: notify/ownership.py)
+CLIENT = "%client"
 _ALL = "*"
 _ROLE_KEYS = frozenset({"all", "except", "groups", "types", "export"})
 #: the purpose of use that selects a role's export view (``RequestContext.purpose``)
@@ -58,7 +66,7 @@ class RolePolicy:
     export: "RolePolicy | None" = None
 
     def unrestricted(self, resource_type: str) -> bool:
-        if self.everything:
+        if self.everything and resource_type not in self.criteria:
             return resource_type not in self.excluded
         return _ALL in self.criteria.get(resource_type, ())
 
@@ -87,7 +95,7 @@ class AccessPolicy:
                 for rtype, criteria in view.criteria.items():
                     for criterion in criteria:
                         if criterion != _ALL:
-                            self._compile(registry, rtype, criterion, "Organization/x", f"role {where}, {rtype}")
+                            self._compile(registry, rtype, criterion, _CHECK_CALLER, f"role {where}, {rtype}")
 
     def filter(
         self, caller: Caller, resource_type: str | None, registry: SearchRegistry, purpose: str | None = None
@@ -95,7 +103,7 @@ class AccessPolicy:
         """What the caller may see of ``resource_type`` (None: a system-wide search) as a
         filter to AND with the search, or None when nothing is hidden from it; ``purpose``
         ``export``: through the role's export view."""
-        key = (caller.role, caller.organization, resource_type, registry, purpose == EXPORT)
+        key = (caller.role, caller.organization, caller.client_id, resource_type, registry, purpose == EXPORT)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -112,9 +120,11 @@ class AccessPolicy:
             if role.unrestricted(resource_type):
                 return None
             return AnyOf(self._groups(caller, role, resource_type, registry))
-        if role.everything:
+        if role.everything and not role.criteria:
             return TypeIn(tuple(sorted(role.excluded)), exclude=True) if role.excluded else None
         groups: list[tuple[Filter, ...]] = []
+        if role.everything:  # every type but the excluded and those restricted to criteria
+            groups.append((TypeIn(tuple(sorted(role.excluded | set(role.criteria))), exclude=True),))
         open_types = tuple(sorted(t for t in role.criteria if role.unrestricted(t)))
         if open_types:
             groups.append((TypeIn(open_types),))
@@ -126,14 +136,18 @@ class AccessPolicy:
     def _groups(self, caller: Caller, role: RolePolicy, rtype: str, registry) -> tuple[tuple[Filter, ...], ...]:
         groups = []
         for criterion in role.criteria.get(rtype, ()):
-            if ORGANIZATION in criterion and caller.organization is None:
-                continue  # nothing of "its own" for a caller without an organisation
-            groups.append(self._compile(registry, rtype, criterion, caller.organization, caller.role))
+            if (ORGANIZATION in criterion and caller.organization is None) or (CLIENT in criterion and not caller.client_id):
+                continue  # nothing of "its own" for a caller without an organisation (a client)
+            groups.append(self._compile(registry, rtype, criterion, caller, caller.role))
         return tuple(groups)
 
     @staticmethod
-    def _compile(registry, rtype: str, criterion: str, organization: str | None, where: str) -> tuple[Filter, ...]:
-        params = [(k, v.replace(ORGANIZATION, organization or "")) for k, v in parse_qsl(criterion, keep_blank_values=True)]
+    def _compile(registry, rtype: str, criterion: str, caller: Caller, where: str) -> tuple[Filter, ...]:
+        def substituted(value: str) -> str:
+            client = _escaped(caller.client_id or "")  # a client id may hold , | $ or \\
+            return value.replace(ORGANIZATION, caller.organization or "").replace(CLIENT, client)
+
+        params = [(k, substituted(v)) for k, v in parse_qsl(criterion, keep_blank_values=True)]
         try:
             plan = parse_search(rtype, params, registry)
         except FhirError as exc:
@@ -142,6 +156,15 @@ class AccessPolicy:
             why = "; ".join(f"{n}: {w}" for n, w in plan.unknown) or "no criteria"
             raise PolicyError(f"Access policy, {where}: criterion {criterion!r} cannot be used ({why})")
         return plan.clauses
+
+
+def _escaped(value: str) -> str:
+    """A search value's separators escaped (R4 search.html#escaping)."""
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("|", "\\|").replace("$", "\\$")
+
+
+#: the caller every criterion is compiled for when the policy is checked at start-up
+_CHECK_CALLER = Caller("admin", Scopes(), client_id="client", organization="Organization/x")
 
 
 def default_policy_path() -> Path | None:
@@ -229,6 +252,8 @@ def _role(name: str, body: dict, groups: dict, where: str, *, view: bool = False
     excluded = frozenset(_types(body.get("except", []), f"{here}.except"))
     if excluded and not everything:
         raise PolicyError(f"{here}.except only applies with all = true")
+    if everything and (both := sorted(excluded & set(criteria))):
+        raise PolicyError(f"{here}: {', '.join(both)} both excepted and given criteria")
     export = None
     if "export" in body:
         if not isinstance(body["export"], dict):

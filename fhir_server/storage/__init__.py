@@ -13,6 +13,7 @@ from fhir_server.storage.base import (
 )
 from fhir_server.storage.factory import open_store
 from fhir_server.storage.jobs import FINISHED, RUNNABLE, Job, JobStore, MemoryJobStore
+from fhir_server.storage.outbox import STREAM_STATE, Event, Outbox, Stream, StreamConfig
 
 __all__ = [
     "AuditAnchor",
@@ -20,13 +21,18 @@ __all__ = [
     "AuditQuery",
     "AuditRow",
     "AuditStore",
+    "Event",
     "FINISHED",
     "GENESIS",
     "Job",
     "JobStore",
     "MemoryJobStore",
+    "Outbox",
     "RUNNABLE",
+    "STREAM_STATE",
     "Seal",
+    "Stream",
+    "StreamConfig",
     "HistoryPage",
     "HistoryQuery",
     "ResourceVersion",

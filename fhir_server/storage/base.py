@@ -16,6 +16,7 @@ from fhir_server.search.index import IndexSet
 from fhir_server.search.plan import SearchPlan
 from fhir_server.storage.audit import AuditStore
 from fhir_server.storage.jobs import JobStore
+from fhir_server.storage.outbox import Outbox
 from fhir_server.storage.pages import PageStore
 from fhir_server.storage.replay import ReplayCache
 from fhir_server.storage.tabulation import Tabulation
@@ -170,6 +171,10 @@ class UnitOfWork(Protocol):
 
     def bump(self, name: str) -> None:
         """Raise the counter ``name`` in this (write) unit of work."""
+
+    @property
+    def outbox(self) -> Outbox:
+        """The notification outbox (``storage.outbox``), in this unit of work's transaction."""
 
 
 class Store(Protocol):

@@ -10,7 +10,7 @@ from fhir_server.workflow.queue import triage_queue
 from fhir_server.workflow.receipt import EXT_RECEIVED, install_receipt, receipt_time
 from fhir_server.workflow.sip import install_sip
 from fhir_server.workflow.triage import triage
-from fhir_server.workflow.region import Region, RegionError, RequiredProfileRule, load_region, resolve_unit
+from fhir_server.workflow.region import Region, RegionError, RelayRule, RequiredProfileRule, load_region, resolve_unit
 from fhir_server.workflow.task_states import (
     TRANSITIONS,
     ServerTransition,
@@ -23,6 +23,7 @@ __all__ = [
     "EXT_RECEIVED",
     "Region",
     "RegionError",
+    "RelayRule",
     "RequiredProfileRule",
     "ServerTransition",
     "TRANSITIONS",

@@ -14,6 +14,12 @@
     profile = "https://evi-fhir.org/fhir/StructureDefinition/evi-referral"
     performer = "Organization/evi-kalmar"
 
+    [[relay]]                                     # domain.md §7, docs/notify.md
+    topic = "triage-completed"
+    filter = "Task?triage-outcome=https://evi-fhir.org/fhir/CodeSystem/evi-triage-outcome|book-first-visit"
+    url = "https://ehr.bup-kalmar.example/fhir"
+    headers = { Authorization = "Bearer ..." }
+
 A unit is named by a literal reference or by ``system|value`` of an identifier (the
 HSA-id), resolved against the store when a rule needs it; left out, it is the one
 active Organization of that evi-organization-type on the server.
@@ -30,7 +36,7 @@ from fhir_server.engine import Work, find_matches
 from fhir_server.errors import Unprocessable
 from fhir_server.workflow.codes import ORGANIZATION_TYPE
 
-__all__ = ["Region", "RegionError", "load_region", "resolve_unit"]
+__all__ = ["Region", "RegionError", "RelayRule", "load_region", "resolve_unit"]
 
 
 class RegionError(ValueError):
@@ -42,6 +48,21 @@ class RequiredProfileRule:
     type: str
     profile: str
     performer: str | None = None
+
+
+@dataclass(frozen=True)
+class RelayRule:
+    """A ``[[relay]]`` table: the events of ``topic`` (meeting ``filter``) are written to the
+    FHIR server at ``url`` (``notify/relay.py`` checks the topic and the filter)."""
+
+    topic: str
+    url: str
+    filter: str | None = None
+    #: sent with every request (credentials: never shown in the rule's repr)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+_RELAY_KEYS = frozenset({"topic", "filter", "url", "headers"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,8 @@ class Region:
     #: capacity of a BUP mobile team whose Organization carries no evi-capacity extension
     default_team_capacity: int = 10
     required_profiles: tuple[RequiredProfileRule, ...] = field(default=())
+    #: ``[[relay]]`` tables: upstream FHIR servers that get the events of a topic
+    relay: tuple[RelayRule, ...] = field(default=())
 
     @property
     def zone(self) -> ZoneInfo:
@@ -89,6 +112,8 @@ def load_region(path: str | Path) -> Region:
     except (TypeError, ValueError):
         raise RegionError(f"{path}: age_range is [lowest, highest] age in whole years; required_profiles "
                           "entries have type, profile and optionally performer") from None
+    if "relay" in values:
+        values["relay"] = _relays(path, values["relay"])
     for key in ("assessment_deadline_days", "default_team_capacity"):
         if key in values and (not isinstance(values[key], int) or values[key] < 0):
             raise RegionError(f"{path}: {key} must be a whole number ≥ 0")
@@ -101,6 +126,29 @@ def load_region(path: str | Path) -> Region:
     except (ZoneInfoNotFoundError, ValueError):
         raise RegionError(f"{path}: unknown timezone {region.timezone!r}") from None
     return region
+
+
+def _relays(path: Path, tables: object) -> tuple[RelayRule, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise RegionError(f"{path}: relay must be [[relay]] tables")
+    rules = []
+    for n, table in enumerate(tables, 1):
+        where = f"{path}: relay {n}"
+        unknown = sorted(set(table) - _RELAY_KEYS)
+        if unknown:
+            raise RegionError(f"{where}: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(_RELAY_KEYS))}")
+        for key in ("topic", "url"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                raise RegionError(f"{where}: {key} is required (a string)")
+        if "filter" in table and not isinstance(table["filter"], str):
+            raise RegionError(f"{where}: filter must be a string (one filter criterion)")
+        if not table["url"].startswith(("http://", "https://")):
+            raise RegionError(f"{where}: url must be an http or https FHIR base URL")
+        headers = table.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+            raise RegionError(f"{where}: headers must be a table of strings, e.g. {{ Authorization = \"Bearer ...\" }}")
+        rules.append(RelayRule(table["topic"], table["url"], table.get("filter"), tuple(headers.items())))
+    return tuple(rules)
 
 
 def resolve_unit(work: Work, configured: str | None, unit_type: str, role: str) -> str:

@@ -36,6 +36,7 @@ from fhir_server.storage.mongo.layout import (
 )
 from fhir_server.storage.mongo.audit import MongoAuditStore
 from fhir_server.storage.mongo.jobs import MongoJobStore
+from fhir_server.storage.mongo.outbox import EVENTS, OUTBOX_INDEXES
 from fhir_server.storage.mongo.pages import MongoPageStore
 from fhir_server.storage.mongo.replay import MongoReplayCache
 from fhir_server.storage.mongo.transactions import ConcurrentWrite, is_write_conflict, require_replica_set
@@ -72,6 +73,7 @@ class MongoStore:
         self.resources.create_indexes(RESOURCE_INDEXES)
         self.history.create_indexes(HISTORY_INDEXES)
         self._ensure_derived()
+        self.db[EVENTS].create_indexes(OUTBOX_INDEXES)
 
     @classmethod
     def from_url(cls, url: str) -> "MongoStore":

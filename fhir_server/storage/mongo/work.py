@@ -26,6 +26,7 @@ from fhir_server.storage.mongo.layout import (
     key,
     to_version,
 )
+from fhir_server.storage.mongo.outbox import MongoOutbox
 from fhir_server.storage.mongo.sort import compile_sort, sort_pipeline
 from fhir_server.storage.mongo.tabulate import tabulate
 from fhir_server.storage.tabulation import Tabulation
@@ -44,6 +45,11 @@ class MongoUnitOfWork:
         self._history = store.history
         self._session = session
         self._kw = {"session": session} if session is not None else {}
+
+    @property
+    def outbox(self) -> MongoOutbox:
+        """The notification outbox, in this unit of work's transaction (if it writes)."""
+        return MongoOutbox(self._store.db, self._session)
 
     # -- reads -------------------------------------------------------------------------
     def current(self, resource_type: str, id: str) -> ResourceVersion | None:

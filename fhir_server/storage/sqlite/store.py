@@ -44,6 +44,7 @@ from fhir_server.storage.sqlite.combos import ensure as ensure_combos
 from fhir_server.storage.sqlite.jobs import SqliteJobStore
 from fhir_server.storage.sqlite.planner import Planned, plan_sql
 from fhir_server.storage.sqlite.migrate import open_schema
+from fhir_server.storage.sqlite.outbox import OUTBOX_SCHEMA, SqliteOutbox
 from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.params import ParamIds
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
@@ -102,6 +103,7 @@ class SqliteStore:
         ensure_combos(self._writer)
         self.pids = ParamIds()
         self.pids.refresh(self._writer)
+        self._writer.executescript(OUTBOX_SCHEMA)
         self._write_lock = threading.Lock()
         self._writer_busy = [30_000]  # the writer connection's busy timeout, as last set
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
@@ -302,6 +304,11 @@ class SqliteUnitOfWork:
     @property
     def waits(self) -> bool:
         return self._wait
+
+    @property
+    def outbox(self) -> SqliteOutbox:
+        """The notification outbox, in this unit of work's transaction."""
+        return SqliteOutbox(lambda: self._conn)
 
     def commit(self) -> None:
         if self.started:
