@@ -98,9 +98,20 @@ class Plan:
         return sum(self.count(t) for t in MIX) + EVI_UNITS + PERFORMERS + REQUESTERS + 2 * SERVICES
 
     def pnr(self, p: int) -> str:
-        """A patient's personnummer-like identifier (unique, derived from the index)."""
+        """A patient's personnummer: valid (the server checks the date and the Luhn digit on
+        every write) and unique per index (birth day from ``p``, serial from ``p // 6500``)."""
         born = date(2008, 1, 1) + timedelta(days=(p * 7919) % 6500)
-        return f"{born:%Y%m%d}{p % 10000:04d}"[:8] + f"{p:07d}"
+        serial = f"{born:%y%m%d}{p // 6500 % 1000:03d}"
+        return f"{born:%Y%m%d}{p // 6500 % 1000:03d}{_luhn(serial)}"
+
+
+def _luhn(digits: str) -> int:
+    """The check digit of a personnummer's nine digits YYMMDDNNN."""
+    total = 0
+    for i, ch in enumerate(digits):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10
 
 
 def generate(plan: Plan) -> Iterator[dict]:
