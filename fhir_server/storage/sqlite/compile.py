@@ -165,7 +165,9 @@ def _part(sql: Sql, group, rtype: str | None, types) -> Part:
             driven = f"SELECT x.rid FROM {table} x WHERE {_rows(driver, clauses, rtype, types)[1]}"
         sql.adopt(driver)
         return Part(
-            f"EXISTS (SELECT 1 FROM {table} x WHERE x.rid = r.rid AND {rows_p})", probe.args,
+            # the owner index, named: with a range in the condition SQLite chose the lookup
+            # index instead and read half of a date index for every resource (1M: 30 s)
+            f"EXISTS (SELECT 1 FROM {table} x INDEXED BY {table}_owner WHERE x.rid = r.rid AND {rows_p})", probe.args,
             driven, driver.args, _rank(first), False,
         )
     if isinstance(first, Clause) and first.chain is not None and first.modifier is None and len(clauses) == 1:

@@ -38,7 +38,7 @@ from fhir_server.storage.sqlite.values import Sql, kind
 __all__ = ["Planned", "PROBE_CAP", "plan_sql"]
 
 #: rows a bounded count reads at most when choosing the driver
-PROBE_CAP = 1000
+PROBE_CAP = 5000
 #: a page reads a sort's index in order only when it needs at most this many rows (and
 #: no condition is small): walking for 2,000 rows of a sparse filter read every Task
 WALK_NEED = 500
