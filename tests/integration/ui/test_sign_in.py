@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.integration.ui.conftest import new_browser, ui_url
 from tests.support.auth import auth_server
@@ -39,6 +40,11 @@ def signed_in_server(stored, tmp_path):
             yield live, idp
 
 
+def _signed_out(browser) -> bool:
+    found = browser.find_elements(By.CSS_SELECTOR, "[role=status]")
+    return bool(found) and "utloggad" in found[0].text
+
+
 def test_an_unauthenticated_visit_goes_to_the_provider_and_comes_back_signed_in(signed_in_server):
     live, idp = signed_in_server
     browser = new_browser()
@@ -56,7 +62,8 @@ def test_an_unauthenticated_visit_goes_to_the_provider_and_comes_back_signed_in(
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/ui"
         # signing out ends it: the next visit goes to the provider again
         browser.find_element(By.CSS_SELECTOR, "form.who button").click()
-        assert "utloggad" in browser.find_element(By.CSS_SELECTOR, "[role=status]").text
+        # the click returns before the next page may have loaded (seen under load in CI)
+        WebDriverWait(browser, 20).until(_signed_out)
         assert browser.get_cookie("evi_session") is None
         before = len(idp.authorizations)
         browser.get(ui_url(live) + "/")
