@@ -6,11 +6,11 @@ both win: SQLite serialises them and the second finds the lease taken."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 
 from fhir_server.storage.jobs import RUNNABLE, Job
+from fhir_server.storage.sqlite.pages import open_side_file
 
 __all__ = ["SqliteJobStore"]
 
@@ -44,10 +44,7 @@ def _job(row) -> Job:
 
 class SqliteJobStore:
     def __init__(self, path: str):
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_side_file(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def add(self, job: Job) -> None:

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 
-__all__ = ["SqlitePageStore"]
+__all__ = ["SqlitePageStore", "open_side_file"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot (
@@ -28,12 +28,20 @@ CREATE INDEX IF NOT EXISTS snapshot_expires ON snapshot (expires);
 _SWEEP_EVERY = 200
 
 
+def open_side_file(path: str, schema: str) -> sqlite3.Connection:
+    """A connection to a small file beside the database (snapshots, replay keys, export
+    jobs share ``evi.db-pages``), in WAL mode so that its writes never wait for the
+    database's writer, with ``schema`` made."""
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(schema)
+    return conn
+
+
 class SqlitePageStore:
     def __init__(self, path: str):
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_side_file(path, _SCHEMA)
         self._lock = threading.Lock()
         self._saves = 0
 

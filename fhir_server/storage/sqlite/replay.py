@@ -6,9 +6,10 @@ second one finds the row."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
+
+from fhir_server.storage.sqlite.pages import open_side_file
 
 __all__ = ["SqliteReplayCache"]
 
@@ -32,10 +33,7 @@ _SWEEP_EVERY = 500
 
 class SqliteReplayCache:
     def __init__(self, path: str):
-        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_side_file(path, _SCHEMA)
         self._lock = threading.Lock()
         self._offers = 0
 
