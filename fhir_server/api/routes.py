@@ -34,6 +34,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.routing import Route as StarletteRoute
+from starlette._utils import get_route_path  # the path routes match against (root_path removed)
 
 from fhir_server.api.interactions import (
     capabilities,
@@ -261,21 +262,37 @@ def build_routes(prefix: str) -> list[BaseRoute]:
 
 
 class _ByMethod(BaseRoute):
-    """The routes as one: a request is matched only against the routes of its method, in
-    their order (matching all 40-odd paths in turn was a tenth of a read's CPU). A path
-    that only other methods serve is a partial match, which the router answers 405."""
+    """The routes as one: a request is matched only against the routes of its method
+    whose path has the same literal segments where the request's has them, in their
+    order (a tree of segments per method: matching all 40-odd paths in turn was a tenth
+    of a read's CPU; the tree leaves one to three). A path that only other methods
+    serve is a partial match, which the router answers 405."""
 
     def __init__(self, routes: list[StarletteRoute]):
         self.routes = routes
-        self._by_method: dict[str, list[StarletteRoute]] = {}
-        for route in routes:
+        self._trees: dict[str, _Segment] = {}
+        #: routes whose path a segment tree cannot describe (a parameter inside a
+        #: segment, or one that may span segments): always tried, in order
+        self._any_shape: dict[str, list[tuple[int, StarletteRoute]]] = {}
+        for order, route in enumerate(routes):
+            shape = _shape(route.path)
             for method in route.methods or ():
-                self._by_method.setdefault(method, []).append(route)
+                if shape is None:
+                    self._any_shape.setdefault(method, []).append((order, route))
+                else:
+                    self._trees.setdefault(method, _Segment()).add(shape, order, route)
+
+    def _candidates(self, method: str, path: str) -> list[StarletteRoute]:
+        tree = self._trees.get(method)
+        found = tree.candidates(path.split("/")) if tree is not None else []
+        found.extend(self._any_shape.get(method, ()))
+        found.sort(key=_first)
+        return [route for _, route in found]
 
     def matches(self, scope):
         if scope["type"] != "http":
             return Match.NONE, {}
-        for route in self._by_method.get(scope["method"], ()):
+        for route in self._candidates(scope["method"], get_route_path(scope)):
             match, child = route.matches(scope)
             if match is Match.FULL:
                 return Match.FULL, {**child, _ROUTE: route}
@@ -287,6 +304,63 @@ class _ByMethod(BaseRoute):
 
     async def handle(self, scope, receive, send):
         await scope[_ROUTE].handle(scope, receive, send)
+
+
+def _first(item: tuple) -> int:
+    return item[0]
+
+
+class _Segment:
+    """A node of a method's route tree: children by literal segment, one child for a
+    parameter segment, and the routes whose path ends here (with their order)."""
+
+    __slots__ = ("literal", "parameter", "routes")
+
+    def __init__(self):
+        self.literal: dict[str, _Segment] = {}
+        self.parameter: _Segment | None = None
+        self.routes: list[tuple[int, StarletteRoute]] = []
+
+    def add(self, shape: list[str | None], order: int, route: StarletteRoute) -> None:
+        node = self
+        for segment in shape:
+            if segment is None:
+                node.parameter = node.parameter or _Segment()
+                node = node.parameter
+            else:
+                node = node.literal.setdefault(segment, _Segment())
+        node.routes.append((order, route))
+
+    def candidates(self, segments: list[str]) -> list[tuple[int, StarletteRoute]]:
+        frontier = [self]
+        for segment in segments:
+            following = []
+            for node in frontier:
+                child = node.literal.get(segment)
+                if child is not None:
+                    following.append(child)
+                if node.parameter is not None and segment:  # a parameter is never empty
+                    following.append(node.parameter)
+            if not following:
+                return []
+            frontier = following
+        return [item for node in frontier for item in node.routes]
+
+
+def _shape(path: str) -> list[str | None] | None:
+    """A route path's segments, None for a parameter; None for the whole path where a
+    parameter is not a whole segment of a single-segment kind."""
+    shape: list[str | None] = []
+    for segment in path.split("/"):
+        if segment.startswith("{") and segment.endswith("}") and segment.count("{") == 1:
+            if ":" in segment and not segment.endswith((":str}", ":int}", ":float}", ":uuid}")):
+                return None  # a ``path`` convertor spans segments
+            shape.append(None)
+        elif "{" in segment:
+            return None
+        else:
+            shape.append(segment)
+    return shape
 
 
 _ROUTE = "evi.route"

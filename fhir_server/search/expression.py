@@ -6,7 +6,10 @@ Fast forms (about 95% of R4's expression parts):
   ``valueQuantity``, ``valueString``, ... as FHIRPath does);
 - ``(Type.a as T)``, ``Type.a.as(T)``, ``Type.a.ofType(T)`` — one choice type;
 - ``Type.a.where(resolve() is T)`` — references whose target type is T (judged from
-  the reference text, as HAPI does: the server cannot resolve while indexing).
+  the reference text, as HAPI does: the server cannot resolve while indexing);
+- paths with filtering steps ``extension('url')`` and ``where(name = 'text')`` (the
+  guide's parameters on extensions: ``ServiceRequest.extension('…').value``; falling
+  back to fhirpathpy for them cost a tenth of a create).
 The fast path returns what fhirpathpy returns for these forms (a test compares
 both on the spec's examples).
 """
@@ -31,6 +34,9 @@ _SIMPLE = re.compile(rf"^({_PATH})$")
 _AS_PARENS = re.compile(rf"^\(({_PATH}) as ([A-Za-z]+)\)$")
 _AS_CALL = re.compile(rf"^({_PATH})\.(?:as|ofType)\(([A-Za-z]+)\)$")
 _RESOLVE_IS = re.compile(rf"^({_PATH})\.where\(resolve\(\) is ([A-Z][A-Za-z]+)\)$")
+_STEP = r"\.(?:extension\('[^'\\]*'\)|where\([a-z][A-Za-z]* ?= ?'[^'\\]*'\)|[a-z][A-Za-z]*(?![(A-Za-z]))"
+_FILTERED = re.compile(rf"^([A-Z][A-Za-z]+)((?:{_STEP})+)$")
+_STEPS = re.compile(r"\.(?:extension\('([^']*)'\)|where\(([a-z][A-Za-z]*) ?= ?'([^']*)'\)|([a-z][A-Za-z]*))")
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +107,38 @@ def _references_to(path: str, target: str) -> Callable[[dict], list]:
     return filtered
 
 
+def _filtered(root: str, steps_text: str) -> Callable[[dict], list]:
+    """``Type`` then steps: a child name, ``extension('url')`` (the extensions with that
+    url) or ``where(name = 'text')`` (the nodes whose single ``name`` is that string)."""
+    steps, position = [], 0
+    while position < len(steps_text):  # step by step from the start: a url holds dots too
+        m = _STEPS.match(steps_text, position)
+        url, field, text, name = m.groups()
+        steps.append((name, url, field, text))
+        position = m.end()
+
+    def navigate(resource: dict) -> list:
+        if resource.get("resourceType") != root:
+            return []
+        nodes = [resource]
+        for name, url, field, text in steps:
+            if name:
+                nodes = [child for node in nodes for child in _children(node, name, None)]
+            elif field:
+                nodes = [node for node in nodes if isinstance(node, dict) and node.get(field) == text]
+            else:
+                nodes = [
+                    ext for node in nodes if isinstance(node, dict)
+                    for ext in _children(node, "extension", None)
+                    if isinstance(ext, dict) and ext.get("url") == url
+                ]
+            if not nodes:
+                return []
+        return nodes
+
+    return navigate
+
+
 def _compile_part(part: str) -> Callable[[dict], list]:
     if m := _SIMPLE.match(part):
         return _navigator(m.group(1))
@@ -108,6 +146,8 @@ def _compile_part(part: str) -> Callable[[dict], list]:
         return _navigator(m.group(1), m.group(2))
     if m := _RESOLVE_IS.match(part):
         return _references_to(m.group(1), m.group(2))
+    if m := _FILTERED.match(part):
+        return _filtered(m.group(1), m.group(2))
     compiled = fhirpathpy.compile(part, models["r4"])
     return lambda resource: compiled(resource)
 
