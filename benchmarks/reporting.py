@@ -44,7 +44,7 @@ from fhir_server.engine import RequestContext, process_bundle  # noqa: E402
 from fhir_server.reporting import MEASURES, evaluate_measure, skr_csv, skr_wait_times  # noqa: E402
 from fhir_server.settings import Settings  # noqa: E402
 
-DATASET_VERSION = 2
+DATASET_VERSION = 3  # 3: personnummer with a valid Luhn digit (the server checks it)
 CS = "https://evi-fhir.org/fhir/CodeSystem/"
 SD = "https://evi-fhir.org/fhir/StructureDefinition/"
 PNR = "http://electronichealth.se/identifier/personnummer"
@@ -70,6 +70,17 @@ DAYS = 730
 
 def _instant(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pnr(born: date, p: int) -> str:
+    """A valid personnummer (the server checks the Luhn digit over the last ten digits),
+    unique per patient index: birth day from ``p``, serial ``p // 6900`` (0..~17 at 1,000,000)."""
+    serial = f"{born:%y%m%d}{p // 6900 % 1000:03d}"
+    total = 0
+    for i, ch in enumerate(serial):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return f"{born:%Y%m%d}{p // 6900 % 1000:03d}{(10 - total % 10) % 10}"
 
 
 def _units() -> Iterator[dict]:
@@ -102,7 +113,7 @@ def generate(size: int, seed: int) -> Iterator[dict]:
     for p in range(patients):
         born = date(2007, 1, 1) + timedelta(days=(p * 7919) % 6900)
         yield {"resourceType": "Patient", "id": f"pat-{p}", "birthDate": born.isoformat(),
-               "identifier": [{"system": PNR, "value": f"{born:%Y%m%d}{p % 10000:04d}"}],
+               "identifier": [{"system": PNR, "value": _pnr(born, p)}],
                "name": [{"family": "Bench", "given": ["Mark"]}],
                "address": [{"use": "home", "district": DISTRICTS[p % len(DISTRICTS)]}]}
     contacts = n["ServiceRequest"]

@@ -6,6 +6,8 @@ caller's role and the pseudonym key, and raise FhirErrors for clients):
 
   evaluate_measure(runtime, ctx, measure_id, period_start=, period_end=, report_type=, key=)
       -> MeasureReport (dict)
+  measure_series(runtime, ctx, measure_id, [(start, end), ...], key=)
+      -> a summary MeasureReport per period, one pass over their range (the dashboard's charts)
   skr_wait_times(runtime, ctx, "YYYY-MM", key=, detail=) -> SkrReport
       skr_measure_report(report) -> MeasureReport (dict);  skr_csv(report) -> str
 """
@@ -27,6 +29,7 @@ from fhir_server.reporting.export_setup import export_directory, export_options,
 from fhir_server.reporting.export_worker import ExportWorker
 from fhir_server.reporting.pseudonymize import PSEUDONYM_SYSTEM, Pseudonymization
 from fhir_server.reporting.pseudonyms import MIN_KEY_BYTES, PseudonymKeyError, Pseudonymizer
+from fhir_server.reporting.series import measure_series
 from fhir_server.reporting.skr import SkrReport, skr_wait_times
 from fhir_server.reporting.skr_output import skr_csv, skr_measure_report
 
@@ -57,6 +60,7 @@ __all__ = [
     "is_file_name",
     "job_owner",
     "measure_report",
+    "measure_series",
     "parameters_to_pairs",
     "parse_export_request",
     "reporting_pseudonymizer",

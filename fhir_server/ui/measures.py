@@ -20,14 +20,14 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
 from fhir_server.engine import RequestContext, Runtime, Work, plan_search, search
 from fhir_server.errors import BadRequest, Unavailable
-from fhir_server.reporting import evaluate_measure, skr_csv as skr_csv_text, skr_wait_times
+from fhir_server.reporting import evaluate_measure, measure_series, skr_csv as skr_csv_text, skr_wait_times
 from fhir_server.settings import Settings
 from fhir_server.ui.charts import Chart, Point, periods, svg
 from fhir_server.ui.labels import CS, EXT, Labels
@@ -49,6 +49,9 @@ class Reports:
 
     evaluate: Callable[[Runtime, RequestContext, str, date, date], dict]
     skr_csv: Callable[[Runtime, RequestContext, str], str]
+    #: ``series(runtime, ctx, measure_id, [(start, end), ...])`` -> a summary report per
+    #: period, in one pass (``reporting.measure_series``); None: one ``evaluate`` per period
+    series: Callable[[Runtime, RequestContext, str, list[tuple[date, date]]], list[dict]] | None = None
 
 
 class RecentReports:
@@ -61,10 +64,10 @@ class RecentReports:
     def __init__(self, seconds: float = CACHE_SECONDS, entries: int = 4096):
         self.seconds = seconds
         self.entries = entries
-        self._found: dict[tuple, tuple[float, dict]] = {}
+        self._found: dict[tuple, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, make: Callable[[], dict]) -> dict:
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self._lock:
             found = self._found.get(key)
@@ -98,7 +101,12 @@ def reporting_engine(settings: Settings) -> Reports:
     def skr(runtime: Runtime, ctx: RequestContext, month: str) -> str:
         return skr_csv_text(skr_wait_times(runtime, ctx, month, key=settings.pseudonym_key))
 
-    return Reports(evaluate, skr)
+    def series(runtime: Runtime, ctx: RequestContext, measure_id: str, ranges: list[tuple[date, date]]) -> list[dict]:
+        # a list under one key: the page asks for the same row of periods each time
+        return recent.get((measure_id, tuple(ranges), _caller_key(ctx)), lambda: measure_series(
+            runtime, ctx, measure_id, ranges, key=settings.pseudonym_key))
+
+    return Reports(evaluate, skr, series)
 
 
 # ---- reading MeasureReports ---------------------------------------------------------------
@@ -154,14 +162,17 @@ def measure_charts(runtime: Runtime, ctx: RequestContext, reports: Reports, kind
                    labels: Labels) -> list[Chart]:
     shown = periods(kind, until)
     word = "vecka" if kind == "vecka" else "månad"
+    ranges = [(p.start, p.end) for p in shown]
 
     def series(measure: str, value) -> list[Point]:
-        return [Point(p.label, value(reports.evaluate(runtime, ctx, measure, p.start, p.end))) for p in shown]
+        return [Point(p.label, value(r)) for p, r in zip(shown, _reports_of(runtime, ctx, reports, measure, ranges))]
 
-    whole = reports.evaluate(runtime, ctx, "evi-contacts", shown[0].start, shown[-1].end)
+    # the whole range first, then its periods: one pass for both (the reports' periods may overlap)
+    whole, *per_period = _reports_of(runtime, ctx, reports, "evi-contacts", [(shown[0].start, shown[-1].end), *ranges])
     channels = sorted(strata(whole, "channel").items(), key=lambda kv: (-kv[1], kv[0]))
     return [
-        Chart("kontakter", f"Kontakter per {word}", "antal", series("evi-contacts", population)),
+        Chart("kontakter", f"Kontakter per {word}", "antal",
+              [Point(p.label, population(r)) for p, r in zip(shown, per_period)]),
         Chart("kanaler", f"Kontakter per kanal, {shown[0].label} – {shown[-1].label}", "antal",
               [Point(labels.channel(code), n) for code, n in channels], kind="hbar"),
         Chart("inom-tidsgrans", f"Andel bedömda inom tidsgränsen, per {word}", "procent",
@@ -173,6 +184,13 @@ def measure_charts(runtime: Runtime, ctx: RequestContext, reports: Reports, kind
         Chart("utan-tider", f"Enheter utan bokningsbara första besök de följande tre veckorna, per {word}",
               "antal", series("evi-units-without-slots", population)),
     ]
+
+
+def _reports_of(runtime: Runtime, ctx: RequestContext, reports: Reports, measure: str,
+                ranges: list[tuple[date, date]]) -> list[dict]:
+    if reports.series is not None:
+        return reports.series(runtime, ctx, measure, ranges)
+    return [reports.evaluate(runtime, ctx, measure, start, end) for start, end in ranges]
 
 
 def _count(work: Work, resource_type: str, params: list[tuple[str, str]]) -> int:

@@ -76,3 +76,24 @@ def test_recent_reports_are_reused_until_they_are_too_old(monkeypatch):
     recent.get(("b",), make(4))
     recent.get(("c",), make(5))  # bounded: never more than ``entries``
     assert len(recent._found) <= 2 and made == [1, 3, 4, 5]
+
+
+def test_with_a_series_each_measure_is_asked_once_for_all_its_periods():
+    asked = []
+
+    def evaluate(*_args):
+        raise AssertionError("no evaluation per period when the engine offers series")
+
+    def series(runtime, ctx, measure, ranges):
+        asked.append((measure, len(ranges)))
+        return [_report({"initial-population": start.month}, 0.5, channels={"phone-advice": 10})
+                for start, _end in ranges]
+
+    charts = {c.id: c for c in measure_charts(None, None, Reports(evaluate, lambda *a: "", series), "vecka",
+                                              date(2026, 3, 15), Labels(None))}
+    # five measures; the contacts' row starts with the whole range (its channels), then the twelve weeks
+    assert sorted(asked) == sorted([("evi-contacts", 13), ("evi-assessed-within-deadline", 12),
+                                    ("evi-first-visit-within-30-days", 12), ("evi-days-to-first-visit", 12),
+                                    ("evi-units-without-slots", 12)])
+    assert [p.value for p in charts["kontakter"].points][-2:] == [3, 3] and charts["kontakter"].points[0].value == 12
+    assert [(p.label, p.value) for p in charts["kanaler"].points] == [("Telefon – rådgivning", 10)]
