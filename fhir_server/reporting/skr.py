@@ -57,8 +57,8 @@ COUNTS = ("total", "excluding-pvv", "within-30-days", "days-31-or-more")
 BAND_DAYS = 30
 #: first visits at specialist level (a referral with one is at BUP)
 _VISITS = [("care-level", "specialist"), ("status", ",".join(VISIT_STATUSES))]
-#: references per search: each is a condition of its own (ids: one IN list)
-_REFERENCES = 100
+#: references per search (the planner drives from their index rows)
+_REFERENCES = MAX_VALUES
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ def wait_cases(referrals: dict[str, _Referral], period: Period, pseudonymizer: P
     cases = []
     last = period.end
     for ref, r in sorted(referrals.items()):
-        pseudonym = pseudonymizer.pseudonym(r.person or ref)
+        pseudonym = None  # an HMAC per referral the month counts, not per referral looked at
         for interval, start, end in _intervals(r):
             if end is not None and period.start <= end <= last:
                 view = "completed"
@@ -299,6 +299,7 @@ def wait_cases(referrals: dict[str, _Referral], period: Period, pseudonymizer: P
             mine = [d for d in r.deviations if d.interval == interval]
             taken = _days_taken(mine, start, until)
             days = max(0, (until - start).days - taken)
+            pseudonym = pseudonym or pseudonymizer.pseudonym(r.person or ref)
             cases.append(Case(ref, pseudonym, r.unit or "none", interval, view, r.arrival, start, end, days, taken,
                               tuple(sorted({d.type for d in mine}))))
     return cases

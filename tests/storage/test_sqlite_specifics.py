@@ -143,3 +143,36 @@ def test_the_widest_searches_the_planner_allows_run(registry):
     with pytest.raises(InvalidSearch, match="at most"):
         parse_search("Task", [("subject.status", ",".join(f"v{i}" for i in range(most + 1)))], registry)
     store.close()
+
+
+class _Counts:
+    """A connection answering ``SELECT COUNT(*) FROM (<driver> LIMIT n)`` from a table of
+    how many rows each driver lists (the driver text is its name)."""
+
+    def __init__(self, rows: dict[str, int]):
+        self.rows, self.asked = rows, []
+
+    def execute(self, text, args):
+        import re
+
+        driver, cap = re.match(r"SELECT COUNT\(\*\) FROM \((\w+) LIMIT (\d+)\)", text).groups()
+        self.asked.append((driver, int(cap)))
+        return type("Cursor", (), {"fetchone": lambda _self: (min(self.rows[driver], int(cap)),)})()
+
+
+def test_a_tabulation_is_driven_by_its_smallest_condition_even_past_the_search_cap():
+    from fhir_server.storage.sqlite.compile import Part
+    from fhir_server.storage.sqlite.tabulate import choose_driver
+
+    code = Part("p1", [], "code", [], rank=1)  # all 200,000 intake Tasks, ranked first
+    month = Part("p2", [], "month", [], rank=5)  # one month's 8,000
+    conn = _Counts({"code": 200_000, "month": 8_000})
+    assert choose_driver(conn, [code, month]) is month
+    assert ("month", 40_000) in conn.asked  # both reached 5,000: counted on
+    small = Part("p3", [], "small", [], rank=9)
+    conn = _Counts({"code": 200_000, "month": 8_000, "small": 12})
+    assert choose_driver(conn, [code, month, small]) is small and max(c for _, c in conn.asked) == 5_000
+    probe_only = Part("p4", [])
+    assert choose_driver(conn, [probe_only]) is None and choose_driver(conn, [probe_only, code]) is code
+    combo = Part("1", [], "combo", [], 0, False, (1, [[1]], None))
+    assert choose_driver(conn, [code, combo]) is combo

@@ -49,7 +49,7 @@ from fhir_server.storage.sqlite.pages import SqlitePageStore
 from fhir_server.storage.sqlite.params import ParamIds
 from fhir_server.storage.sqlite.replay import SqliteReplayCache
 from fhir_server.storage.sqlite.schema import INDEX_TABLES, SPAN_UPSERT, Keys, index_rows, spans
-from fhir_server.storage.sqlite.tabulate import assemble, compile_columns
+from fhir_server.storage.sqlite.tabulate import assemble, choose_driver, compile_columns
 from fhir_server.storage.tabulation import Tabulation
 
 __all__ = ["SqliteStore", "SqliteUnitOfWork"]
@@ -503,10 +503,16 @@ class SqliteUnitOfWork:
         return self._conn.execute("SELECT COALESCE(MAX(rid), 0) FROM resource").fetchone()[0]
 
     def tabulate(self, tabulation: Tabulation) -> list[tuple]:
-        # columns before the plan's condition: their placeholders come first in the text
-        text, args = self._compiled(lambda sql: assemble(compile_columns(tabulation, sql),
-                                                         compile_where(tabulation.plan, sql)))
-        return [tuple(row) for row in self._conn.execute(text, args).fetchall()]
+        """Driven by its smallest condition (``tabulate.choose_driver``: a date range read
+        between its bounds, one reference target...), so a month's tabulation reads the
+        month's index rows and probes the other conditions, not every resource of the type."""
+        def compile(sql):
+            # columns first: their placeholders come first in the text (sql.args)
+            return compile_columns(tabulation, sql), *compile_parts(tabulation.plan, sql)
+
+        (columns, base, base_args, parts), column_args = self._compiled(compile)
+        text, args = assemble(columns, base, base_args, parts, choose_driver(self._conn, parts))
+        return [tuple(row) for row in self._conn.execute(text, [*column_args, *args]).fetchall()]
 
     def load(self, resource_type: str, ids: list[str]) -> list[ResourceVersion]:
         if not ids:

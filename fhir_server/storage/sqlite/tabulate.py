@@ -13,8 +13,14 @@ probes per counted resource, whatever the size of the store::
                FROM idx_reference a2 JOIN resource t2 ON t2.type = a2.target_type
                     AND t2.id = a2.target_id AND t2.deleted = 0
                WHERE a2.rid = r.rid AND a2.pid = ? AND a2.target_type = ? AND a2.url IS NULL) AS c1
-      FROM resource r WHERE <the plan, as a search compiles it>)
+      FROM <the plan's driver> CROSS JOIN resource r WHERE <its other parts, probed>)
     SELECT c0, c1, COUNT(*) FROM t GROUP BY c0, c1
+
+The resources come from the most selective condition's index rows (a date range read
+between its bounds, one reference target, one code; ``choose_driver``), probing the
+others per row, as a search's do (``planner.py``). Left to SQLite, the plan became ``IN`` lists checked against
+every resource of the type: a month's SKR read every milestone Encounter, and a batch of
+a hundred referrals' Appointments read all of them, once per batch.
 
 Parameters are the interned ``pid`` of (type, code) -- the type of each row is known
 from the tabulation -- and a parameter never indexed is ``-1`` (nothing matches). Dates
@@ -25,6 +31,7 @@ Values are bound parameters; only aliases made here and fixed names enter the te
 
 from __future__ import annotations
 
+from fhir_server.storage.sqlite.compile import Part
 from fhir_server.storage.sqlite.values import Sql
 from fhir_server.storage.tabulation import (
     Coalesce,
@@ -39,7 +46,7 @@ from fhir_server.storage.tabulation import (
     check_tabulation,
 )
 
-__all__ = ["assemble", "compile_columns"]
+__all__ = ["assemble", "choose_driver", "compile_columns"]
 
 _NONE = -1
 
@@ -76,15 +83,56 @@ def compile_columns(tabulation: Tabulation, sql: Sql) -> list[str]:
     return [_expression(sql, aliases, e, "r", rtype) for e in tabulation.columns]
 
 
-def assemble(columns: list[str], where: str) -> str:
+#: a candidate driver is counted up to this many rows, then (while every candidate
+#: reaches it) eight times as many, up to ``_LAST_CAP``
+_FIRST_CAP = 5000
+_LAST_CAP = 5000 * 8 ** 5
+
+
+def choose_driver(conn, parts: list[Part]) -> Part | None:
+    """The part whose index rows list the fewest resources (None: scan the type). A
+    search's planner stops counting at 5,000 (it wants a page); a tabulation reads every
+    match, so a tie at that cap is counted further: at 1,000,000 resources a month's
+    8,000 intake Tasks (the ``authored-on`` range) tied with all 200,000 of them (the
+    ``code``), and the code drove."""
+    for part in parts:
+        if part.combo is not None:  # a combined index: one range holds the matches
+            return part
+    candidates = [p for p in parts if p.driver is not None]
+    cap = _FIRST_CAP
+    while len(candidates) > 1:
+        counted = [(conn.execute(f"SELECT COUNT(*) FROM ({p.driver} LIMIT {cap})", p.driver_args).fetchone()[0],
+                    p.rank, n, p) for n, p in enumerate(candidates)]
+        best = min(counted, key=lambda c: c[:3])
+        if best[0] < cap or cap >= _LAST_CAP:
+            return best[3]
+        cap *= 8
+    return candidates[0] if candidates else None
+
+
+def assemble(columns: list[str], base: str, base_args: list, parts: list[Part],
+             driver: Part | None) -> tuple[str, list]:
+    """The query and the arguments after the columns': the plan's resources read from
+    ``driver`` (the part the search planner chose; None: every resource of the type),
+    the other parts probed per resource, as a search counts them."""
+    source, args = "resource r", []
+    if driver is not None:
+        source = f"(SELECT DISTINCT rid FROM ({driver.driver})) d CROSS JOIN resource r ON r.rid = d.rid"
+        args = list(driver.driver_args)
+    where, args = [base], [*args, *base_args]
+    for part in parts:
+        if part is not driver:
+            where.append(part.probe)
+            args.extend(part.probe_args)
+    condition = " AND ".join(where)
     if not columns:
-        return f"SELECT COUNT(*) FROM resource r WHERE {where} HAVING COUNT(*) > 0"
+        return f"SELECT COUNT(*) FROM {source} WHERE {condition} HAVING COUNT(*) > 0", args
     names = [f"c{i}" for i in range(len(columns))]
     inner = ", ".join(f"{c} AS {n}" for c, n in zip(columns, names))
     grouped = ", ".join(names)
     # materialized: flattened into the GROUP BY, SQLite would run every column's subquery twice
-    return (f"WITH t AS MATERIALIZED (SELECT {inner} FROM resource r WHERE {where}) "
-            f"SELECT {grouped}, COUNT(*) FROM t GROUP BY {grouped}")
+    return (f"WITH t AS MATERIALIZED (SELECT {inner} FROM {source} WHERE {condition}) "
+            f"SELECT {grouped}, COUNT(*) FROM t GROUP BY {grouped}"), args
 
 
 def _expression(sql: Sql, aliases: _Aliases, expression, row: str, rtype: str) -> str:
