@@ -64,13 +64,15 @@ _CURRENT = (
 @dataclass(frozen=True)
 class SqliteTuning:
     """Memory per connection (the storage URL's ``cache_mb``, ``reader_cache_mb`` and
-    ``mmap_mb``, docs/performance.md): the writer's page cache, each reader's (up to
-    ``READERS`` of them), and the bytes of the file each connection maps (shared pages
-    of the OS cache, not copies; 0 turns mapping off)."""
+    ``mmap_mb``, docs/storage.md): the writer's page cache, each reader's (up to
+    ``READERS`` of them), and the bytes of the file each connection maps. Mapping is off
+    by default: at 1,000,000 resources it measured no faster than the page caches
+    (benchmarks/scale.py), and every mapped page read counts in the server's resident
+    memory (a full ``$export`` of that store: 1.36 GB resident with a 4 GiB mapping)."""
 
     writer_cache_kb: int = 64 * 1024
     reader_cache_kb: int = 16 * 1024
-    mmap_bytes: int = 4 * 1024**3
+    mmap_bytes: int = 0
 
 
 def _connect(path: str, *, readonly: bool = False, tuning: SqliteTuning = SqliteTuning()) -> sqlite3.Connection:
@@ -81,8 +83,7 @@ def _connect(path: str, *, readonly: bool = False, tuning: SqliteTuning = Sqlite
     conn.execute("PRAGMA synchronous = NORMAL")
     # SQLite's default page cache is 2 MB per connection: a million-resource file (1.2 GB)
     # was read through system calls again and again (issue 16: 485 GB read over one load).
-    # The writer keeps a larger cache of its own (the index pages it updates); every
-    # connection maps the file, so readers share the OS page cache instead of copying pages.
+    # The writer keeps a larger cache of its own (the index pages it updates).
     conn.execute(f"PRAGMA cache_size = -{(tuning.reader_cache_kb if readonly else tuning.writer_cache_kb)}")
     conn.execute(f"PRAGMA mmap_size = {tuning.mmap_bytes}")
     if readonly:
