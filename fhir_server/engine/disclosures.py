@@ -20,7 +20,7 @@ payload names no resource and is not logged).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Callable, Protocol
 
 import orjson
 
@@ -29,8 +29,9 @@ from fhir_server.engine.context import RequestContext
 from fhir_server.engine.work import Runtime
 from fhir_server.model import format_instant
 from fhir_server.security import Caller
+from fhir_server.storage.base import ResourceVersion
 
-__all__ = ["DisclosureRecorder"]
+__all__ = ["DisclosureRecorder", "ExportAccessRecorder"]
 
 _RELAY_CLIENT = "the server's relay to an upstream FHIR server (no client)"
 
@@ -95,3 +96,44 @@ class DisclosureRecorder:
             Access("operation", patient, tuple(refs), None, attempt.stream, operation=operation)
             for patient, refs in by_patient(found).items()
         ]
+
+
+class ExportAccessRecorder:
+    """A Bulk Data export job's accesses (domain.md §6: an operation that returns several
+    patients' data writes one AuditEvent per patient): ``for_job`` gives the job's run a
+    callable that, before each batch of resources is written to its files, stores one
+    ``operation`` event (canonical of ``$export``) for every child of the batch not yet
+    logged in this run, with the job's caller as the client and the job id as request id.
+    A run resumed after a restart may log a child again; none goes unlogged."""
+
+    def __init__(self, writer: AuditWriter, runtime: Runtime, *, auth_on: bool):
+        self.writer = writer
+        self.runtime = runtime
+        self.auth_on = auth_on
+
+    def for_job(self, job_id: str, caller: Caller | None, path: str, base_url: str) -> Callable[[list[ResourceVersion]], None]:
+        seen: set[str] = set()
+
+        def written(versions: list[ResourceVersion]) -> None:
+            new: dict[str, None] = {}
+            for version in versions:
+                for patient in self._patients(version, base_url):
+                    if patient not in seen:
+                        new[patient] = None
+            if not new:
+                return
+            facts = RequestFacts(recorded=format_instant(datetime.now(timezone.utc)), request_id=job_id,
+                                 caller=caller, auth_on=self.auth_on)
+            accesses = [Access("operation", p, (), None, path, operation="export") for p in new]
+            for start in range(0, len(accesses), self.writer.MAX_BATCH):  # one commit per batch of events
+                self.writer.write_blocking(facts, accesses[start:start + self.writer.MAX_BATCH])
+            seen.update(new)
+
+        return written
+
+    def _patients(self, version: ResourceVersion, base_url: str) -> tuple[str, ...]:
+        if version.resource_type == "Patient":
+            return (version.id,)
+        if not is_patient_data(version.resource_type) or version.body is None:
+            return ()
+        return patients_of(self.runtime.registry, orjson.loads(version.body), base_url)
