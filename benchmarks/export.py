@@ -6,6 +6,7 @@ A script, not a test: it prints numbers (issue 15; see benchmarks/README.md and 
     .venv/bin/python benchmarks/export.py --size 20000      # smaller, for development
     .venv/bin/python benchmarks/export.py --size 20000 --pseudonymize
     .venv/bin/python benchmarks/export.py --size 20000 --patients   # Patient/$export
+    .venv/bin/python benchmarks/export.py --store /tmp/scale1m.db   # a file of benchmarks/scale.py --keep
 
 What it does
   1. Builds (or reuses) the SQLite dataset of benchmarks/search.py (same generator, same
@@ -106,6 +107,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=42, help="dataset seed (default 42, as benchmarks/search.py)")
     ap.add_argument("--db", type=Path, help="the database file (default: the cached dataset of benchmarks/search.py)")
     ap.add_argument("--rebuild", action="store_true", help="build the dataset again")
+    ap.add_argument("--store", type=Path, help="any evi-fhir SQLite file, used as it is (e.g. the 1,000,000 of "
+                                                "benchmarks/scale.py --keep); the size is what the export counts")
     ap.add_argument("--pseudonymize", action="store_true", help="export with _pseudonymize=true")
     ap.add_argument("--type", help="_type for the kick-off (default: every type)")
     ap.add_argument("--patients", action="store_true", help="Patient/$export (the patients' data) instead of $export")
@@ -113,9 +116,13 @@ def main() -> int:
     ap.add_argument("--poll", type=float, default=0.5, help="seconds between status polls")
     args = ap.parse_args()
 
-    path, ds, built = open_dataset(args)
-    if built:
-        print(f"built in {built['seconds']:.0f} s ({built['per_s']:,.0f} resources/s)")
+    if args.store:
+        path, held = args.store, None
+    else:
+        path, ds, built = open_dataset(args)
+        held = ds.n
+        if built:
+            print(f"built in {built['seconds']:.0f} s ({built['per_s']:,.0f} resources/s)")
     workdir = Path(tempfile.mkdtemp(prefix="evi-bench-export-"))
     os.environ["EVI_EXPORT_DIR"] = str(workdir / "exports")
     os.environ["EVI_PSEUDONYM_KEY"] = KEY
@@ -138,7 +145,7 @@ def main() -> int:
     finally:
         server.stop()
     rate = exported / seconds
-    print(f"store: {ds.n:,} resources ({path})")
+    print(f"store: {held if held is not None else exported:,} resources ({path})")
     print(f"export: {exported:,} resources in {seconds:.1f} s = {rate:,.0f} resources/s "
           f"(target >= {RATE_TARGET:,.0f}: {'ok' if rate >= RATE_TARGET else 'MISSED'})")
     print(f"files: {len(manifest['output'])}, {lines:,} lines, {size / 1e6:,.1f} MB downloaded in {fetch:.1f} s "

@@ -79,6 +79,14 @@ def create_bodies(n: int, tag: str) -> list[bytes]:
     return [orjson.dumps(service_request(i, tag)) for i in range(n)]
 
 
+def personnummer(i: int) -> str:
+    """A valid personnummer (the server checks the date and the Luhn digit) for a child
+    born 2012-03-04, serial from ``i``."""
+    nine = f"120304{i % 1000:03d}"
+    total = sum(sum(divmod(int(d) * (2 - k % 2), 10)) for k, d in enumerate(nine))
+    return f"20{nine}{(10 - total % 10) % 10}"
+
+
 def transaction_bundle(patients: int, tag: str) -> dict:
     entries = []
     for i in range(patients):
@@ -88,7 +96,7 @@ def transaction_bundle(patients: int, tag: str) -> dict:
                 "fullUrl": p_url,
                 "resource": {
                     "resourceType": "Patient",
-                    "identifier": [{"system": PNR_SYSTEM, "value": f"{tag}-{i}"}],
+                    "identifier": [{"system": PNR_SYSTEM, "value": personnummer(i)}],
                     "name": [{"family": "Bench", "given": [f"P{i}"]}],
                     "gender": "female",
                     "birthDate": "2012-03-04",

@@ -486,6 +486,9 @@ def main() -> None:
     ap.add_argument("--client-cpu", type=int, default=1)
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--only", nargs="*", help="time only the queries whose name contains one of these")
+    ap.add_argument("--audit", choices=("on", "off"), default="on",
+                    help="the server's PDL access log (EVI_AUDIT; default on, as the product ships; off measures the "
+                         "store and API alone, as the issue's own figures were taken before the log existed)")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = ap.parse_args()
 
@@ -496,7 +499,9 @@ def main() -> None:
     db = args.db or workdir / "scale.db"
     meta_path = db.with_name(db.name + ".json")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; "
-          f"server on cpu {server_cpu}, client on cpu {None if args.no_pin else args.client_cpu}")
+          f"server on cpu {server_cpu}, client on cpu {None if args.no_pin else args.client_cpu}; "
+          f"PDL access log {args.audit}")
+    os.environ["EVI_AUDIT"] = args.audit  # the servers started below inherit it
     figures: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
     if args.queries_only:
         info = json.loads(meta_path.read_text())

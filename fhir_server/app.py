@@ -22,13 +22,13 @@ from fhir_server.api import (
 )
 from fhir_server.audit import AuditWriter, ServerIdentity
 from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
-from fhir_server.engine import Runtime, install_search_parameter_hook, load_stored_search_parameters
+from fhir_server.engine import DisclosureRecorder, ExportAccessRecorder, Runtime, install_search_parameter_hook, load_stored_search_parameters
 from fhir_server.engine.capabilities import Capabilities
 from fhir_server.engine.profiles import install_profile_enforcement
 from fhir_server.engine.guide import install_implementation_guide, supported_profiles
 from fhir_server.model import format_instant
 from fhir_server.reporting import BulkExport, ExportWorker, export_options
-from fhir_server.notify import DeliveryPolicy, Notifier, install_notify, topic_canonicals
+from fhir_server.notify import DeliveryPolicy, Notifier, install_notify, no_disclosure_log, topic_canonicals
 from fhir_server.search import SearchLimits, SearchRegistry
 from fhir_server.security import TOKEN_PATH, build_authentication
 from fhir_server.security.policy import load_policy
@@ -91,9 +91,13 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
     return runtime
 
 
-def build_notifier(settings: Settings, runtime: Runtime, authentication=None) -> Notifier:
+def build_notifier(settings: Settings, runtime: Runtime, authentication=None, audit_writer=None) -> Notifier:
     """The delivery worker of this process (not started): retries as the settings say, the
-    registered clients (auth on) to stop Subscriptions whose client is gone."""
+    registered clients (auth on) to stop Subscriptions whose client is gone, and every
+    attempt that carried patient data in the PDL log (``audit_writer``; None: log off)."""
+    on_disclosure = None
+    if audit_writer is not None:
+        on_disclosure = DisclosureRecorder(audit_writer, runtime, settings.public_base, auth_on=authentication is not None)
     policy = DeliveryPolicy(
         retry_hours=settings.notify_retry_hours, first_retry=settings.notify_retry_first_seconds,
         max_retry=max(settings.notify_retry_max_seconds, settings.notify_retry_first_seconds),
@@ -104,7 +108,8 @@ def build_notifier(settings: Settings, runtime: Runtime, authentication=None) ->
         clients = authentication.clients
         registered = lambda client_id: (c.role if (c := clients.get(client_id)) is not None else None)  # noqa: E731
     state = runtime.services["notify"]
-    notifier = Notifier(runtime, settings.public_base, policy, state.relays, registered=registered)
+    notifier = Notifier(runtime, settings.public_base, policy, state.relays, registered=registered,
+                        on_disclosure=on_disclosure or no_disclosure_log)
     state.bell.attach(notifier.wake)
     return notifier
 
@@ -124,7 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         worker = ExportWorker(exports)  # this process's export jobs (and any whose process died)
         worker.start()
-        notifier = build_notifier(settings, runtime, authentication).start() if settings.notify_deliver else None
+        notifier = (build_notifier(settings, runtime, authentication, app.state.audit_writer).start()
+                    if settings.notify_deliver else None)
         app.state.notifier = notifier
         yield
         app.state.workers.shutdown()  # requests under way finish before the store closes
@@ -145,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.audit_writer = (
         AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base)) if settings.audit else None
     )
+    if app.state.audit_writer is not None:  # the children each export job writes out, in the PDL log
+        exports.access_log = ExportAccessRecorder(app.state.audit_writer, runtime, auth_on=authentication is not None)
     app.state.exports = exports
     profiles = supported_profiles(ig_directory(settings.profiles_dir))
     app.state.capabilities = Capabilities(

@@ -9,6 +9,7 @@ Which BALP profile each event follows (subtype -> action -> profile):
   update, patch                    U  BALP Update / PatientUpdate
   delete                           D  BALP Delete / PatientDelete
   transaction, batch (refused)     E  (no BALP pattern: a request refused before its entries were read)
+  operation: notification, relay   E  (no BALP pattern: a delivery the server made, engine/disclosures.py)
 
 Agents: the client (``who.identifier`` its client id; ``type`` DCM 110153 Source Role ID,
 or 110152 Destination Role ID for reads, as BALP has them), the server (the other of the
@@ -49,6 +50,13 @@ _OPERATIONS = {
     "triage": "https://evi-fhir.org/fhir/OperationDefinition/triage",
     "triage-queue": "https://evi-fhir.org/fhir/OperationDefinition/triage-queue",
     "export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+}
+#: deliveries the server makes (engine/disclosures.py): not operations a client calls,
+#: named by what they send and without the ``$``
+_DELIVERIES = {
+    "notification": ("http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-notification",
+                     "Subscription notification"),
+    "relay": ("https://evi-fhir.org/fhir/relay", "Relay to an upstream FHIR server"),
 }
 
 
@@ -103,6 +111,12 @@ class RequestFacts(NamedTuple):
     auth_on: bool = False
     #: the client's network address, as the connection gave it
     address: str | None = None
+    #: DICOM network access point type of ``address``: 2 an IP address, 5 a URI (where a
+    #: delivery went: engine/disclosures.py)
+    address_type: str = "2"
+    #: who the client is when no caller names it, instead of the anonymous/unauthenticated
+    #: text (a relay: the server's own delivery)
+    client_display: str | None = None
 
 
 def _client(facts: RequestFacts, kind: dict) -> dict:
@@ -111,13 +125,15 @@ def _client(facts: RequestFacts, kind: dict) -> dict:
         who: dict = {"identifier": {"value": caller.client_id}}
         if caller.client_name:
             who["display"] = caller.client_name
+    elif facts.client_display:
+        who = {"display": facts.client_display}
     else:
         who = _UNAUTHENTICATED if facts.auth_on else _ANONYMOUS
     agent = {"type": kind, "who": who, "requestor": caller is None or not caller.user}
     if caller is not None and not caller.user:
         agent["role"] = [{"text": caller.role}]
     if facts.address:
-        agent["network"] = {"address": facts.address, "type": "2"}
+        agent["network"] = {"address": facts.address, "type": facts.address_type}
     return agent
 
 
@@ -171,7 +187,9 @@ def audit_event(facts: RequestFacts, access: Access, server: ServerIdentity) -> 
     outcome = outcome_of(status)
     action = action_of(access.interaction)
     subtype = [_coding("http://hl7.org/fhir/restful-interaction", access.interaction)]
-    if access.operation:
+    if access.operation in _DELIVERIES:
+        subtype.append(_coding("urn:ietf:rfc:3986", *_DELIVERIES[access.operation]))
+    elif access.operation:
         canonical = _OPERATIONS.get(access.operation, f"http://hl7.org/fhir/OperationDefinition/{access.operation}")
         subtype.append(_coding("urn:ietf:rfc:3986", canonical, f"${access.operation}"))
     event = {

@@ -16,6 +16,7 @@ from fhir_server.engine.bundles import (
 from fhir_server.engine.changes import SideEffect
 from fhir_server.engine.conditional import Target, find_matches, parse_query, resolve_target
 from fhir_server.engine.deferred import DeferredRule
+from fhir_server.engine.disclosures import DisclosureRecorder, ExportAccessRecorder
 from fhir_server.engine.exemptions import Exemption
 from fhir_server.engine.context import Budget, RequestContext
 from fhir_server.engine.history import HistoryRequest, history, parse_history_params
@@ -42,6 +43,8 @@ from fhir_server.storage.base import ResourceVersion, WouldBlock
 __all__ = [
     "AuditEventPage",
     "Budget",
+    "DisclosureRecorder",
+    "ExportAccessRecorder",
     "HistoryRequest",
     "PAGING_PARAMS",
     "HookPoint",

@@ -106,6 +106,9 @@ class BulkExport:
         self.jobs = runtime.store.jobs
         #: set by the worker so that a kick-off starts at once (None: no worker here)
         self.wake: threading.Event | None = None
+        #: the PDL log of the children each job writes out (``engine.ExportAccessRecorder``,
+        #: set by the app; None: the log is off)
+        self.access_log = None
 
     # -- kick-off --------------------------------------------------------------------------
 
@@ -221,9 +224,13 @@ class BulkExport:
 
     def _run(self, request, ctx, job_id, state, save, stop) -> ExportRun:
         options = RunOptions(self.options.batch_size, self.options.rate, max(self.options.lease_seconds / 3, 0.05))
+        on_written = None
+        if self.access_log is not None:
+            on_written = self.access_log.for_job(job_id, ctx.caller, _kick_off_path(request), ctx.base_url)
         return ExportRun(self.runtime, ctx, request, self.directory(job_id),
                          RunState.from_json(state) if state else None, save=save, stop=stop,
-                         pseudonymization=self.pseudonymization() if request.pseudonymize else None, options=options)
+                         pseudonymization=self.pseudonymization() if request.pseudonymize else None, options=options,
+                         on_written=on_written)
 
     @staticmethod
     def _attempt(run: ExportRun) -> bool:
@@ -260,3 +267,10 @@ def _progress(job: Job, state: dict | None) -> str:
     unit = "resources" if orjson.loads(job.request)["export"]["level"] == "system" else "patients"
     share = min(99, int(100 * run.scanned / run.total)) if run.total else 0
     return f"{share}% ({run.scanned} of ~{run.total} {unit} read, {run.written} resources written)"
+
+
+def _kick_off_path(request: ExportRequest) -> str:
+    """Where the job was asked for, as the PDL events name it."""
+    if request.level == "group":
+        return f"Group/{request.group_id}/$export"
+    return "Patient/$export" if request.level == "patient" else "$export"

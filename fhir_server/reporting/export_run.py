@@ -16,8 +16,9 @@ the caller sees whole and does not filter: of a type the policy restricts, wheth
 caller would have seen a resource that is gone cannot be told, and its id is not given out.
 
 Each step: renew the lease (``save`` of the state as it was: a job taken over or
-cancelled stops before it writes), append the lines, save the new state (position, file
-sizes, counts), then wait as long as ``rate`` asks.
+cancelled stops before it writes), log the batch's children in the PDL access log
+(``on_written``: engine.ExportAccessRecorder), append the lines, save the new state
+(position, file sizes, counts), then wait as long as ``rate`` asks.
 """
 
 from __future__ import annotations
@@ -96,8 +97,11 @@ class ExportRun:
 
     def __init__(self, runtime: Runtime, ctx: RequestContext, request: ExportRequest, directory: Path,
                  state: RunState | None, *, save: Callable[[dict], bool], stop: threading.Event,
-                 pseudonymization: Pseudonymization | None = None, options: RunOptions | None = None):
+                 pseudonymization: Pseudonymization | None = None, options: RunOptions | None = None,
+                 on_written: Callable[[list[ResourceVersion]], None] | None = None):
         self.runtime, self.ctx, self.request = runtime, ctx, request
+        #: told of each batch's resources before they are written (the PDL log; None: off)
+        self._on_written = on_written
         self.directory, self.state, self._save = directory, state, save
         self._stop, self._pseudonymization = stop, pseudonymization
         self.options = options or RunOptions()
@@ -157,7 +161,7 @@ class ExportRun:
                 position = {"type": index + 1, "after": None}
             else:
                 position = {"type": index, "after": ids[-1]}
-            if not self._step({file_name(rtype): self._lines(versions)}, len(ids), position):
+            if not self._step({file_name(rtype): self._lines(versions)}, len(ids), position, versions):
                 return False
         return self._deletions() if self.request.since else True
 
@@ -193,9 +197,10 @@ class ExportRun:
                 candidates, members = self._next_patients(work, after, size)
                 patients = matching(work, type_plan(work, self.request, "Patient", since=False,
                                                     ignored=self._ignored), candidates)
-                lines = self._patients_data(work, patients, members) if patients else {}
+                written: list[ResourceVersion] = []
+                lines = self._patients_data(work, patients, members, written) if patients else {}
             position = {"after": candidates[-1] if candidates else after, "done": len(candidates) < size}
-            if not self._step(lines, len(candidates), position):
+            if not self._step(lines, len(candidates), position, written):
                 return False
         return True
 
@@ -208,7 +213,9 @@ class ExportRun:
         start = bisect.bisect_right(members, after) if after is not None else 0
         return members[start:start + size], frozenset(members)
 
-    def _patients_data(self, work: Work, patients: list[str], members: frozenset[str] | None) -> dict[str, list[bytes]]:
+    def _patients_data(self, work: Work, patients: list[str], members: frozenset[str] | None,
+                       written: list[ResourceVersion]) -> dict[str, list[bytes]]:
+        """Each type's lines for these patients; ``written`` gets the versions."""
         out: dict[str, list[bytes]] = {}
         params = compartment_params()
         for rtype in self.state.types:
@@ -221,7 +228,9 @@ class ExportRun:
                 plan = type_plan(work, self.request, rtype, ignored=self._ignored)
                 versions = work.uow.load(rtype, matching(work, plan, sorted(found)))
                 versions = [v for v in versions if self._first_owner(work, v, params[rtype], patients[0], members)]
-            out[file_name(rtype)] = self._lines(access.shown_all(work, versions))
+            shown = access.shown_all(work, versions)
+            written.extend(shown)
+            out[file_name(rtype)] = self._lines(shown)
         return out
 
     def _first_owner(self, work: Work, version: ResourceVersion, params: tuple[str, ...], first: str,
@@ -251,10 +260,13 @@ class ExportRun:
             out.append(body + b"\n")
         return out
 
-    def _step(self, lines: dict[str, list[bytes]], read: int, position: dict) -> bool:
-        """``lines``: file name -> lines to append."""
+    def _step(self, lines: dict[str, list[bytes]], read: int, position: dict,
+              versions: list[ResourceVersion] = ()) -> bool:
+        """``lines``: file name -> lines to append; ``versions``: what they hold."""
         if self._stop.is_set() or not self._save(self.state.to_json()):  # still ours?
             return False
+        if self._on_written is not None and versions:  # logged before anyone can read it
+            self._on_written(list(versions))
         for name, found in lines.items():
             self._files.append(name, found)
         self._files.flush()

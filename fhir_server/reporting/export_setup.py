@@ -26,7 +26,7 @@ def export_directory(settings: Settings) -> Path:
         return Path(settings.export_dir)
     url = settings.storage
     if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://")
+        path = url.removeprefix("sqlite://").partition("?")[0]  # without the tuning options
         if path in ("", ":memory:", "/:memory:"):  # made when a job first writes
             return Path(tempfile.gettempdir()) / f"evi-export-{uuid.uuid4().hex[:12]}"
         return Path(path + "-export")

@@ -283,3 +283,40 @@ def test_the_capability_statement_declares_bulk_data(world):
             definitions |= {op["definition"] for op in resource.get("operation", []) if op["name"] == "export"}
     assert definitions == {"http://hl7.org/fhir/uv/bulkdata/OperationDefinition/" + name
                            for name in ("export", "patient-export", "group-export")}
+
+
+# ----------------------------------------------------------------------- the PDL access log
+
+EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+
+
+def _export_events(admin: httpx.Client, patient: str, job: str) -> list[dict]:
+    bundle = admin.get("/AuditEvent", params={"patient": patient, "_count": "200"}).json()
+    return [e["resource"] for e in bundle.get("entry", [])
+            if any(s.get("code") == EXPORT for s in e["resource"]["subtype"])
+            and {"identifier": {"value": job}} in [x.get("what") for x in e["resource"]["entity"]]]
+
+
+@pytest.mark.parametrize("level", ["system", "group"])
+def test_every_child_an_export_writes_out_is_in_the_access_log(world, level):
+    """domain.md §6: an operation that returns several patients' data writes one
+    AuditEvent per patient; a job logs each child of a batch before writing it."""
+    _, http = world
+    client = http["evi"]
+    status_url = kick_off(client, LEVELS[level])
+    r = wait(client, status_url)
+    assert r.status_code == 200, r.text
+    job = status_url.rsplit("/", 1)[1]
+    found = download(client, r.json())
+    exported = ids(found)["Patient"]
+    assert exported
+    for patient in exported:
+        [event] = _export_events(http["admin"], patient, job)  # one per child and job
+        assert event["action"] == "E" and event["outcome"] == "0"
+        assert {"reference": f"Patient/{patient}"} in [x.get("what") for x in event["entity"]]
+        assert event["agent"][0]["who"]["identifier"]["value"] == "x-evi"  # the client that asked
+    if level == "group":  # a child outside the Group is logged only where what was written names them
+        named = {m for rs in found.values() for r in rs for m in re.findall(r'"Patient/([A-Za-z0-9.-]+)"', json.dumps(r))}
+        others = searched(http["admin"], "Patient") - exported
+        logged = {p for p in others if _export_events(http["admin"], p, job)}
+        assert others - logged and logged <= named

@@ -145,6 +145,31 @@ def test_the_widest_searches_the_planner_allows_run(registry):
     store.close()
 
 
+def test_a_date_range_reads_its_open_ended_rows_by_equality(registry):
+    """The open-ended branch of a date driver (rows whose period has no start) is read
+    by ``low = OPEN_LOW``: SQLite 3.40 preferred the clause's ``low < t`` range and read
+    every older row of the parameter (a week of referrals: 8 ms of 10 at 1,000,000)."""
+    store = SqliteStore(":memory:")
+    plan = parse_search("ServiceRequest", [("authored", "ge2025-03-03"), ("authored", "lt2025-03-10")], registry)
+    statements: list[str] = []
+    try:
+        with store.unit_of_work(write=False) as uow:
+            uow._conn.set_trace_callback(statements.append)
+            uow.search(plan, with_total=True, limit=20)
+            uow._conn.set_trace_callback(None)
+            plans = [
+                detail for text in statements if text.startswith("SELECT") and "idx_date" in text
+                for *_, detail in uow._conn.execute("EXPLAIN QUERY PLAN " + text).fetchall()
+            ]
+    finally:
+        store.close()
+    reads = [p for p in plans if "idx_date_low" in p]
+    assert reads, plans
+    # every read of the low index is bounded from below (low>? or low=?), none from above alone
+    assert all("low>?" in p or "low=?" in p for p in reads), reads
+    assert any("low=?" in p for p in reads), reads
+
+
 class _Counts:
     """A connection answering ``SELECT COUNT(*) FROM (<driver> LIMIT n)`` from a table of
     how many rows each driver lists (the driver text is its name)."""

@@ -1,5 +1,5 @@
 """The embedded SQLite backend."""
 
-from fhir_server.storage.sqlite.store import SqliteStore, SqliteUnitOfWork
+from fhir_server.storage.sqlite.store import SqliteStore, SqliteTuning, SqliteUnitOfWork
 
-__all__ = ["SqliteStore", "SqliteUnitOfWork"]
+__all__ = ["SqliteStore", "SqliteUnitOfWork", "SqliteTuning"]

@@ -12,6 +12,8 @@ that has never been indexed has no ``pid``: its clause matches nothing (``-1``).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 from fhir_server.search.params.reference import IDENTIFIER_SUFFIX, ReferenceValue
@@ -223,6 +225,9 @@ def _date_lower(clauses: list) -> list | None:
     return groups or None
 
 
+_NOT_INDEXED_LOW = re.compile(r"(?<![+\w.])x\.low\b")
+
+
 def _date_driver(sql: Sql, clauses: list, rtype: str, types, driver: Sql) -> str:
     """Rows of a date group read from a range of the (pid, low) index bounded on both
     sides (``_date_lower``), plus the open-ended rows, which no span bounds. The old form
@@ -243,6 +248,9 @@ def _date_driver(sql: Sql, clauses: list, rtype: str, types, driver: Sql) -> str
             lower = bounds[0] if len(bounds) == 1 else f"MAX({', '.join(bounds)})"
             branches.append(f"SELECT x.rid FROM idx_date x INDEXED BY idx_date_low WHERE {rows} AND x.low >= {lower}")
         elif branch == "open-low":
+            # the clause's own terms on ``low`` (``low < t``) kept out of the index (``+``):
+            # SQLite 3.40 took such a range over the equality and read every older row
+            rows = _NOT_INDEXED_LOW.sub("+x.low", rows)
             branches.append(f"SELECT x.rid FROM idx_date x INDEXED BY idx_date_low WHERE {rows} AND x.low = {driver.bind(OPEN_LOW)}")
         else:
             branches.append(f"SELECT x.rid FROM idx_date x WHERE {rows} AND x.high = {driver.bind(OPEN_HIGH)}")

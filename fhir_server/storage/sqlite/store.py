@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 from fhir_server.errors import TooCostly
@@ -52,7 +53,7 @@ from fhir_server.storage.sqlite.schema import INDEX_TABLES, SPAN_UPSERT, Keys, i
 from fhir_server.storage.sqlite.tabulate import assemble, choose_driver, compile_columns
 from fhir_server.storage.tabulation import Tabulation
 
-__all__ = ["SqliteStore", "SqliteUnitOfWork"]
+__all__ = ["SqliteStore", "SqliteUnitOfWork", "SqliteTuning"]
 
 _CURRENT = (
     "SELECT r.version_id, r.last_updated, r.deleted, h.method, h.body "
@@ -60,14 +61,21 @@ _CURRENT = (
 )
 
 
-#: page cache per connection (KiB): the writer's, and each reader's (up to ``READERS`` of them)
-WRITER_CACHE_KB = 64 * 1024
-READER_CACHE_KB = 16 * 1024
-#: bytes of the file each connection maps (shared pages of the OS cache, not copies)
-MMAP_BYTES = 4 * 1024**3
+@dataclass(frozen=True)
+class SqliteTuning:
+    """Memory per connection (the storage URL's ``cache_mb``, ``reader_cache_mb`` and
+    ``mmap_mb``, docs/storage.md): the writer's page cache, each reader's (up to
+    ``READERS`` of them), and the bytes of the file each connection maps. Mapping is off
+    by default: at 1,000,000 resources it measured no faster than the page caches
+    (benchmarks/scale.py), and every mapped page read counts in the server's resident
+    memory (a full ``$export`` of that store: 1.36 GB resident with a 4 GiB mapping)."""
+
+    writer_cache_kb: int = 64 * 1024
+    reader_cache_kb: int = 16 * 1024
+    mmap_bytes: int = 0
 
 
-def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+def _connect(path: str, *, readonly: bool = False, tuning: SqliteTuning = SqliteTuning()) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     conn.execute("PRAGMA busy_timeout = 30000")
     # WAL + NORMAL: a commit survives a process crash; only an OS crash or
@@ -75,10 +83,9 @@ def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     # SQLite's default page cache is 2 MB per connection: a million-resource file (1.2 GB)
     # was read through system calls again and again (issue 16: 485 GB read over one load).
-    # The writer keeps a larger cache of its own (the index pages it updates); every
-    # connection maps the file, so readers share the OS page cache instead of copying pages.
-    conn.execute(f"PRAGMA cache_size = -{(READER_CACHE_KB if readonly else WRITER_CACHE_KB)}")
-    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    # The writer keeps a larger cache of its own (the index pages it updates).
+    conn.execute(f"PRAGMA cache_size = -{(tuning.reader_cache_kb if readonly else tuning.writer_cache_kb)}")
+    conn.execute(f"PRAGMA mmap_size = {tuning.mmap_bytes}")
     if readonly:
         conn.execute("PRAGMA query_only = 1")
     return conn
@@ -91,11 +98,13 @@ class SqliteStore:
     #: reader connections kept open (each serves one unit of work at a time)
     READERS = 8
 
-    def __init__(self, path: str, *, query_timeout: float | None = None, readers: int | None = None):
+    def __init__(self, path: str, *, query_timeout: float | None = None, readers: int | None = None,
+                 tuning: SqliteTuning = SqliteTuning()):
         self.path = path
         self.query_timeout = query_timeout or self.QUERY_TIMEOUT
         self._memory = path == ":memory:"
-        self._writer = _connect(path)
+        self._tuning = tuning
+        self._writer = _connect(path, tuning=tuning)
         if not self._memory:
             self._writer.execute("PRAGMA journal_mode = WAL")
         #: the salted hashes of token and reference values, and the interned parameter ids
@@ -138,7 +147,7 @@ class SqliteStore:
         deadline = self._deadline(deadline)
         if inline and not write and not self._memory:
             if self._inline_reader is None:
-                self._inline_reader = _connect(self.path, readonly=True)
+                self._inline_reader = _connect(self.path, readonly=True, tuning=self._tuning)
                 self._inline_reader.execute("PRAGMA busy_timeout = 0")  # the loop waits for nothing
             with self._run(SqliteUnitOfWork(self._inline_reader, False, self, deadline=deadline, wait=False)) as uow:
                 yield uow
@@ -164,7 +173,7 @@ class SqliteStore:
         try:
             return self._readers.get_nowait()
         except queue.Empty:
-            conn = _connect(self.path, readonly=True)
+            conn = _connect(self.path, readonly=True, tuning=self._tuning)
             self._all_readers.append(conn)
             return conn
 
