@@ -25,7 +25,7 @@ from fhirpathpy.models import models
 
 from fhir_server.spec import load_table
 
-__all__ = ["compile_expression", "compile_relative", "split_union", "check_syntax"]
+__all__ = ["compile_expression", "compile_relative", "split_union", "check_syntax", "expression_roots"]
 
 _PATH = r"[A-Z][A-Za-z]+(?:\.[a-z][A-Za-z]*)+"
 _RELATIVE_PATH = r"[a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)*"
@@ -165,6 +165,32 @@ def compile_expression(expression: str) -> Callable[[dict], list]:
         return out
 
     return union
+
+
+def expression_roots(expression: str) -> tuple[str, ...] | None:
+    """The top-level elements a fast-path expression can find anything under (``ServiceRequest.
+    subject.where(...)`` -> ``("subject",)``), so that indexing can skip it for a resource
+    without them; None where that cannot be told (fhirpathpy, a choice element spelled
+    ``valueX``, a filter on the resource itself)."""
+    roots: list[str] = []
+    types = load_table("types")
+    for part in split_union(expression):
+        m = _SIMPLE.match(part) or _AS_PARENS.match(part) or _AS_CALL.match(part) or _RESOLVE_IS.match(part)
+        if m:
+            root, first = m.group(1).split(".")[:2]
+        elif m := _FILTERED.match(part):
+            root = m.group(1)
+            url, field, _, first = _STEPS.match(m.group(2)).groups()
+            if field is not None:
+                return None
+            first = "extension" if url is not None else first
+        else:
+            return None
+        # a choice element of the type is spelled valueQuantity, valueString...: no one key to look for
+        if f"{first}[x]" in types.get(root, {}).get("e", {}) or root not in types:
+            return None
+        roots.append(first)
+    return tuple(dict.fromkeys(roots))
 
 
 def compile_relative(expression: str) -> Callable[[dict], list]:

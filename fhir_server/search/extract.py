@@ -33,6 +33,9 @@ def extract_index(registry: SearchRegistry, resource: dict, base_url: str | None
     entries: list = []
     present: set[str] = set()
     for extractor in registry.extractors(resource["resourceType"]):
+        roots = extractor.roots
+        if roots is not None and not any(root in resource for root in roots):
+            continue  # nothing it reads is there (most of a type's parameters, on any one resource)
         d = extractor.definition
         try:
             nodes = extractor.evaluate(resource)

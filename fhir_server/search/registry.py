@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from fhir_server.model import is_resource_type, resource_types
-from fhir_server.search.expression import compile_expression, split_union
+from fhir_server.search.expression import compile_expression, expression_roots, split_union
 from fhir_server.search.params import PARAM_TYPES
 from fhir_server.spec import load_table
 
@@ -56,6 +56,8 @@ class SearchParamDef:
 class Extractor:
     definition: SearchParamDef
     evaluate: Callable[[dict], list]
+    #: the top-level elements it can find anything under (None: unknown, always evaluate)
+    roots: tuple[str, ...] | None = None
 
 
 def _expression_for(expression: str, resource_type: str) -> str | None:
@@ -249,7 +251,7 @@ class SearchRegistry:
                     found.append(Extractor(d, evaluate))
                 else:
                     try:
-                        found.append(Extractor(d, compile_expression(expression)))
+                        found.append(Extractor(d, compile_expression(expression), expression_roots(expression)))
                     except Exception:  # noqa: BLE001 - a broken definition must not break writes
                         log.warning("search parameter %s has an expression that does not compile", d.url)
             extractors[resource_type] = found

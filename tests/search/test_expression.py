@@ -253,3 +253,40 @@ def test_the_guides_extension_parameters_take_the_fast_path(monkeypatch):
         "Measure.relatedArtifact.where(type='composed-of').resource",
     ):
         compile_expression(expression)
+
+
+def _examples() -> list[dict]:
+    if not EXAMPLES.is_dir():
+        return []
+    found = []
+    for path in sorted(EXAMPLES.glob("*.json")):
+        try:
+            found.extend(_resources(json.loads(path.read_text())))
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return found
+
+
+def test_skipping_parameters_whose_roots_are_absent_changes_no_index():
+    """``Extractor.roots`` lets indexing skip a parameter whose top-level elements a
+    resource lacks: the index must be exactly what evaluating every parameter gives, on
+    the official examples (when present) and the storage suite's dataset."""
+    from dataclasses import replace
+
+    from fhir_server.search import extract_index
+
+    with_roots = SearchRegistry.from_spec()
+    without = SearchRegistry.from_spec()
+    resources = [r for r in (*_examples(), *DATASET, DELETED_OBSERVATION) if isinstance(r, dict) and "resourceType" in r]
+    skipped = 0
+    for resource in resources:
+        rtype = resource["resourceType"]
+        try:
+            extractors = without.extractors(rtype)
+        except KeyError:
+            continue
+        without._extractors[rtype] = [replace(e, roots=None) for e in extractors]
+        skipped += sum(1 for e in with_roots.extractors(rtype)
+                       if e.roots is not None and not any(k in resource for k in e.roots))
+        assert extract_index(with_roots, resource) == extract_index(without, resource), f"{rtype}/{resource.get('id')}"
+    assert skipped > len(resources)  # most parameters are skipped on most resources
