@@ -141,7 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker.stop()  # the running job stops at its next step and releases its lease
         runtime.store.close()
 
-    app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    # FastAPI's own OpenTelemetry spans are off: they would carry every request's URL and
+    # query (a personnummer in a search) to whatever exporter the environment configures,
+    # and asking whether a provider is configured cost every request ~10 µs (a twentieth
+    # of a read)
+    app = FastAPI(title="evi-fhir", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.runtime = runtime
     #: None with auth off (EVI_AUTH=off)

@@ -23,7 +23,7 @@ def test_options_set_each_connections_cache_and_mapping(tmp_path):
 def test_defaults_without_options(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/evi.db")
     try:
-        assert store._writer.execute("PRAGMA cache_size").fetchone()[0] == -64 * 1024
+        assert store._writer.execute("PRAGMA cache_size").fetchone()[0] == -256 * 1024
         assert store._writer.execute("PRAGMA mmap_size").fetchone()[0] == 0  # no mapping
     finally:
         store.close()
