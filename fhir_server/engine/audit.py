@@ -21,11 +21,12 @@ from fhir_server.audit import Access, AuditTrail, by_patient, is_patient_data, p
 from fhir_server.engine.work import Work
 from fhir_server.errors import FhirError
 from fhir_server.search.index import IndexSet
+from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import ResourceVersion
 
 __all__ = [
     "trail_of", "record_read", "record_write", "record_deletion", "record_listed", "covers_patient_data",
-    "logged_step", "step_access",
+    "logged_step", "step_access", "version_patients",
 ]
 
 _WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch"}
@@ -40,16 +41,23 @@ def _ref(version: ResourceVersion) -> str:
     return f"{version.resource_type}/{version.id}/_history/{version.version_id}"
 
 
-def _patients(work: Work, version: ResourceVersion | None) -> tuple[str, ...]:
-    if version is None:
-        return ()
+def version_patients(registry: SearchRegistry, version: ResourceVersion, base_url: str | None) -> tuple[str, ...]:
+    """The patients of a stored version: a Patient's own id, else the local Patients its
+    compartment parameters name in its body (also for deliveries and export jobs:
+    engine/disclosures.py)."""
     if version.resource_type == "Patient":
         return (version.id,)
     if version.body is None:
         return ()
+    return patients_of(registry, orjson.loads(version.body), base_url)
+
+
+def _patients(work: Work, version: ResourceVersion | None) -> tuple[str, ...]:
+    if version is None:
+        return ()
     # the registry as built (spec + guide): compartment parameters are the spec's, and a read
     # by id must not ask the store whether stored SearchParameters changed
-    return patients_of(work.runtime.registry, orjson.loads(version.body), work.ctx.base_url)
+    return version_patients(work.runtime.registry, version, work.ctx.base_url)
 
 
 def record_read(work: Work, version: ResourceVersion, interaction: str = "read") -> None:

@@ -2,7 +2,7 @@
 
 The delivery worker (``notify``) reports every attempt that carried events: a
 Subscription's notification (``id-only`` or ``full-resource``) or a relay's write to an
-upstream server (``notify/disclosure.py``: ``Disclosure``). Such an attempt hands a
+upstream server (``Disclosure``, below; ``notify/disclosure.py``). Such an attempt hands a
 child's data, or the news that it changed, to another system, so it is logged as a
 client's read would be: one AuditEvent per patient, stored before the worker moves on.
 
@@ -20,31 +20,40 @@ payload names no resource and is not logged).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from dataclasses import dataclass
+from typing import Callable
 
-import orjson
-
-from fhir_server.audit import Access, AuditWriter, RequestFacts, by_patient, is_patient_data, patients_of
+from fhir_server.audit import Access, AuditWriter, RequestFacts, by_patient, is_patient_data
+from fhir_server.engine.audit import version_patients
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.work import Runtime
 from fhir_server.model import format_instant
 from fhir_server.security import Caller
 from fhir_server.storage.base import ResourceVersion
 
-__all__ = ["DisclosureRecorder", "ExportAccessRecorder"]
+__all__ = ["Disclosure", "DisclosureRecorder", "ExportAccessRecorder"]
 
 _RELAY_CLIENT = "the server's relay to an upstream FHIR server (no client)"
 
 
-class DeliveryAttempt(Protocol):
-    """What the delivery worker reports (``notify.Disclosure``, read by attribute)."""
+@dataclass(frozen=True)
+class Disclosure:
+    """One delivery attempt that carried events, as the delivery worker reports it."""
 
+    #: as whom the events were judged: the Subscription's owner (None: auth off, or a relay)
     owner: Caller | None
+    #: ``Subscription/{id}`` or ``relay/{key}``
     stream: str
+    #: where it went: the rest-hook endpoint, or the relay's FHIR base URL
     recipient: str
+    #: empty | id-only | full-resource (a Subscription's payload), or relay
     content: str
+    #: the event numbers sent (first, last)
     events: tuple[int, int]
+    #: (type, id) of every resource the attempt carried in full (full-resource, relay) or
+    #: named (id-only: the focus); none for an empty payload
     resources: tuple[tuple[str, str], ...]
+    #: delivered | failed
     outcome: str
 
 
@@ -58,7 +67,7 @@ class DisclosureRecorder:
         self.base_url = base_url
         self.auth_on = auth_on
 
-    def __call__(self, attempt: DeliveryAttempt) -> None:
+    def __call__(self, attempt: Disclosure) -> None:
         accesses = self.accesses(attempt)
         if not accesses:
             return
@@ -75,7 +84,7 @@ class DisclosureRecorder:
         )
         self.writer.write_blocking(facts, accesses)
 
-    def accesses(self, attempt: DeliveryAttempt) -> list[Access]:
+    def accesses(self, attempt: Disclosure) -> list[Access]:
         """One Access per patient whose data the attempt carried or named."""
         carried = [(t, i) for t, i in attempt.resources if is_patient_data(t)]
         if not carried:
@@ -88,8 +97,8 @@ class DisclosureRecorder:
                     patients: tuple[str, ...] = (rid,)
                 else:
                     current = work.uow.current(rtype, rid)
-                    body = current.body if current is not None and not current.deleted else None
-                    patients = patients_of(self.runtime.registry, orjson.loads(body), self.base_url) if body else ()
+                    gone = current is None or current.deleted
+                    patients = () if gone else version_patients(self.runtime.registry, current, self.base_url)
                 found.append((f"{rtype}/{rid}", patients))
         operation = "relay" if attempt.content == "relay" else "notification"
         return [
@@ -132,8 +141,6 @@ class ExportAccessRecorder:
         return written
 
     def _patients(self, version: ResourceVersion, base_url: str) -> tuple[str, ...]:
-        if version.resource_type == "Patient":
-            return (version.id,)
-        if not is_patient_data(version.resource_type) or version.body is None:
+        if not is_patient_data(version.resource_type):
             return ()
-        return patients_of(self.runtime.registry, orjson.loads(version.body), base_url)
+        return version_patients(self.runtime.registry, version, base_url)

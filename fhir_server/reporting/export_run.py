@@ -261,12 +261,12 @@ class ExportRun:
         return out
 
     def _step(self, lines: dict[str, list[bytes]], read: int, position: dict,
-              versions: list[ResourceVersion] = ()) -> bool:
+              versions: list[ResourceVersion] | None = None) -> bool:
         """``lines``: file name -> lines to append; ``versions``: what they hold."""
         if self._stop.is_set() or not self._save(self.state.to_json()):  # still ours?
             return False
         if self._on_written is not None and versions:  # logged before anyone can read it
-            self._on_written(list(versions))
+            self._on_written(versions)
         for name, found in lines.items():
             self._files.append(name, found)
         self._files.flush()
