@@ -23,6 +23,17 @@ def _deliveries(events: list[dict]) -> list[dict]:
     return [e for e in events if any(s.get("code") == NOTIFICATION for s in e["subtype"])]
 
 
+def _logged_deliveries(client, patient: str) -> list[dict]:
+    """The child's delivery events, once there are any (up to 5 s): the attempt is logged
+    before the worker moves on, and the log is read right after the receiver got it."""
+    for _ in range(100):
+        found = _deliveries(_events_of(client, patient))
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
 def test_each_delivery_carrying_a_childs_data_is_logged_for_that_child(fhir_http):
     mine, child = f"Organization/o-{uuid.uuid4().hex[:12]}", f"child-{uuid.uuid4().hex[:10]}"
     with Receiver() as full, Receiver() as empty:
@@ -37,14 +48,7 @@ def test_each_delivery_carrying_a_childs_data_is_logged_for_that_child(fhir_http
         written = r.json()
         for hook in (full, empty):
             hook.wait_for(lambda hook=hook: hook.events() == [1])
-    # the attempt is logged before the worker moves on; the log is read right after it
-    deadline_events: list[dict] = []
-    for _ in range(100):
-        deadline_events = _deliveries(_events_of(fhir_http, child))
-        if deadline_events:
-            break
-        time.sleep(0.05)
-    [event] = deadline_events
+    [event] = _logged_deliveries(fhir_http, child)
     assert event["action"] == "E" and event["outcome"] == "0"
     assert {"system": "http://hl7.org/fhir/restful-interaction", "code": "operation"} in event["subtype"]
     client_agent = event["agent"][0]
@@ -69,12 +73,7 @@ def test_the_delivery_event_validates_against_the_audit_profile(fhir_http):
         assert fhir_http.post("/Task", json=task(mine, **{"for": {"reference": f"Patient/{child}"}}),
                               headers=FHIR_JSON).status_code == 201
         ids.wait_for(lambda: ids.events() == [1])
-    for _ in range(100):
-        found = _deliveries(_events_of(fhir_http, child))
-        if found:
-            break
-        time.sleep(0.05)
-    [event] = found
+    [event] = _logged_deliveries(fhir_http, child)
     r = fhir_http.post("/AuditEvent/$validate", json=event, headers=FHIR_JSON)
     errors = [i for i in r.json()["issue"] if i["severity"] in ("error", "fatal")]
     assert r.status_code == 200 and not errors, errors
