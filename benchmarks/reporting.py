@@ -38,11 +38,13 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # rest_core
 
 from fhir_server.app import build_runtime  # noqa: E402
 from fhir_server.engine import RequestContext, process_bundle  # noqa: E402
 from fhir_server.reporting import MEASURES, evaluate_measure, skr_csv, skr_wait_times  # noqa: E402
 from fhir_server.settings import Settings  # noqa: E402
+from rest_core import luhn_digit  # noqa: E402  (the benchmarks' one personnummer check digit)
 
 DATASET_VERSION = 3  # 3: personnummer with a valid Luhn digit (the server checks it)
 CS = "https://evi-fhir.org/fhir/CodeSystem/"
@@ -76,11 +78,7 @@ def _pnr(born: date, p: int) -> str:
     """A valid personnummer (the server checks the Luhn digit over the last ten digits),
     unique per patient index: birth day from ``p``, serial ``p // 6900`` (0..~17 at 1,000,000)."""
     serial = f"{born:%y%m%d}{p // 6900 % 1000:03d}"
-    total = 0
-    for i, ch in enumerate(serial):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return f"{born:%Y%m%d}{p // 6900 % 1000:03d}{(10 - total % 10) % 10}"
+    return f"{born:%Y%m%d}{p // 6900 % 1000:03d}{luhn_digit(serial)}"
 
 
 def _units() -> Iterator[dict]:

@@ -79,12 +79,20 @@ def create_bodies(n: int, tag: str) -> list[bytes]:
     return [orjson.dumps(service_request(i, tag)) for i in range(n)]
 
 
+def luhn_digit(nine: str) -> int:
+    """The check digit of a personnummer's nine digits YYMMDDNNN (the server checks it on
+    every write): the benchmarks' one copy."""
+    total = 0
+    for i, ch in enumerate(nine):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10
+
+
 def personnummer(i: int) -> str:
-    """A valid personnummer (the server checks the date and the Luhn digit) for a child
-    born 2012-03-04, serial from ``i``."""
+    """A valid personnummer for a child born 2012-03-04, serial from ``i``."""
     nine = f"120304{i % 1000:03d}"
-    total = sum(sum(divmod(int(d) * (2 - k % 2), 10)) for k, d in enumerate(nine))
-    return f"20{nine}{(10 - total % 10) % 10}"
+    return f"20{nine}{luhn_digit(nine)}"
 
 
 def transaction_bundle(patients: int, tag: str) -> dict:

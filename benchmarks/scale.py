@@ -49,7 +49,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rest_core import free_port, percentile, proc_cpu_seconds  # noqa: E402
+from rest_core import free_port, luhn_digit, percentile, proc_cpu_seconds  # noqa: E402
 
 FHIR_JSON = "application/fhir+json"
 HEADERS = {"Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
@@ -103,16 +103,7 @@ class Plan:
         every write) and unique per index (birth day from ``p``, serial from ``p // 6500``)."""
         born = date(2008, 1, 1) + timedelta(days=(p * 7919) % 6500)
         serial = f"{born:%y%m%d}{p // 6500 % 1000:03d}"
-        return f"{born:%Y%m%d}{p // 6500 % 1000:03d}{_luhn(serial)}"
-
-
-def _luhn(digits: str) -> int:
-    """The check digit of a personnummer's nine digits YYMMDDNNN."""
-    total = 0
-    for i, ch in enumerate(digits):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10
+        return f"{born:%Y%m%d}{p // 6500 % 1000:03d}{luhn_digit(serial)}"
 
 
 def generate(plan: Plan) -> Iterator[dict]:

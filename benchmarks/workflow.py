@@ -36,7 +36,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rest_core import ACCEPT, CONNECTIONS, FHIR_JSON, Phase, Server, percentile, run_parallel, split  # noqa: E402
+from rest_core import ACCEPT, CONNECTIONS, FHIR_JSON, Phase, Server, luhn_digit, percentile, run_parallel, split  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SD = "https://evi-fhir.org/fhir/StructureDefinition/"
@@ -46,18 +46,10 @@ HEADERS = {"Content-Type": FHIR_JSON, **ACCEPT}
 REGION = 'name = "benchmark"\nevi_unit = "Organization/evi-vgr"\nbup_acute_unit = "Organization/bup-akut-vgr"\n'
 
 
-def luhn(nine: str) -> str:
-    total = 0
-    for i, ch in enumerate(nine):
-        n = int(ch) * (2 if i % 2 == 0 else 1)
-        total += n - 9 if n > 9 else n
-    return str((10 - total % 10) % 10)
-
-
 def pnr(rng: random.Random) -> tuple[str, str]:
     born = date(2009, 1, 1) + timedelta(days=rng.randrange(16 * 365))
     nine = f"{born:%y%m%d}{rng.randrange(980, 1000):03d}"
-    return born.isoformat(), f"{born:%Y}{nine[2:]}{luhn(nine)}"[:12]
+    return born.isoformat(), f"{born:%Y}{nine[2:]}{luhn_digit(nine)}"[:12]
 
 
 def intake_bundle(rng: random.Random, questionnaire_response: dict, *, profiled: bool) -> bytes:
