@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
+
+import orjson
 
 from fhir_server.audit.trail import Access, action_of, outcome_of
 from fhir_server.security import HSA_SYSTEM, Caller
@@ -181,8 +184,31 @@ def _entities(facts: RequestFacts, access: Access) -> list[dict]:
     return entities
 
 
-def audit_event(facts: RequestFacts, access: Access, server: ServerIdentity) -> dict:
-    """The AuditEvent of one access; ``id`` and the chain extension are set when it is sealed."""
+@lru_cache(maxsize=1024)
+def _prepared_agents(caller: Caller | None, auth_on: bool, address: str | None, address_type: str,
+                     client_display: str | None, server: ServerIdentity, action: str) -> orjson.Fragment:
+    """``_agents`` serialised as canonical JSON once per client, address and action: a
+    process sees few of them, and the agents are most of an event's bytes."""
+    facts = RequestFacts("", "", 200, caller, auth_on, address, address_type, client_display)
+    return orjson.Fragment(orjson.dumps(_agents(facts, server, action), option=orjson.OPT_SORT_KEYS))
+
+
+@lru_cache(maxsize=64)
+def _prepared_source(server: ServerIdentity) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(_source(server), option=orjson.OPT_SORT_KEYS))
+
+
+def _source(server: ServerIdentity) -> dict:
+    return {"observer": server.who(), "type": _SOURCE_TYPE}
+
+
+def audit_event(facts: RequestFacts, access: Access, server: ServerIdentity, *, prepared: bool = False) -> dict:
+    """The AuditEvent of one access; ``id`` and the chain extension are set when it is sealed.
+
+    ``prepared``: for sealing and storing only (``audit.writer``): the parts a client's
+    events share (agents, source) come as pre-serialised canonical JSON
+    (``orjson.Fragment``), so the event serialises to the same bytes with less work; a
+    test compares the two for every shape of event."""
     status = access.outcome if access.outcome is not None else facts.status
     outcome = outcome_of(status)
     action = action_of(access.interaction)
@@ -204,7 +230,12 @@ def audit_event(facts: RequestFacts, access: Access, server: ServerIdentity) -> 
     }
     if outcome != "0":
         event["outcomeDesc"] = f"{_OUTCOME_TEXT[outcome]}: HTTP {status}"
-    event["agent"] = _agents(facts, server, action)
-    event["source"] = {"observer": server.who(), "type": _SOURCE_TYPE}
+    if prepared:
+        event["agent"] = _prepared_agents(facts.caller, facts.auth_on, facts.address, facts.address_type,
+                                          facts.client_display, server, action)
+        event["source"] = _prepared_source(server)
+    else:
+        event["agent"] = _agents(facts, server, action)
+        event["source"] = _source(server)
     event["entity"] = _entities(facts, access)
     return event

@@ -45,13 +45,20 @@ def chain_value(previous: str, content: bytes) -> str:
     return hashlib.sha256(previous.encode("ascii") + content).hexdigest()
 
 
+_SPLICE_HEAD = b',"extension":[{"url":"' + CHAIN_URL.encode("ascii") + b'","valueString":"'
+
+
 def seal(event: dict, seq: int, previous: str) -> tuple[str, bytes]:
     """Give ``event`` (from ``balp.audit_event``: no extension yet) its id and chain value;
-    its bytes as stored (the extension comes last in them: JSON members have no order)."""
+    its bytes as stored: ``C`` with the extension spliced in as its last member (JSON
+    members have no order), so the event is serialised once."""
     event["id"] = str(seq)
-    value = chain_value(previous, orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
-    event["extension"] = [{"url": CHAIN_URL, "valueString": value}]
-    return value, orjson.dumps(event)
+    content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    value = chain_value(previous, content)
+    if "extension" in event:  # not an event of balp's: the general way, its extensions kept
+        event["extension"] = [*(event["extension"] or ()), {"url": CHAIN_URL, "valueString": value}]
+        return value, orjson.dumps(event)
+    return value, b"%s%s%s\"}]}" % (content[:-1], _SPLICE_HEAD, value.encode("ascii"))
 
 
 def check(body: bytes, previous: str, expected_id: str) -> tuple[str | None, str | None]:

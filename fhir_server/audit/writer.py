@@ -48,7 +48,7 @@ class AuditUnavailable(Unavailable):
 
 
 def build_entries(facts: RequestFacts, accesses: Sequence[Access], server: ServerIdentity) -> list[AuditEntry]:
-    return [AuditEntry(a.patient, facts.recorded, audit_event(facts, a, server)) for a in accesses]
+    return [AuditEntry(a.patient, facts.recorded, audit_event(facts, a, server, prepared=True)) for a in accesses]
 
 
 def _seal(content: object, seq: int, previous: str) -> tuple[str, bytes]:

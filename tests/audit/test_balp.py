@@ -80,3 +80,25 @@ def test_outcomes_and_anonymous_clients():
     assert own["outcome"] == "4"
     off = audit_event(_facts(None, auth_on=False), Access("read", "p1"), SERVER)
     assert off["agent"][0]["who"]["display"].startswith("anonymous") and len(_requestors(off)) == 1
+
+
+@pytest.mark.parametrize("caller", [CLIENT, PERSON, None])
+@pytest.mark.parametrize("interaction", ["read", "create", "delete", "search-type", "operation"])
+@pytest.mark.parametrize("status", [200, 403, 503])
+def test_a_prepared_event_serialises_to_the_same_bytes(caller, interaction, status):
+    """The writer's events share pre-serialised parts (``prepared``): sealed, they must be
+    byte for byte what the plain event gives, or the chain would not verify."""
+    import orjson
+
+    from fhir_server.audit import check, seal
+
+    for address in ("10.0.0.7", None, "fe80::1"):
+        facts = RequestFacts("2026-12-03T10:00:00.000000Z", "req-ä\"1", status, caller, caller is not None, address)
+        access = Access(interaction, "p1" if caller else None, ("Observation/o1/_history/2",), "name=Ö\\x&y=\n",
+                        "Observation", operation="everything" if interaction == "operation" else None)
+        plain = audit_event(facts, access, SERVER)
+        prepared = audit_event(facts, access, SERVER, prepared=True)
+        assert seal(plain, 7, "") == seal(prepared, 7, "")
+        value, body = seal(prepared, 7, "a" * 64)
+        assert check(body, "a" * 64, "7") == (value, None)
+        assert orjson.loads(body)["agent"] == audit_event(facts, access, SERVER)["agent"]

@@ -39,3 +39,18 @@ def test_check_names_what_is_wrong():
     assert "not JSON" in check(b"{", "", "1")[1]
     assert "no (or more than one)" in check(orjson.dumps(_event()), "", "1")[1]
     assert chain_value("", b"") == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_sealed_event_is_stored_with_its_chain_extension_last_and_others_kept():
+    event = {"resourceType": "AuditEvent", "action": "R", "recorded": "2026-12-03T10:00:00.000000Z"}
+    value, body = seal(dict(event), 3, "")
+    stored = orjson.loads(body)
+    assert list(stored)[-1] == "extension" and stored["extension"] == [{"url": CHAIN_URL, "valueString": value}]
+    assert check(body, "", "3") == (value, None)
+    # an event that already has an extension keeps it, and the chain covers it
+    other = {"url": "https://example.org/x", "valueString": "y"}
+    previous = value
+    value, body = seal({**event, "extension": [other]}, 4, previous)
+    stored = orjson.loads(body)
+    assert stored["extension"] == [other, {"url": CHAIN_URL, "valueString": value}]
+    assert check(body, previous, "4") == (value, None)
