@@ -29,13 +29,48 @@ def _localize(entries: list, base_url: str | None) -> list:
     ]
 
 
+#: id(a type's extractor list) -> (that list, {top-level element: positions of the
+#: extractors reading under it}, positions of those that may read anything); an entry
+#: counts only while the registry still hands out that very list
+_PLANS: dict[int, tuple[list, dict[str, tuple[int, ...]], tuple[int, ...]]] = {}
+
+
+def _plan(extractors: list) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    found = _PLANS.get(id(extractors))
+    if found is not None and found[0] is extractors:
+        return found[1], found[2]
+    by_root: dict[str, list[int]] = {}
+    always: list[int] = []
+    for position, extractor in enumerate(extractors):
+        if extractor.roots is None:
+            always.append(position)
+        else:
+            for root in extractor.roots:
+                by_root.setdefault(root, []).append(position)
+    plan = {root: tuple(positions) for root, positions in by_root.items()}, tuple(always)
+    if len(_PLANS) > 4096:
+        _PLANS.clear()
+    _PLANS[id(extractors)] = (extractors, *plan)  # holding the list keeps its id unique
+    return plan
+
+
+def _relevant(extractors: list, resource: dict) -> list:
+    """The extractors that may find something in ``resource``, in the registry's order:
+    those reading under one of its top-level elements (most of a type's parameters
+    read elements that any one resource does not have), and those of unknown reach."""
+    by_root, always = _plan(extractors)
+    positions = set(always)
+    for key in resource:
+        found = by_root.get(key)
+        if found is not None:
+            positions.update(found)
+    return [extractors[p] for p in sorted(positions)]
+
+
 def extract_index(registry: SearchRegistry, resource: dict, base_url: str | None = None) -> IndexSet:
     entries: list = []
     present: set[str] = set()
-    for extractor in registry.extractors(resource["resourceType"]):
-        roots = extractor.roots
-        if roots is not None and not any(root in resource for root in roots):
-            continue  # nothing it reads is there (most of a type's parameters, on any one resource)
+    for extractor in _relevant(registry.extractors(resource["resourceType"]), resource):
         d = extractor.definition
         try:
             nodes = extractor.evaluate(resource)
