@@ -407,3 +407,15 @@ def test_odd_requests_get_a_4xx_outcome_never_a_500(server, method, path, conten
         r = http.request(method, path, content=content, headers={"Content-Type": content_type})
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
     assert r.json()["resourceType"] == "OperationOutcome", r.text
+
+
+def test_a_repeating_primitive_may_hold_null_where_its_extension_stands(http, uid):
+    """json.html#primitive: ``"given": [null, "Bo"]`` with the extension at that position
+    in ``_given`` is valid FHIR; a null with no extension beside it is not."""
+    absent = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
+    r = post(http, patient(uid, name=[{"family": "Test", "given": [None, "Bo"], "_given": [absent, None]}]))
+    assert r.status_code == 201, r.text
+    assert r.json()["name"][0]["given"] == [None, "Bo"]
+    assert http.get("/Patient", params={"identifier": f"{SYS}|{uid}", "given": "Bo"}).json()["total"] == 1
+    assert_outcome(post(http, patient(uid, name=[{"given": [None, "Bo"]}])), 400)
+    assert count(http, uid) == 1
