@@ -20,6 +20,7 @@ from fhir_server.api import (
     trailing_slash_redirect,
     type_interactions,
 )
+from fhir_server.api.access_log import install_access_log_filter
 from fhir_server.audit import AuditWriter, ServerIdentity
 from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
 from fhir_server.engine import DisclosureRecorder, ExportAccessRecorder, Runtime, install_search_parameter_hook, load_stored_search_parameters
@@ -116,6 +117,7 @@ def build_notifier(settings: Settings, runtime: Runtime, authentication=None, au
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    install_access_log_filter()  # no query string (a personnummer, say) in the access log
     runtime = build_runtime(settings)
     try:
         authentication = build_authentication(settings, runtime.store.replay)
