@@ -2,9 +2,8 @@
 
 fhir.resources accepts ``null`` values, empty arrays and empty objects; the JSON
 format forbids all three ("there are no null values or empty arrays/objects").
-The one exception is a repeating primitive and its ``_name`` array of extensions, where
-``null`` keeps the two arrays' positions aligned: in ``_name`` anywhere, in the
-primitive array where ``_name`` has the extension at that position (json.html#primitive).
+The one exception is the ``_name`` array of primitive extensions, where ``null``
+keeps the positions of the primitive array aligned.
 """
 
 from __future__ import annotations
@@ -44,10 +43,6 @@ def _check_nested_lists(value: list, room: int) -> None:
                 stack.append((child, left - 1))
 
 
-def _has_extension_at(siblings: object, i: int) -> bool:
-    return isinstance(siblings, list) and i < len(siblings) and isinstance(siblings[i], dict)
-
-
 def _walk_object(obj: dict, path: str, issues: list[Issue], room: int) -> None:
     """``room``: how many more levels of objects and arrays may be nested below ``obj``."""
     if not obj:
@@ -68,13 +63,11 @@ def _walk_object(obj: dict, path: str, issues: list[Issue], room: int) -> None:
             if not value:
                 issues.append(Issue("Empty arrays are not allowed in FHIR", "structure", (child,)))
                 continue
-            # a primitive array may hold null where its ``_name`` sibling has the extension
-            # instead (json.html#primitive: "code": [null, "b"], "_code": [{...}, null])
-            siblings = None if key.startswith("_") else obj.get("_" + key)
+            allow_null = key.startswith("_")
             for i, item in enumerate(value):
                 item_path = f"{child}[{i}]"
                 if item is None:
-                    if not (key.startswith("_") or _has_extension_at(siblings, i)):
+                    if not allow_null:
                         issues.append(Issue("null is not allowed in FHIR JSON arrays", "structure", (item_path,)))
                 elif isinstance(item, dict):
                     if room < 2:
