@@ -15,7 +15,6 @@ that is read.
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from typing import Iterable
 
@@ -65,27 +64,6 @@ def patients_in_index(resource_type: str, rid: str, index: IndexSet | None) -> t
     return tuple(dict.fromkeys(found))
 
 
-#: (registry id, type) -> (the registry's extractor list for the type, those of its compartment
-#: parameters); an entry counts only while the registry still hands out that very list
-_FILTERED: dict[tuple[int, str], tuple[list, tuple]] = {}
-_FILTERED_LOCK = threading.Lock()
-
-
-def _compartment_extractors(registry: SearchRegistry, resource_type: str) -> tuple:
-    every = registry.extractors(resource_type)
-    key = (id(registry), resource_type)
-    found = _FILTERED.get(key)
-    if found is not None and found[0] is every:
-        return found[1]
-    params = compartment_params(resource_type)
-    mine = tuple(e for e in every if e.definition.code in params)
-    with _FILTERED_LOCK:
-        if len(_FILTERED) > 4096:
-            _FILTERED.clear()
-        _FILTERED[key] = (every, mine)  # holding ``every`` keeps its identity unique
-    return mine
-
-
 def _patient_id(node: object, absolute: str | None) -> str | None:
     """``Patient/{id}`` (or this server's absolute URL of it, versioned or not) -> id."""
     ref = node.get("reference") if isinstance(node, dict) else None
@@ -108,11 +86,15 @@ def patients_of(registry: SearchRegistry, resource: dict, base_url: str | None) 
     if rtype == "Patient":
         rid = resource.get("id")
         return (rid,) if isinstance(rid, str) else ()
-    if not isinstance(rtype, str) or not compartment_params(rtype):
+    compartment = compartment_params(rtype) if isinstance(rtype, str) else ()
+    if not compartment:
         return ()
     absolute = base_url.rstrip("/") + "/Patient/" if base_url else None
     found: list[str] = []
-    for extractor in _compartment_extractors(registry, rtype):
+    # the type's compartment parameters' extractors, kept by the registry beside the rest
+    mine = registry.derived(rtype, "patient-compartment",
+                            lambda every: tuple(e for e in every if e.definition.code in compartment))
+    for extractor in mine:
         try:
             nodes = extractor.evaluate(resource)
         except Exception:  # noqa: BLE001 - what cannot be evaluated names no patient (as in indexing)

@@ -29,16 +29,9 @@ def _localize(entries: list, base_url: str | None) -> list:
     ]
 
 
-#: id(a type's extractor list) -> (that list, {top-level element: positions of the
-#: extractors reading under it}, positions of those that may read anything); an entry
-#: counts only while the registry still hands out that very list
-_PLANS: dict[int, tuple[list, dict[str, tuple[int, ...]], tuple[int, ...]]] = {}
-
-
-def _plan(extractors: list) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-    found = _PLANS.get(id(extractors))
-    if found is not None and found[0] is extractors:
-        return found[1], found[2]
+def _plan(extractors: list) -> tuple[list, dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """The extractors, {top-level element: positions of those reading under it}, and the
+    positions of those that may read anything."""
     by_root: dict[str, list[int]] = {}
     always: list[int] = []
     for position, extractor in enumerate(extractors):
@@ -47,18 +40,14 @@ def _plan(extractors: list) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]
         else:
             for root in extractor.roots:
                 by_root.setdefault(root, []).append(position)
-    plan = {root: tuple(positions) for root, positions in by_root.items()}, tuple(always)
-    if len(_PLANS) > 4096:
-        _PLANS.clear()
-    _PLANS[id(extractors)] = (extractors, *plan)  # holding the list keeps its id unique
-    return plan
+    return extractors, {root: tuple(positions) for root, positions in by_root.items()}, tuple(always)
 
 
-def _relevant(extractors: list, resource: dict) -> list:
-    """The extractors that may find something in ``resource``, in the registry's order:
-    those reading under one of its top-level elements (most of a type's parameters
+def _relevant(registry: SearchRegistry, resource: dict) -> list:
+    """The type's extractors that may find something in ``resource``, in the registry's
+    order: those reading under one of its top-level elements (most of a type's parameters
     read elements that any one resource does not have), and those of unknown reach."""
-    by_root, always = _plan(extractors)
+    extractors, by_root, always = registry.derived(resource["resourceType"], "by-root", _plan)
     positions = set(always)
     for key in resource:
         found = by_root.get(key)
@@ -70,7 +59,7 @@ def _relevant(extractors: list, resource: dict) -> list:
 def extract_index(registry: SearchRegistry, resource: dict, base_url: str | None = None) -> IndexSet:
     entries: list = []
     present: set[str] = set()
-    for extractor in _relevant(registry.extractors(resource["resourceType"]), resource):
+    for extractor in _relevant(registry, resource):
         d = extractor.definition
         try:
             nodes = extractor.evaluate(resource)

@@ -124,6 +124,8 @@ class SearchRegistry:
         for d in definitions:
             self._add(d)
         self._extractors: dict[str, list[Extractor]] = {}
+        #: (type, name) -> what ``derived`` made from the type's extractors
+        self._derived: dict[tuple[str, str], object] = {}
         self._single: dict[tuple[str, str], bool] = {}
 
     @classmethod
@@ -149,14 +151,17 @@ class SearchRegistry:
         """Honour a definition for new writes (``$reindex`` applies it to stored ones)."""
         with self._lock:
             self._add(d)
-            self._extractors = {}
+            self._forget_extractors()
 
     def unregister(self, url: str) -> None:
         with self._lock:
             found = self._by_url.get(url)
             if found is not None:
                 self._remove(found)
-                self._extractors = {}
+                self._forget_extractors()
+
+    def _forget_extractors(self) -> None:
+        self._extractors, self._derived = {}, {}
 
     def definitions(self) -> list[SearchParamDef]:
         """Every definition (one per url), to build an equal registry from."""
@@ -255,6 +260,16 @@ class SearchRegistry:
                     except Exception:  # noqa: BLE001 - a broken definition must not break writes
                         log.warning("search parameter %s has an expression that does not compile", d.url)
             extractors[resource_type] = found
+        return found
+
+    def derived(self, resource_type: str, name: str, make: Callable[[list[Extractor]], object]) -> object:
+        """``make(self.extractors(resource_type))``, kept as long as those extractors are
+        (a registered or removed definition forgets both): what indexing and the PDL log
+        derive from a type's extractors on every write and read."""
+        key = (resource_type, name)
+        found = self._derived.get(key)
+        if found is None:
+            found = self._derived[key] = make(self.extractors(resource_type))
         return found
 
 
