@@ -368,19 +368,17 @@ class SqliteUnitOfWork:
                 self._pids.rolled_back(self._raw)
             # what it read after its own writes was never committed
             self._all_facts.pop(id(self._raw), None)
-        self._facts = None
+        self._facts, self._bumped, self._newest_written = None, False, None
 
     def _committed_facts(self) -> None:
         """Its own commit does not move the connection's data_version: the facts follow it."""
         facts = self._facts or self._all_facts.get(id(self._raw))
-        self._facts = None
-        if facts is None:
-            return
-        if self._bumped:
-            facts.counters.clear()
-        if self._newest_written is not None and facts.newest is not _UNKNOWN:
-            facts.newest = max(facts.newest or "", self._newest_written)  # type: ignore[type-var]
-        self._bumped, self._newest_written = False, None
+        if facts is not None:
+            if self._bumped:
+                facts.counters.clear()
+            if self._newest_written is not None and facts.newest is not _UNKNOWN:
+                facts.newest = max(facts.newest or "", self._newest_written)  # type: ignore[type-var]
+        self._facts, self._bumped, self._newest_written = None, False, None
 
     def _checked_facts(self) -> _Facts:
         """The connection's facts, valid for this transaction (read at its first use)."""
@@ -687,12 +685,10 @@ class SqliteUnitOfWork:
 
     def newest_instant(self) -> str | None:
         facts = self._checked_facts()
-        if facts.newest is _UNKNOWN:
+        if facts.newest is _UNKNOWN:  # read in this transaction: its own writes included
             row = self._conn.execute("SELECT last_updated FROM history ORDER BY seq DESC LIMIT 1").fetchone()
             facts.newest = row[0] if row else None
-            if self._newest_written is not None:  # read after this transaction's own write
-                facts.newest = max(facts.newest or "", self._newest_written)
         newest = facts.newest
         if self._newest_written is not None and (newest is None or newest < self._newest_written):
-            return self._newest_written
+            return self._newest_written  # written after the facts were read
         return newest  # type: ignore[return-value]
