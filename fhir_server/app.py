@@ -21,7 +21,7 @@ from fhir_server.api import (
     type_interactions,
 )
 from fhir_server.api.access_log import install_access_log_filter
-from fhir_server.audit import AuditWriter, ServerIdentity
+from fhir_server.audit import AuditWriter, ServerIdentity, seal_record
 from fhir_server.conformance import build_capability_statement, ig_directory, ig_search_parameters
 from fhir_server.engine import DisclosureRecorder, ExportAccessRecorder, Runtime, install_search_parameter_hook, load_stored_search_parameters
 from fhir_server.engine.capabilities import Capabilities
@@ -158,7 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.audit_writer = (
         AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base)) if settings.audit else None
     )
-    if app.state.audit_writer is not None:  # the children each export job writes out, in the PDL log
+    if app.state.audit_writer is None:  # answered before the log was turned off: still belongs in it
+        runtime.store.audit.recover(seal_record)
+    else:  # the children each export job writes out, in the PDL log
         exports.access_log = ExportAccessRecorder(app.state.audit_writer, runtime, auth_on=authentication is not None)
     app.state.exports = exports
     profiles = supported_profiles(ig_directory(settings.profiles_dir))

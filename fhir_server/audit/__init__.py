@@ -1,5 +1,5 @@
 """The PDL access log (domain.md §6): what a request did to patient data (``AuditTrail``),
-BALP AuditEvents, their SHA-256 chain, the group-commit writer, the patient's extract,
+BALP AuditEvents (built from compact records), their SHA-256 chain, the writer, the patient's extract,
 verifying the chain and purging past the retention period. docs/audit.md."""
 
 from fhir_server.audit.balp import PROFILE, QUERY_INTERACTIONS, RequestFacts, ServerIdentity, audit_event
@@ -18,7 +18,8 @@ from fhir_server.audit.retention import RetentionRefused, purge, retention_cutof
 from fhir_server.audit.search import AuditSearch, next_cursor, parse_audit_search, parse_extract_period
 from fhir_server.audit.trail import ACTIONS, Access, AuditTrail, action_of, outcome_of
 from fhir_server.audit.verify import ChainReport, verify_chain
-from fhir_server.audit.writer import AuditUnavailable, AuditWriter, build_entries
+from fhir_server.audit.record import entries_of, seal_record
+from fhir_server.audit.writer import AuditUnavailable, AuditWriter
 
 __all__ = [
     "ACTIONS",
@@ -37,12 +38,12 @@ __all__ = [
     "ServerIdentity",
     "action_of",
     "audit_event",
-    "build_entries",
     "by_patient",
     "canonical",
     "chain_value",
     "check",
     "compartment_params",
+    "entries_of",
     "extract_bundle",
     "extract_csv",
     "extract_line",
@@ -58,6 +59,7 @@ __all__ = [
     "purge_command",
     "retention_cutoff",
     "seal",
+    "seal_record",
     "verify_chain",
     "verify_command",
 ]

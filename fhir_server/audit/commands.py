@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from fhir_server.audit.record import seal_record
 from fhir_server.audit.retention import RetentionRefused, purge
 from fhir_server.audit.verify import verify_chain
 from fhir_server.storage.audit import AuditStore
@@ -13,7 +14,10 @@ __all__ = ["verify_command", "purge_command"]
 
 
 def verify_command(store: AuditStore, out: TextIO, err: TextIO) -> int:
-    """0 when every event's chain value follows; 1 naming the first event that breaks."""
+    """0 when every event's chain value follows; 1 naming the first event that breaks.
+    What a stopped server left pending is stored first (it was answered: it belongs in
+    the log)."""
+    store.recover(seal_record)
     report = verify_chain(store)
     start = (f"from the purge anchor after event {report.anchor.seq} (purged before {report.anchor.before})"
              if report.anchor else "from the first event")
@@ -29,6 +33,7 @@ def verify_command(store: AuditStore, out: TextIO, err: TextIO) -> int:
 def purge_command(store: AuditStore, before: str, years: int, out: TextIO, err: TextIO) -> int:
     """0 after removing what lies before ``before``; 2 (saying why) for a date inside the
     retention period or one that is no date."""
+    store.recover(seal_record)
     try:
         removed, anchor = purge(store, before, years)
     except RetentionRefused as exc:

@@ -1,27 +1,23 @@
 """The writer of the access log: a request's AuditEvents are stored durably before its
-answer leaves, and appends are grouped into as few transactions as the load allows.
+answer leaves, at as little cost to the request as the store allows.
 
 Two ways in, one log:
 
-- **At once, on the event loop** (``try_write``): when the store allows it
-  (``AuditStore.inline``: a local SQLite file) and the request's events are few
-  (``INLINE_EVENTS``), the API seals and appends them itself, without waiting for
-  anything (``wait=False``): a few tens of microseconds, like the inline reads and
-  writes of ``api.routes``. It measured as the only way to keep the log cheap on these
-  machines: every hand-over to a thread and back (two thread wake-ups), and even one
-  suspension of the request to gather others, cost more CPU than the append itself
-  (benchmarks/audit.py; docs/audit.md, "Cost"). Where the append would wait (the file's
-  write lock is held by this process's writer thread or by another server process), it
-  gives way and the request goes the second way.
-- **The group-commit thread** (one per process, ``write`` awaited by the API,
-  ``write_blocking`` from threads): takes everything handed to it meanwhile, the events
-  of many concurrent requests, and commits them in one transaction, waiting for the lock
-  as long as needed; then tells each waiting request (on its loop: one wake-up per batch
-  and loop). Under contention (several server processes on one file, large batches,
-  MongoDB, whose appends always go this way) this is where requests meet.
+- **The store's pending file** (``AuditStore.journaled``: a SQLite log). The request's
+  records (``audit.record``: its facts and accesses, not yet events) are made durable in
+  one ``write()`` to this process's pending file, on the request's own thread, and the
+  answer may leave; the store's committer builds, seals and stores what gathered over a
+  few milliseconds in one transaction. Measured, this is what keeps the log cheap on
+  these machines: a SQLite append per request, or any hand-over to a thread and back,
+  cost more than a request's own work (benchmarks/audit.py; docs/audit.md, "Cost").
+- **The group-commit thread** (one per process, for stores that append only: MongoDB):
+  ``write`` (awaited on the event loop) and ``write_blocking`` (from threads) hand it the
+  records; it takes everything handed to it meanwhile, the events of many concurrent
+  requests, and appends them in one go, waiting as long as the store needs; then tells
+  each waiting request (on its loop: one wake-up per batch and loop).
 
-Should an append fail, every request of that batch hears it (``AuditUnavailable``, 503):
-none gets its answer as if its access had been logged.
+Should the records not be made durable, the request hears it (``AuditUnavailable``,
+503): none gets its answer as if its access had been logged.
 """
 
 from __future__ import annotations
@@ -31,14 +27,13 @@ import logging
 import threading
 from typing import Sequence
 
-from fhir_server.audit.balp import RequestFacts, ServerIdentity, audit_event
-from fhir_server.audit.chain import seal
+from fhir_server.audit.balp import RequestFacts, ServerIdentity
+from fhir_server.audit.record import entries_of, seal_record
 from fhir_server.audit.trail import Access
 from fhir_server.errors import Unavailable
-from fhir_server.storage.audit import AuditEntry, AuditRow, AuditStore
-from fhir_server.storage.base import WouldBlock
+from fhir_server.storage.audit import AuditEntry, AuditStore
 
-__all__ = ["AuditWriter", "AuditUnavailable", "build_entries"]
+__all__ = ["AuditWriter", "AuditUnavailable"]
 
 log = logging.getLogger("fhir_server.audit")
 
@@ -47,24 +42,15 @@ class AuditUnavailable(Unavailable):
     """The access log could not be written: the answer is withheld (503)."""
 
 
-def build_entries(facts: RequestFacts, accesses: Sequence[Access], server: ServerIdentity) -> list[AuditEntry]:
-    return [AuditEntry(a.patient, facts.recorded, audit_event(facts, a, server, prepared=True)) for a in accesses]
-
-
-def _seal(content: object, seq: int, previous: str) -> tuple[str, bytes]:
-    return seal(content, seq, previous)  # type: ignore[arg-type]
-
-
 class _Waiter:
     """One request's part of a batch, and how to tell it: its future on its loop, or an Event."""
 
-    __slots__ = ("facts", "accesses", "loop", "future", "done", "error", "rows")
+    __slots__ = ("entries", "loop", "future", "done", "error")
 
-    def __init__(self, facts: RequestFacts, accesses: Sequence[Access], loop=None, future=None):
-        self.facts, self.accesses, self.loop, self.future = facts, accesses, loop, future
+    def __init__(self, entries: list[AuditEntry], loop=None, future=None):
+        self.entries, self.loop, self.future = entries, loop, future
         self.done = threading.Event() if loop is None else None
         self.error: BaseException | None = None
-        self.rows: list[AuditRow] = []
 
 
 def _settle(futures: list[tuple[asyncio.Future, BaseException | None]]) -> None:
@@ -85,53 +71,60 @@ def _failure(exc: BaseException, requests: int) -> AuditUnavailable:
 
 
 class AuditWriter:
-    #: events per transaction at most (the requests beyond wait for the next one)
+    #: events per append at most on the group-commit thread (the requests beyond wait for the next)
     MAX_BATCH = 2000
-    #: events a request may append at once on the event loop (more go to the thread)
-    INLINE_EVENTS = 64
 
     def __init__(self, store: AuditStore, server: ServerIdentity):
         self.store = store
         self.server = server
-        self._inline = bool(getattr(store, "inline", False))
+        store.start(seal_record)  # what a stopped process left pending is stored first
+        self._journaled = bool(store.journaled)
         self._pending: list[_Waiter] = []
         self._wake = threading.Condition(threading.Lock())
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="evi-audit-writer", daemon=True)
-        self._thread.start()
+        self._thread = None
+        if not self._journaled:
+            self._thread = threading.Thread(target=self._run, name="evi-audit-writer", daemon=True)
+            self._thread.start()
 
-    # -- the event loop ---------------------------------------------------------------
     def try_write(self, facts: RequestFacts, accesses: Sequence[Access]) -> bool:
-        """Append at once if that needs no waiting (True: stored durably); False: nothing
-        was stored, ``write`` instead. ``AuditUnavailable`` when the append failed."""
-        if not self._inline or len(accesses) > self.INLINE_EVENTS:
+        """Store at once, on the caller's thread, if the store allows it (True: durable);
+        False: nothing was stored, ``write`` instead. ``AuditUnavailable`` when the events
+        could not be made durable."""
+        if not self._journaled:
             return False
-        try:
-            self.store.append(build_entries(facts, accesses, self.server), _seal, wait=False)
-        except WouldBlock:
-            return False
-        except Exception as exc:  # noqa: BLE001 - the request must not be answered as logged
-            raise _failure(exc, 1) from exc
+        self._journal(entries_of(facts, accesses, self.server))
         return True
 
+    def _journal(self, entries: list[AuditEntry]) -> None:
+        if self._closed:
+            raise AuditUnavailable("The server is shutting down: the access log takes no more events")
+        try:
+            self.store.journal(entries)
+        except Exception as exc:  # noqa: BLE001 - the request must not be answered as logged
+            raise _failure(exc, 1) from exc
+
     async def write(self, facts: RequestFacts, accesses: Sequence[Access]) -> None:
-        """On the event loop: returns once the group-commit thread stored the events
-        (``AuditUnavailable`` if it could not)."""
+        """On the event loop: returns once the events are stored durably (``AuditUnavailable``
+        if they could not be)."""
+        if self.try_write(facts, accesses):
+            return
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(facts, accesses, loop, loop.create_future())
+        waiter = _Waiter(entries_of(facts, accesses, self.server), loop, loop.create_future())
         self._submit([waiter])
         await waiter.future
 
-    # -- threads ----------------------------------------------------------------------
-    def write_blocking(self, facts: RequestFacts, accesses: Sequence[Access]) -> list[AuditRow]:
-        """From a thread: returns the stored rows once they are stored."""
-        waiter = _Waiter(facts, accesses)
+    def write_blocking(self, facts: RequestFacts, accesses: Sequence[Access]) -> None:
+        """From a thread: returns once the events are stored durably."""
+        if self.try_write(facts, accesses):
+            return
+        waiter = _Waiter(entries_of(facts, accesses, self.server))
         self._submit([waiter])
         waiter.done.wait()
         if waiter.error is not None:
             raise waiter.error
-        return waiter.rows
 
+    # -- the group-commit thread (stores that only append) ---------------------------------
     def _submit(self, waiters: list[_Waiter]) -> None:
         with self._wake:
             if self._closed:
@@ -149,9 +142,9 @@ class AuditWriter:
                 return None
             count, size = 0, 0
             for waiter in self._pending:
-                if count and size + len(waiter.accesses) > self.MAX_BATCH:
+                if count and size + len(waiter.entries) > self.MAX_BATCH:
                     break
-                count, size = count + 1, size + len(waiter.accesses)
+                count, size = count + 1, size + len(waiter.entries)
             taken = self._pending[:count]
             del self._pending[:count]
             return taken
@@ -160,18 +153,10 @@ class AuditWriter:
         while (batch := self._take()) is not None:
             error = None
             try:
-                self._append(batch, wait=True)
+                self.store.append([e for waiter in batch for e in waiter.entries], seal_record)
             except Exception as exc:  # noqa: BLE001 - told to every waiting request, never lost
                 error = _failure(exc, len(batch))
             self._tell(batch, error)
-
-    def _append(self, batch: list[_Waiter], *, wait: bool) -> None:
-        parts = [build_entries(w.facts, w.accesses, self.server) for w in batch]
-        rows = self.store.append([e for part in parts for e in part], _seal, wait=wait)
-        start = 0
-        for waiter, part in zip(batch, parts):
-            waiter.rows = rows[start:start + len(part)]
-            start += len(part)
 
     @staticmethod
     def _tell(batch: list[_Waiter], error: BaseException | None) -> None:
@@ -189,8 +174,10 @@ class AuditWriter:
                 pass
 
     def close(self) -> None:
-        """Store what is pending, then stop."""
+        """Store what is handed over, then stop (the store's pending file is stored when
+        the store closes)."""
         with self._wake:
             self._closed = True
             self._wake.notify()
-        self._thread.join(timeout=60)
+        if self._thread is not None:
+            self._thread.join(timeout=60)

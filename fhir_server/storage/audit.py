@@ -79,15 +79,27 @@ Seal = Callable[[object, int, str], tuple[str, bytes]]
 
 
 class AuditStore(Protocol):
-    #: appends may run on the event loop (``wait=False``): a local file that can tell at once
-    #: whether it would wait; False for a store across a network
-    inline: bool
+    #: True: a request's entries are made durable by ``journal`` (a local pending file) and
+    #: stored in the log moments later; False: only ``append``, which waits for the store
+    journaled: bool
 
-    def append(self, entries: Sequence[AuditEntry], seal: Seal, *, wait: bool = True) -> list[AuditRow]:
+    def recover(self, seal: Seal) -> None:
+        """Store what stopped processes left pending (``journal``), sealed with ``seal``
+        (what every journaled entry is sealed with). A store that journals nothing has
+        nothing to recover."""
+
+    def start(self, seal: Seal) -> None:
+        """Before the first ``journal``: ``recover``, then start storing what this process
+        journals. Once per store."""
+
+    def journal(self, entries: Sequence[AuditEntry]) -> None:
+        """(``journaled`` stores) Make ``entries`` durable at once (they survive a crash of
+        the process when this returns; their contents JSON values), sealed and appended
+        soon after; every read of the log in this process sees them."""
+
+    def append(self, entries: Sequence[AuditEntry], seal: Seal) -> list[AuditRow]:
         """Store ``entries`` at the end of the log, in order, sealed one after the other;
-        all of them durably (they survive a crash of the process) when it returns.
-        ``wait=False`` (only when ``inline``): where the append would wait for another
-        append (this process's or another's), raise ``WouldBlock`` before anything is stored."""
+        all of them durably (they survive a crash of the process) when it returns."""
 
     def get(self, seq: int) -> AuditRow | None: ...
 

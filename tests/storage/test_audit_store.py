@@ -123,8 +123,8 @@ def test_two_processes_append_to_one_chain(store, tmp_path):
     other = _second_store(store, tmp_path)
     try:
         for i in range(5):  # each side's remembered tip is taken by the other in turn
-            store.audit.append([_entry("a", "2026-01-01T00:00:00.000000Z", i)], _seal, wait=True)
-            other.append([_entry("b", "2026-01-01T00:00:00.000000Z", i)] * 2, _seal, wait=True)
+            store.audit.append([_entry("a", "2026-01-01T00:00:00.000000Z", i)], _seal)
+            other.append([_entry("b", "2026-01-01T00:00:00.000000Z", i)] * 2, _seal)
         assert [r.seq for r in store.audit.scan(0, 100)] == list(range(1, 16))
         assert verify_chain(store.audit).events == 15
     finally:

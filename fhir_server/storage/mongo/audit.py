@@ -44,8 +44,9 @@ def _row(doc: dict) -> AuditRow:
 
 
 class MongoAuditStore:
-    #: every append is a network round trip: never on the event loop
-    inline = False
+    #: every append is a network round trip, waited for off the event loop; the log's
+    #: durability is the replica set's (write concern majority), not a local file's
+    journaled = False
 
     def __init__(self, database):
         concerns = {"write_concern": WriteConcern("majority"), "read_concern": ReadConcern("majority")}
@@ -53,7 +54,16 @@ class MongoAuditStore:
         self._anchors = database[AUDIT_ANCHOR].with_options(**concerns)
         self._events.create_indexes(_INDEXES)
 
-    def append(self, entries: Sequence[AuditEntry], seal: Seal, *, wait: bool = True) -> list[AuditRow]:
+    def recover(self, seal: Seal) -> None:
+        """Nothing is ever pending outside the collection."""
+
+    def start(self, seal: Seal) -> None:
+        """Appends need nothing started."""
+
+    def journal(self, entries: Sequence[AuditEntry]) -> None:
+        raise NotImplementedError("the MongoDB access log is written by append")
+
+    def append(self, entries: Sequence[AuditEntry], seal: Seal) -> list[AuditRow]:
         stored: list[AuditRow] = []
         remaining = list(entries)
         for _ in range(_ATTEMPTS):

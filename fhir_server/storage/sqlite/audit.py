@@ -9,16 +9,29 @@ each event's chain value follows the event really stored before it. WAL with
 the process (kill -9); only a crash of the operating system or a power loss may lose the
 last commits (sqlite.org/pragma.html#pragma_synchronous). Two indexes, for the two
 queries the log answers: (patient, recorded) and (recorded); ``seq`` is the rowid.
+
+A request's events reach the log through the process's pending file (``journal``,
+``audit_pending.py``): one ``write()`` makes them durable as a commit would, and the
+committer thread seals and stores what gathered meanwhile in one transaction a few
+milliseconds later, recording in the same transaction how far each pending file is
+stored (table ``audit_pending``). A pending file whose process is gone is stored by the
+next process that starts the log (``start``). Every read of the log first stores what
+this process has pending, so it never misses an answer this process gave.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 import threading
+import time
 from typing import Sequence
 
 from fhir_server.storage.audit import GENESIS, AuditAnchor, AuditEntry, AuditQuery, AuditRow, Seal
-from fhir_server.storage.base import WouldBlock
+from fhir_server.storage.sqlite.audit_pending import PendingFile, orphans, read_records
+
+log = logging.getLogger("fhir_server.audit")
 
 __all__ = ["SqliteAuditStore"]
 
@@ -39,6 +52,10 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
     before    TEXT NOT NULL,
     purged_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_pending (
+    name     TEXT PRIMARY KEY,      -- a pending file (evi.db-audit-pending-<uuid>)
+    upto     INTEGER NOT NULL       -- its records up to this number are stored
+);
 """
 
 _COLUMNS = "seq, patient, recorded, chain, body"
@@ -52,30 +69,54 @@ class SqliteAuditStore:
     """``background_checkpoints``: the store's checkpointer thread copies the WAL back
     (off the appends' path); otherwise SQLite checkpoints inside a commit now and then."""
 
-    #: a small append takes well under a millisecond and can tell at once that it would
-    #: wait: the writer runs it on the event loop (``AuditWriter``)
-    inline = True
+    #: appends go through the pending file (``journal``) once the log is started
+    journaled = True
+    #: pending entries that one transaction stores (their leader's, ``journal``): a
+    #: transaction's fixed cost (its WAL frames of index pages) is shared among them
+    BATCH = 48
+    #: seconds an entry may stay pending before the committer thread stores it (when
+    #: fewer than ``BATCH`` came; another process's reads see it after this long at most)
+    LINGER = 0.02
+    #: seconds before storing is tried again after a failure (doubling on the thread)
+    RETRY_AFTER = 0.1
+    #: a pending file is replaced by a fresh one once it is this large and all of it stored
+    ROTATE_BYTES = 8 << 20
+    #: entries per transaction when a pending file is recovered
+    RECOVERY_BATCH = 2000
 
     def __init__(self, path: str, *, background_checkpoints: bool = False):
+        self._path = path
         self._memory = path == ":memory:"
         self._writer = self._connect(path)
-        # small pages (a new file's; an existing one keeps its own): a commit writes every page
-        # it changed to the WAL whole, and one event changes a page of the table and one of
-        # each index; at 1 KiB an append writes about a quarter of what 4 KiB pages cost
-        self._writer.execute("PRAGMA page_size = 1024")
+        # 4 KiB pages (a new file's; an existing one keeps its own): appends come in batches,
+        # and an event's body (~1.9 KB) fits in a page of the table; measured, 1 KiB pages
+        # (overflow chains, more WAL frames) cost a batched event ~20% more
+        self._writer.execute("PRAGMA page_size = 4096")
         if not self._memory:
             self._writer.execute("PRAGMA journal_mode = WAL")
             if background_checkpoints:
                 self._writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._writer.executescript(_SCHEMA)
         self._write_lock = threading.Lock()
-        self._busy_ms = 30_000  # the writer connection's busy timeout, as last set
         #: the last event this connection appended (seq, chain), None: read it from the file
         self._tip: tuple[int, str] | None = None
         # one connection of :memory: is the whole database; a file gets a reader of its own,
         # so queries never wait for an append
         self._reader = self._writer if self._memory else self._connect(path)
         self._read_lock = self._write_lock if self._memory else threading.Lock()
+        # the pending records (``start``, ``journal``): (file or None, record number, entries)
+        self._seal: Seal | None = None
+        self._file: PendingFile | None = None
+        self._pending: list[tuple[PendingFile | None, int, Sequence[AuditEntry]]] = []
+        self._count = 0  # entries pending
+        self._retry_at = 0.0  # monotonic time before which callers do not try storing again
+        self._queue = threading.Condition(threading.Lock())
+        self._commit_lock = threading.Lock()  # held while pending records are stored
+        self._retiring: list[PendingFile] = []  # replaced files, removed once all of theirs is stored
+        self._idle = False  # the committer waits for a first record
+        self._stopping = False
+        self._closing = threading.Event()  # set by ``close``: ends the committer's lingering
+        self._committer: threading.Thread | None = None
 
     @staticmethod
     def _connect(path: str) -> sqlite3.Connection:
@@ -84,38 +125,175 @@ class SqliteAuditStore:
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
-    def append(self, entries: Sequence[AuditEntry], seal: Seal, *, wait: bool = True) -> list[AuditRow]:
+    # -- the pending file and its committer ---------------------------------------------
+    def start(self, seal: Seal) -> None:
+        """Store what processes that are gone left pending (sealed with ``seal``), open this
+        process's pending file and start its committer. Once; later calls do nothing."""
+        with self._commit_lock:
+            if self._seal is not None:
+                return
+            if not self._memory:
+                self._recover(seal)
+                self._file = PendingFile(self._path)
+            self._seal = seal
+        self._committer = threading.Thread(target=self._run, name="evi-audit-commit", daemon=True)
+        self._committer.start()
+
+    def journal(self, entries: Sequence[AuditEntry]) -> None:
+        """Make ``entries`` (their contents JSON values) durable now, in one ``write()``.
+        Once ``BATCH`` entries are pending, the caller that finds the log free stores them
+        all (group commit, its leader this caller); what is left when requests stop, the
+        committer thread stores after ``LINGER``."""
+        if not entries:
+            return
+        with self._queue:
+            if self._seal is None or self._stopping:
+                raise RuntimeError("the access log is not started, or closed")
+            number = self._file.write(entries) if self._file is not None else 0
+            self._pending.append((self._file, number, entries))
+            self._count += len(entries)
+            due = self._count >= self.BATCH and time.monotonic() >= self._retry_at
+            if self._idle:
+                self._idle = False
+                self._queue.notify()
+        if due and self._commit_lock.acquire(blocking=False):  # another caller stores them: not this one
+            try:
+                self._drain_held()
+            except Exception:  # noqa: BLE001 - this caller's entries are durable; the committer tries again
+                self._retry_at = time.monotonic() + self.RETRY_AFTER
+                log.exception("the access log could not store %d pending entries; trying again", self._count)
+            finally:
+                self._commit_lock.release()
+
+    def _run(self) -> None:
+        """The committer: stores what stays pending ``LINGER`` seconds (under load the
+        callers of ``journal`` store it sooner, on their own threads: no hand-over to
+        this thread, which would contend with them for the interpreter)."""
+        failures = 0
+        while True:
+            with self._queue:
+                while not self._pending and not self._stopping:
+                    self._idle = True
+                    self._queue.wait()
+                if self._stopping:
+                    return  # ``close`` stores the rest
+                waiting = self._pending[0]
+            if self._closing.wait(self.LINGER if not failures else min(5.0, self.RETRY_AFTER * 2 ** failures)):
+                return
+            with self._queue:
+                if not self._pending or self._pending[0] is not waiting:  # a caller stored it meanwhile
+                    continue
+            try:
+                self._drain()
+                failures = 0
+            except Exception:  # noqa: BLE001 - kept pending (and in the file); tried again
+                failures += 1
+                log.exception("the access log could not store %d pending entries; trying again", self._count)
+
+    def _drain(self) -> None:
+        with self._commit_lock:
+            self._drain_held()
+
+    def _drain_held(self) -> None:
+        """Seal and store every pending record (in one transaction, with how far each
+        pending file is now stored); on failure they stay pending. The caller holds the
+        commit lock."""
+        with self._queue:
+            items, self._pending, count, self._count = self._pending, [], self._count, 0
+            if self._file is not None and self._file.size >= self.ROTATE_BYTES:
+                self._retiring.append(self._file)
+                self._file = PendingFile(self._path)
+        if items:
+            progress = {f.name: n for f, n, _ in items if f is not None}
+            try:
+                self.append([e for _, _, entries in items for e in entries], self._seal, progress=progress)
+            except BaseException:
+                with self._queue:
+                    self._pending[:0] = items
+                    self._count += count
+                raise
+        while self._retiring:  # all of a replaced file's records are stored
+            self._remove(self._retiring.pop())
+
+    def _sync(self) -> None:
+        """What this process has pending, stored (before a read of the log)."""
+        if self._seal is not None:
+            self._drain()
+
+    def _remove(self, file: PendingFile) -> None:
+        file.close(remove=True)
+        self._forget(file.name)
+
+    def _forget(self, name: str) -> None:
+        with self._write_lock:
+            self._writer.execute("DELETE FROM audit_pending WHERE name = ?", (name,))
+
+    def recover(self, seal: Seal) -> None:
+        """Store the records of pending files whose processes are gone (those after what
+        ``audit_pending`` says is stored), then remove the files."""
+        if self._memory:
+            return
+        with self._commit_lock:
+            self._recover(seal)
+
+    def _recover(self, seal: Seal) -> None:
+        directory = os.path.dirname(os.path.abspath(self._path))
+        for path, fd in orphans(self._path, None):
+            try:
+                name = os.path.basename(path)
+                row = self._read("SELECT upto FROM audit_pending WHERE name = ?", (name,))
+                upto = row[0][0] if row else 0
+                batch: list[AuditEntry] = []
+                recovered = 0
+                for number, entries in read_records(fd):
+                    if number <= upto:
+                        continue
+                    batch.extend(entries)
+                    recovered += len(entries)
+                    if len(batch) >= self.RECOVERY_BATCH:
+                        self.append(batch, seal, progress={name: number})
+                        batch = []
+                    upto = number
+                if batch:
+                    self.append(batch, seal, progress={name: upto})
+                os.unlink(path)
+                self._forget(name)
+                if recovered:
+                    log.warning("the access log stored %d events a stopped process had left pending", recovered)
+            finally:
+                os.close(fd)
+        for (name,) in self._read("SELECT name FROM audit_pending"):  # files removed before their row
+            if not os.path.exists(os.path.join(directory, name)):
+                self._forget(name)
+
+    # -- appends -------------------------------------------------------------------------
+    def append(self, entries: Sequence[AuditEntry], seal: Seal, *,
+               progress: dict[str, int] | None = None) -> list[AuditRow]:
+        """``progress``: pending files' names -> the number of their last record among
+        ``entries``, recorded in the same transaction."""
         if not entries:
             return []
-        if not self._write_lock.acquire(blocking=wait):
-            raise WouldBlock("another append of this process is under way")
-        try:
-            return self._append(entries, seal, wait)
-        finally:
-            self._write_lock.release()
+        with self._write_lock:
+            return self._append(entries, seal, progress)
 
-    def _append(self, entries: Sequence[AuditEntry], seal: Seal, wait: bool) -> list[AuditRow]:
+    def _append(self, entries: Sequence[AuditEntry], seal: Seal, progress: dict[str, int] | None) -> list[AuditRow]:
         """Sealed after the last event this connection knows of: when another process
         appended meanwhile, the first row's seq is taken (a primary-key conflict), and
         the entries are sealed again after the last event stored. The transaction saves
         reading the last event on every append (most appends follow this process's own)."""
-        self._wait_for_others(wait)
         if self._tip is not None:
             try:
-                return self._insert(entries, seal, self._tip, wait)
+                return self._insert(entries, seal, self._tip, progress)
             except sqlite3.IntegrityError:  # another process appended: read where the log ends
                 self._tip = None
-        return self._insert(entries, seal, None, wait)
+        return self._insert(entries, seal, None, progress)
 
     def _insert(self, entries: Sequence[AuditEntry], seal: Seal, tip: tuple[int, str] | None,
-                wait: bool) -> list[AuditRow]:
+                progress: dict[str, int] | None) -> list[AuditRow]:
         conn = self._writer
-        # one row after a known tip is one statement (its own transaction); anything else one
-        # write transaction: every process's appends queue for the file's write lock
-        single = tip is not None and len(entries) == 1
+        # one write transaction: every process's appends queue for the file's write lock
         try:
-            if not single:
-                conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             seq, chain = tip if tip is not None else self._head(conn)
             rows = []
             for entry in entries:
@@ -126,28 +304,18 @@ class SqliteAuditStore:
                 f"INSERT INTO audit_event ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                 [(r.seq, r.patient, r.recorded, r.chain, r.body) for r in rows],
             )
-            if not single:
-                conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if not wait and ("locked" in str(exc) or "busy" in str(exc)):
-                raise WouldBlock(str(exc)) from None  # nothing was stored
-            raise
+            if progress:
+                conn.executemany(
+                    "INSERT INTO audit_pending (name, upto) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET upto = excluded.upto", list(progress.items()),
+                )
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
         self._tip = (rows[-1].seq, rows[-1].chain)
         return rows
-
-    def _wait_for_others(self, wait: bool) -> None:
-        """Another process's append: wait up to 30 s, or (on the event loop) not at all.
-        Set only when it changes (the caller holds the write lock)."""
-        wanted = 30_000 if wait else 0
-        if self._busy_ms != wanted:
-            self._busy_ms = wanted
-            self._writer.execute(f"PRAGMA busy_timeout = {wanted}")
 
     @staticmethod
     def _head(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -159,6 +327,7 @@ class SqliteAuditStore:
         return (anchor[0], anchor[1]) if anchor is not None else (0, GENESIS)
 
     def _read(self, sql: str, args: Sequence = ()) -> list:
+        self._sync()
         with self._read_lock:
             return self._reader.execute(sql, args).fetchall()
 
@@ -203,9 +372,9 @@ class SqliteAuditStore:
         return AuditAnchor(*rows[0]) if rows else None
 
     def purge(self, before: str, purged_at: str) -> tuple[int, AuditAnchor | None]:
+        self._sync()
         with self._write_lock:
             conn = self._writer
-            self._wait_for_others(True)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 first_kept = conn.execute(
@@ -235,6 +404,25 @@ class SqliteAuditStore:
         return removed, anchor
 
     def close(self) -> None:
+        """Store what is pending, then close (a pending file that could not be stored
+        stays, and the next start stores it)."""
+        with self._queue:
+            self._stopping = True
+            self._queue.notify()
+        self._closing.set()
+        if self._committer is not None:
+            self._committer.join(timeout=60)
+        if self._seal is not None:
+            try:
+                self._drain()
+                if self._file is not None:
+                    self._remove(self._file)
+            except Exception:  # noqa: BLE001 - left for the next start to store
+                log.exception("the access log could not store what was pending at close; the next start will")
+                for file in (*self._retiring, self._file):
+                    if file is not None:
+                        file.close(remove=False)
+            self._file, self._retiring = None, []
         with self._write_lock:
             self._writer.close()
             if self._reader is not self._writer:
