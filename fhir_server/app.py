@@ -156,7 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.workers = Workers(settings.read_workers, settings.write_workers)
     #: the PDL log's group-commit writer, one per process (None with EVI_AUDIT=off)
     app.state.audit_writer = (
-        AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base)) if settings.audit else None
+        AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base), auth_on=authentication is not None)
+        if settings.audit else None
     )
     if app.state.audit_writer is None:  # answered before the log was turned off: still belongs in it
         runtime.store.audit.recover(seal_record)

@@ -18,14 +18,12 @@ trail: nothing is logged and the engine's captures cost one attribute check.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from starlette.requests import Request
 
-from fhir_server.api.authentication import authentication_of
 from fhir_server.api.deps import request_id_of, state_of
 from fhir_server.audit import QUERY_INTERACTIONS, Access, AuditTrail, AuditWriter, RequestFacts, is_patient_data
-from fhir_server.model import format_instant
+from fhir_server.model import now_instant
 
 __all__ = ["writer_of", "begin", "finish"]
 
@@ -40,7 +38,10 @@ def writer_of(request: Request) -> AuditWriter | None:
 
 def begin(request: Request, route) -> AuditTrail | None:
     """The request's trail (in its state, where ``deps.context_of`` finds it), or None."""
-    if route.audit is None or writer_of(request) is None:
+    if route.audit is None:
+        return None
+    writer = writer_of(request)
+    if writer is None:
         return None
     if route.audit in _NAMES_QUERY:  # what the client asked, for the events' query entity
         path = route.path.format(**request.path_params).lstrip("/")
@@ -48,7 +49,9 @@ def begin(request: Request, route) -> AuditTrail | None:
     else:
         path = query = ""
     trail = AuditTrail(path, query, operation=route.operation if route.audit == "operation" else None)
-    state_of(request)["audit"] = trail
+    state = state_of(request)
+    state["audit"] = trail
+    state["audit_writer"] = writer  # for ``finish``: one lookup per request
     return trail
 
 
@@ -89,14 +92,15 @@ async def finish(request: Request, route, trail: AuditTrail, status: int) -> Non
         return
     state = state_of(request)
     client = request.scope.get("client")
+    writer: AuditWriter = state["audit_writer"]
     facts = RequestFacts(
-        recorded=format_instant(datetime.now(timezone.utc)),
+        recorded=now_instant(),  # when it was answered
         request_id=request_id_of(request),
         status=status,
         caller=state.get("caller"),
-        auth_on=authentication_of(request) is not None,
+        auth_on=writer.auth_on,
         address=client[0] if client else None,
     )
-    writer = writer_of(request)
     if not writer.try_write(facts, events):  # it would have to wait: the group-commit thread
         await writer.write(facts, events)
+

@@ -18,7 +18,7 @@ from fhir_server.audit.retention import RetentionRefused, purge, retention_cutof
 from fhir_server.audit.search import AuditSearch, next_cursor, parse_audit_search, parse_extract_period
 from fhir_server.audit.trail import ACTIONS, Access, AuditTrail, action_of, outcome_of
 from fhir_server.audit.verify import ChainReport, verify_chain
-from fhir_server.audit.record import entries_of, seal_record
+from fhir_server.audit.record import RECORD_FORMAT, entries_of, event_body, seal_record
 from fhir_server.audit.writer import AuditUnavailable, AuditWriter
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "ChainReport",
     "PROFILE",
     "QUERY_INTERACTIONS",
+    "RECORD_FORMAT",
     "RequestFacts",
     "RetentionRefused",
     "ServerIdentity",
@@ -44,6 +45,7 @@ __all__ = [
     "check",
     "compartment_params",
     "entries_of",
+    "event_body",
     "extract_bundle",
     "extract_csv",
     "extract_line",

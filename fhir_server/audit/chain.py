@@ -26,7 +26,7 @@ import hashlib
 
 import orjson
 
-__all__ = ["CHAIN_URL", "canonical", "chain_value", "seal", "check"]
+__all__ = ["CHAIN_URL", "canonical", "chain_value", "seal", "sealed_content", "splice", "check"]
 
 CHAIN_URL = "https://evi-fhir.org/fhir/StructureDefinition/evi-audit-chain"
 
@@ -48,17 +48,29 @@ def chain_value(previous: str, content: bytes) -> str:
 _SPLICE_HEAD = b',"extension":[{"url":"' + CHAIN_URL.encode("ascii") + b'","valueString":"'
 
 
-def seal(event: dict, seq: int, previous: str) -> tuple[str, bytes]:
-    """Give ``event`` (from ``balp.audit_event``: no extension yet) its id and chain value;
-    its bytes as stored: ``C`` with the extension spliced in as its last member (JSON
-    members have no order), so the event is serialised once."""
+def sealed_content(event: dict, seq: int) -> bytes:
+    """``C`` of an event of ``balp.audit_event`` (no extension): with its id, canonical."""
     event["id"] = str(seq)
-    content = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-    value = chain_value(previous, content)
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+
+
+def splice(content: bytes, value: str) -> bytes:
+    """The event's bytes as served: ``C`` (of an event without extensions) with the chain
+    extension spliced in as its last member (JSON members have no order), so the event
+    is serialised once."""
+    return b"%s%s%s\"}]}" % (content[:-1], _SPLICE_HEAD, value.encode("ascii"))
+
+
+def seal(event: dict, seq: int, previous: str) -> tuple[str, bytes]:
+    """Give ``event`` its id and chain value; (the value, its bytes with the extension)."""
     if "extension" in event:  # not an event of balp's: the general way, its extensions kept
+        event["id"] = str(seq)
+        value = chain_value(previous, orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
         event["extension"] = [*(event["extension"] or ()), {"url": CHAIN_URL, "valueString": value}]
         return value, orjson.dumps(event)
-    return value, b"%s%s%s\"}]}" % (content[:-1], _SPLICE_HEAD, value.encode("ascii"))
+    content = sealed_content(event, seq)
+    value = chain_value(previous, content)
+    return value, splice(content, value)
 
 
 def check(body: bytes, previous: str, expected_id: str) -> tuple[str | None, str | None]:

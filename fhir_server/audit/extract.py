@@ -19,6 +19,7 @@ from typing import Iterable
 
 import orjson
 
+from fhir_server.audit.record import event_body
 from fhir_server.storage.audit import AuditRow
 
 __all__ = ["CSV_HEADER", "extract_bundle", "extract_csv", "extract_line"]
@@ -29,7 +30,7 @@ _USER_TYPES = frozenset({"IRCP", "AUT"})
 
 
 def extract_bundle(base_url: str, rows: Iterable[AuditRow]) -> dict:
-    entries = [{"fullUrl": f"{base_url}/AuditEvent/{r.id}", "resource": orjson.Fragment(r.body)} for r in rows]
+    entries = [{"fullUrl": f"{base_url}/AuditEvent/{r.id}", "resource": orjson.Fragment(event_body(r))} for r in rows]
     bundle: dict = {"resourceType": "Bundle", "type": "collection", "total": len(entries)}
     if entries:
         bundle["entry"] = entries
@@ -76,5 +77,5 @@ def extract_csv(rows: Iterable[AuditRow]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow([_safe(c) for c in extract_line(orjson.loads(row.body))])
+        writer.writerow([_safe(c) for c in extract_line(orjson.loads(event_body(row)))])
     return out.getvalue()

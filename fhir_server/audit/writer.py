@@ -74,9 +74,12 @@ class AuditWriter:
     #: events per append at most on the group-commit thread (the requests beyond wait for the next)
     MAX_BATCH = 2000
 
-    def __init__(self, store: AuditStore, server: ServerIdentity):
+    def __init__(self, store: AuditStore, server: ServerIdentity, *, auth_on: bool = False):
         self.store = store
         self.server = server
+        #: whether the server authenticates its clients (EVI_AUTH): a request without a
+        #: caller is then an unauthenticated one, not an anonymous one (RequestFacts.auth_on)
+        self.auth_on = auth_on
         store.start(seal_record)  # what a stopped process left pending is stored first
         self._journaled = bool(store.journaled)
         self._pending: list[_Waiter] = []

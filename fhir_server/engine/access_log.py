@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from fhir_server.audit import AuditSearch, parse_audit_search, parse_extract_period
+from fhir_server.audit import AuditSearch, event_body, parse_audit_search, parse_extract_period
 from fhir_server.engine.context import RequestContext
 from fhir_server.engine.work import Runtime
 from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, NotFound
@@ -71,7 +71,7 @@ def _check_reader(runtime: Runtime, ctx: RequestContext, letter: str) -> None:
 
 
 def _row_version(row: AuditRow) -> ResourceVersion:
-    return ResourceVersion(AUDIT_EVENT, row.id, 1, row.recorded, False, "POST", row.body)
+    return ResourceVersion(AUDIT_EVENT, row.id, 1, row.recorded, False, "POST", event_body(row))
 
 
 def read_event(runtime: Runtime, ctx: RequestContext, rid: str, version_id: str | None = None) -> ResourceVersion:

@@ -49,6 +49,8 @@ def version_patients(registry: SearchRegistry, version: ResourceVersion, base_ur
         return (version.id,)
     if version.body is None:
         return ()
+    if version.patients is not None:  # kept with the version when it was written
+        return version.patients
     return patients_of(registry, orjson.loads(version.body), base_url)
 
 
@@ -76,7 +78,8 @@ def record_write(work: Work, version: ResourceVersion, index: IndexSet, previous
     trail = trail_of(work)
     if trail is None or not is_patient_data(version.resource_type):
         return
-    patients = patients_in_index(version.resource_type, version.id, index)
+    patients = version.patients if version.patients is not None else patients_in_index(
+        version.resource_type, version.id, index)
     if previous is not None and not previous.deleted and version.resource_type != "Patient":
         patients = tuple(dict.fromkeys((*patients, *_patients(work, previous))))
     ref = _ref(version)

@@ -12,6 +12,7 @@ import orjson
 
 from fhir_server.conformance.validation.base_invariants import invariant_sites
 from fhir_server.engine import access
+from fhir_server.audit import patients_in_index
 from fhir_server.engine.access_log import refuse_audit_write
 from fhir_server.engine.audit import record_deletion, record_write
 from fhir_server.engine.changes import Cause, SideEffect
@@ -147,7 +148,10 @@ def store_version(
     body = orjson.dumps(stored)
     index = extract_index(work.registry, stored, work.ctx.base_url)
     hooks.run(HookPoint.BEFORE_COMMIT, event)
-    version = ResourceVersion(resource_type, rid, version_id, stored["meta"]["lastUpdated"], False, method, body)
+    # whose data it is, kept with it: the PDL log of a read then needs no parsing (engine/audit.py)
+    patients = patients_in_index(resource_type, rid, index)
+    version = ResourceVersion(resource_type, rid, version_id, stored["meta"]["lastUpdated"], False, method, body,
+                              patients)
     try:
         work.uow.write(version, index)
     except VersionConflict as exc:

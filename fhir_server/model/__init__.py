@@ -1,7 +1,7 @@
 """Parse + validate resources (fhir.resources R4B), required bindings, ids and meta."""
 
 from fhir_server.model.identifiers import ACCEPTED_SYSTEMS, emitted_system, identifier_problem, luhn_ok
-from fhir_server.model.meta import format_instant, is_valid_id, new_id, stamp_meta
+from fhir_server.model.meta import format_instant, is_valid_id, new_id, now_instant, stamp_meta
 from fhir_server.model.parse import (
     MAX_JSON_DEPTH,
     MAX_RESOURCE_DEPTH,
@@ -29,6 +29,7 @@ __all__ = [
     "apply_json_patch",
     "check_json_depth",
     "format_instant",
+    "now_instant",
     "is_resource_type",
     "is_valid_id",
     "new_id",

@@ -61,6 +61,10 @@ class ResourceVersion:
     deleted: bool
     method: str  # POST, PUT, PATCH, DELETE: how this version came to be
     body: bytes | None  # the resource JSON (None for a deletion)
+    #: whose data this version is: the Patients its compartment parameters name (stored
+    #: with it by the engine, for the PDL log: a read need not parse the body to know);
+    #: None: not known (a deletion, or stored before versions kept it)
+    patients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 import sqlite3
 
 import httpx
+import pytest
 
 from fhir_server.cli import main
 from tests.support.live_server import LiveServer
@@ -17,13 +18,21 @@ def _logged_database(tmp_path) -> str:
     return url
 
 
-def test_verify_passes_then_names_the_altered_event(tmp_path, capsys):
+@pytest.mark.parametrize("edit", [
+    lambda body: body.replace(b'"read"', b'"vread"'),  # the event now says another interaction
+    lambda body: body.replace(b'"127.0.0.1"', b'"10.0.0.9"'),  # ... another network address
+    lambda body: body[:-5],  # ... nothing readable
+    lambda body: b'{"resourceType":"AuditEvent","id":"3"}',  # ... an event of someone's making
+])
+def test_verify_passes_then_names_the_altered_event(tmp_path, capsys, edit):
     url = _logged_database(tmp_path)
     assert main(["audit", "verify", "--storage", url]) == 0
     assert "audit chain ok: 4 events verified" in capsys.readouterr().out
     with sqlite3.connect(tmp_path / "evi.db-audit") as conn:  # someone edits a stored event's bytes
-        body = conn.execute("SELECT body FROM audit_event WHERE seq = 3").fetchone()[0]
-        conn.execute("UPDATE audit_event SET body = ? WHERE seq = 3", (bytes(body).replace(b'"R"', b'"D"'),))
+        body = bytes(conn.execute("SELECT body FROM audit_event WHERE seq = 3").fetchone()[0])
+        altered = edit(body)
+        assert altered != body
+        conn.execute("UPDATE audit_event SET body = ? WHERE seq = 3", (altered,))
     assert main(["audit", "verify", "--storage", url]) == 1
     err = capsys.readouterr().err
     assert "chain broken at AuditEvent/3" in err and "2 events before it verified" in err

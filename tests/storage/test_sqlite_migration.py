@@ -127,3 +127,26 @@ def test_a_version_2_database_gains_the_date_spans_its_range_searches_rely_on(tm
         assert search_ids(store, "Patient", [("birthdate", "ge2014-02-01"), ("birthdate", "lt2014-03-01")]) == ["a"]
     finally:
         store.close()
+
+
+def test_a_version_3_database_gains_the_patients_of_versions(tmp_path):
+    path = tmp_path / "v3.db"
+    store = SqliteStore(str(path))
+    with store.unit_of_work(write=True) as uow:
+        put(uow, {"resourceType": "Patient", "id": "a"})
+    store.close()
+    conn = sqlite3.connect(path)  # as version 3 left it: no history.patients
+    conn.execute("ALTER TABLE history DROP COLUMN patients")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(str(path))
+    try:
+        with store.unit_of_work(write=False) as uow:
+            assert uow.current("Patient", "a").patients is None  # not known: read from the body when needed
+        with store.unit_of_work(write=True) as uow:
+            put(uow, {"resourceType": "Patient", "id": "b"})
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    finally:
+        store.close()

@@ -93,3 +93,29 @@ def test_load_keeps_order_and_drops_missing(store):
             uow.write(_v("Patient", i, 1, "2026-01-01T00:00:00.000000Z", i.encode()), IndexSet())
     with store.unit_of_work(write=False) as uow:
         assert [v.id for v in uow.load("Patient", ["c", "x", "a"])] == ["c", "a"]
+
+
+def test_a_version_keeps_whose_data_it_is(store):
+    """``ResourceVersion.patients``: stored with the version and given back by every read
+    (None, not known, stays None; none at all is an empty tuple)."""
+    import dataclasses
+
+    def at(v, patients):
+        return dataclasses.replace(v, patients=patients)
+
+    with store.unit_of_work(write=True) as uow:
+        uow.write(at(_v("Observation", "o", 1, "2026-01-01T00:00:00.000000Z", b'{"v":1}', method="POST"),
+                     ("p1", "p2")), IndexSet())
+        uow.write(at(_v("Observation", "o", 2, "2026-01-02T00:00:00.000000Z", b'{"v":2}'), ()), IndexSet())
+        uow.write(_v("Observation", "n", 1, "2026-01-03T00:00:00.000000Z"), IndexSet())
+    with store.unit_of_work(write=False) as uow:
+        assert uow.version("Observation", "o", 1).patients == ("p1", "p2")
+        assert uow.current("Observation", "o").patients == ()
+        assert uow.current("Observation", "n").patients is None
+        assert [v.patients for v in uow.load("Observation", ["o", "n"])] == [(), None]
+        assert [v.patients for v in uow.history(HistoryQuery("Observation", "o")).versions] == [(), ("p1", "p2")]
+        assert [v.patients for _, v in uow.versions_since(None, 10)] == [("p1", "p2"), (), None]
+    with store.unit_of_work(write=True) as uow:  # a deletion names nobody
+        uow.write(_v("Observation", "o", 3, "2026-01-04T00:00:00.000000Z", deleted=True, method="DELETE"), None)
+    with store.unit_of_work(write=False) as uow:
+        assert uow.current("Observation", "o").patients is None

@@ -5,7 +5,7 @@ one ``counters`` collection for the global write sequence. See docs/mongodb.md.
 Current version, ``resources._id = "Patient/p1"``::
 
     {_id, t: "Patient", i: "p1", v: 3, lu: "2026-...Z", del: false, m: "PUT", seq: 42, n: 17,
-     body: <the resource JSON, bytes>,
+     body: <the resource JSON, bytes>, pt: [<patient ids: ResourceVersion.patients; absent: not known>],
      _idx: {token: [{p, s, c, t}], string: [{p, n, e}], number: [{p, lo, hi}],
             date: [{p, lo, hi}], quantity: [{p, s, c, lo, hi}], uri: [{p, u}],
             reference: [{p, tt, ti, url}], composite: [{p, c0: {a, b, lo, hi}, c1: ..., c2: ...}],
@@ -18,7 +18,7 @@ from ``_idx`` (combos.py).
 
 Version, ``history._id = seq``::
 
-    {_id: 42, t, i, v, lu, m, del, body, end: <lu of the next version, absent while current>}
+    {_id: 42, t, i, v, lu, m, del, body, pt, end: <lu of the next version, absent while current>}
 
 Only the fixed names in this module are ever used as field names: parameter
 codes, systems, codes and every other client-supplied text are stored and
@@ -191,6 +191,8 @@ def current_document(version: ResourceVersion, seq: int, index: IndexSet | None)
         "seq": seq,
         "body": version.body,
     }
+    if version.patients is not None:
+        doc["pt"] = list(version.patients)
     if index is not None and not version.deleted:
         doc["_idx"] = index_document(index)
     if not version.deleted:
@@ -204,14 +206,14 @@ def current_update(version: ResourceVersion, seq: int, index: IndexSet | None) -
     doc = current_document(version, seq, index)
     del doc["_id"]
     update: dict = {"$set": doc, "$setOnInsert": {"n": seq}}
-    unset = {f: "" for f in ("_idx", *DERIVED) if f not in doc}
+    unset = {f: "" for f in ("_idx", "pt", *DERIVED) if f not in doc}
     if unset:
         update["$unset"] = unset
     return update
 
 
 def history_document(version: ResourceVersion, seq: int) -> dict:
-    return {
+    doc = {
         "_id": seq,
         "t": version.resource_type,
         "i": version.id,
@@ -221,10 +223,15 @@ def history_document(version: ResourceVersion, seq: int) -> dict:
         "m": version.method,
         "body": version.body,
     }
+    if version.patients is not None:
+        doc["pt"] = list(version.patients)
+    return doc
 
 
 def to_version(doc: dict) -> ResourceVersion:
     body = doc.get("body")
+    patients = doc.get("pt")
     return ResourceVersion(
-        doc["t"], doc["i"], doc["v"], doc["lu"], bool(doc["del"]), doc["m"], bytes(body) if body is not None else None
+        doc["t"], doc["i"], doc["v"], doc["lu"], bool(doc["del"]), doc["m"], bytes(body) if body is not None else None,
+        tuple(patients) if patients is not None else None,
     )

@@ -110,7 +110,8 @@ class SqliteAuditStore:
         self._pending: list[tuple[PendingFile | None, int, Sequence[AuditEntry]]] = []
         self._count = 0  # entries pending
         self._retry_at = 0.0  # monotonic time before which callers do not try storing again
-        self._queue = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # the pending list (``journal`` takes it bare: no Python-level __enter__)
+        self._queue = threading.Condition(self._lock)  # the committer waits on it for a first entry
         self._commit_lock = threading.Lock()  # held while pending records are stored
         self._retiring: list[PendingFile] = []  # replaced files, removed once all of theirs is stored
         self._idle = False  # the committer waits for a first record
@@ -146,13 +147,13 @@ class SqliteAuditStore:
         committer thread stores after ``LINGER``."""
         if not entries:
             return
-        with self._queue:
+        with self._lock:
             if self._seal is None or self._stopping:
                 raise RuntimeError("the access log is not started, or closed")
             number = self._file.write(entries) if self._file is not None else 0
             self._pending.append((self._file, number, entries))
             self._count += len(entries)
-            due = self._count >= self.BATCH and time.monotonic() >= self._retry_at
+            due = self._count >= self.BATCH and (not self._retry_at or time.monotonic() >= self._retry_at)
             if self._idle:
                 self._idle = False
                 self._queue.notify()
@@ -212,6 +213,7 @@ class SqliteAuditStore:
                     self._pending[:0] = items
                     self._count += count
                 raise
+            self._retry_at = 0.0
         while self._retiring:  # all of a replaced file's records are stored
             self._remove(self._retiring.pop())
 

@@ -51,7 +51,7 @@ class PendingFile:
         """One record of ``entries`` (their contents JSON values), durable against a crash
         of the process when this returns; its number."""
         number = self.last + 1
-        payload = orjson.dumps([number, [tuple(e) for e in entries]])
+        payload = orjson.dumps([number, entries], default=tuple)  # AuditEntry: a named tuple
         data = _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
         written = os.write(self._fd, data)
         if written != len(data):  # a short write (a full disk): this record cannot be read back

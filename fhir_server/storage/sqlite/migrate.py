@@ -1,7 +1,8 @@
 """Opening a database file: making the schema, or bringing an older one up to date.
 
 ``PRAGMA user_version`` holds the schema version (``schema.SCHEMA_VERSION``). Version 2
-gains the ``date_span`` table of version 3, filled from its date index rows. Version 1
+gains the ``date_span`` table of version 3, filled from its date index rows; versions
+before 4 gain ``history.patients`` (NULL in the versions they hold). Version 1
 (files written before it was set: text keys in every index row) is converted in one
 transaction: the resources keep their versions and bodies, and their index rows are
 rewritten in the narrow form (the index is derived data, but rewriting it in SQL takes
@@ -45,6 +46,8 @@ def open_schema(conn: sqlite3.Connection) -> Keys:
             keys = _keys(conn, create=True)
             if 0 < version < 3:
                 _fill_spans(conn)
+        if version < 4:
+            _add_patients(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -74,6 +77,14 @@ def _fill_spans(conn: sqlite3.Connection) -> None:
         "INSERT OR REPLACE INTO date_span (pid, span) SELECT pid, MAX(high - low) FROM idx_date "
         "WHERE low != ? AND high != ? GROUP BY pid", (OPEN_LOW, OPEN_HIGH),
     )
+
+
+def _add_patients(conn: sqlite3.Connection) -> None:
+    """Version 4: ``history.patients``. Older versions keep NULL (not known): the PDL log
+    reads their patients from their bodies, as before."""
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(history)").fetchall()]
+    if "patients" not in columns:
+        conn.execute("ALTER TABLE history ADD COLUMN patients TEXT")
 
 
 def _is_v1(conn: sqlite3.Connection) -> bool:

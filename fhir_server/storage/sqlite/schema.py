@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "INDEX_TABLES", "Keys", "index_rows", "micros", "NO_HASH", "OPEN_LOW", "OPEN_HIGH",
            "SPAN_UPSERT", "spans"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS history (
     method       TEXT NOT NULL,
     deleted      INTEGER NOT NULL,
     body         BLOB,
+    patients     TEXT,                 -- ResourceVersion.patients: ids separated by spaces (NULL: not known)
     UNIQUE (type, id, version_id)
 );
 CREATE INDEX IF NOT EXISTS history_type_seq ON history (type, seq);

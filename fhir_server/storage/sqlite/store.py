@@ -56,7 +56,7 @@ from fhir_server.storage.tabulation import Tabulation
 __all__ = ["SqliteStore", "SqliteUnitOfWork", "SqliteTuning"]
 
 _CURRENT = (
-    "SELECT r.version_id, r.last_updated, r.deleted, h.method, h.body "
+    "SELECT r.version_id, r.last_updated, r.deleted, h.method, h.body, h.patients "
     "FROM resource r JOIN history h ON h.seq = r.seq WHERE r.type = ? AND r.id = ?"
 )
 
@@ -260,8 +260,18 @@ class _Checkpointer(threading.Thread):
 
 
 def _version(resource_type: str, id: str, row) -> ResourceVersion:
-    version_id, last_updated, deleted, method, body = row
-    return ResourceVersion(resource_type, id, version_id, last_updated, bool(deleted), method, body)
+    version_id, last_updated, deleted, method, body, patients = row
+    return ResourceVersion(resource_type, id, version_id, last_updated, bool(deleted), method, body,
+                           None if patients is None else tuple(patients.split()))
+
+
+def _patients_column(patients: tuple[str, ...] | None) -> str | None:
+    return None if patients is None else " ".join(patients)  # ids have no spaces (R4 id)
+
+
+def _history_version(r) -> ResourceVersion:
+    """(seq, type, id, version_id, last_updated, deleted, method, body, patients)."""
+    return ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], None if r[8] is None else tuple(r[8].split()))
 
 
 _UNKNOWN = object()
@@ -420,7 +430,7 @@ class SqliteUnitOfWork:
 
     def version(self, resource_type: str, id: str, version_id: int) -> ResourceVersion | None:
         row = self._conn.execute(
-            "SELECT version_id, last_updated, deleted, method, body FROM history "
+            "SELECT version_id, last_updated, deleted, method, body, patients FROM history "
             "WHERE type = ? AND id = ? AND version_id = ?",
             (resource_type, id, version_id),
         ).fetchone()
@@ -431,9 +441,10 @@ class SqliteUnitOfWork:
         t, i = version.resource_type, version.id
         try:
             seq = conn.execute(
-                "INSERT INTO history (type, id, version_id, last_updated, method, deleted, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (t, i, version.version_id, version.last_updated, version.method, int(version.deleted), version.body),
+                "INSERT INTO history (type, id, version_id, last_updated, method, deleted, body, patients) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (t, i, version.version_id, version.last_updated, version.method, int(version.deleted), version.body,
+                 _patients_column(version.patients)),
             ).lastrowid
         except sqlite3.IntegrityError:
             raise VersionConflict(f"{t}/{i} version {version.version_id} already exists") from None
@@ -519,13 +530,13 @@ class SqliteUnitOfWork:
             clause += (" AND " if where else " WHERE ") + "seq < ?"
             args.append(query.before_cursor)
         rows = self._conn.execute(
-            "SELECT seq, type, id, version_id, last_updated, deleted, method, body "
+            "SELECT seq, type, id, version_id, last_updated, deleted, method, body, patients "
             f"FROM history{clause} ORDER BY seq DESC LIMIT ?",
             [*args, query.count + 1],
         ).fetchall()
         more = len(rows) > query.count
         rows = rows[: query.count]
-        versions = [ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows]
+        versions = [_history_version(r) for r in rows]
         return HistoryPage(versions, total, rows[-1][0] if more and rows else None)
 
     def _sql(self) -> Sql:
@@ -595,7 +606,7 @@ class SqliteUnitOfWork:
             chunk = ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
             rows = self._conn.execute(
-                "SELECT r.id, r.version_id, r.last_updated, r.deleted, h.method, h.body "
+                "SELECT r.id, r.version_id, r.last_updated, r.deleted, h.method, h.body, h.patients "
                 f"FROM resource r JOIN history h ON h.seq = r.seq WHERE r.type = ? AND r.id IN ({marks})",
                 [resource_type, *chunk],
             ).fetchall()
@@ -667,11 +678,11 @@ class SqliteUnitOfWork:
 
     def versions_since(self, after: int | None, limit: int) -> list[tuple[int, ResourceVersion]]:
         rows = self._conn.execute(
-            "SELECT seq, type, id, version_id, last_updated, deleted, method, body FROM history "
+            "SELECT seq, type, id, version_id, last_updated, deleted, method, body, patients FROM history "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
             (after or 0, limit),
         ).fetchall()
-        return [(r[0], ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7])) for r in rows]
+        return [(r[0], _history_version(r)) for r in rows]
 
     def statistics(self) -> dict[str, tuple[int, int]]:
         current = dict(self._conn.execute("SELECT type, COUNT(*) FROM resource WHERE deleted = 0 GROUP BY type").fetchall())
