@@ -13,8 +13,9 @@ What it does
           writes an AuditEvent, PatientCreate) --n times;
   read    GET /fhir/ServiceRequest/{id} of what was created, --n times (each read one
           AuditEvent, PatientRead: its patient taken from the body).
-  With the log on every answer waits until its AuditEvent is committed in the audit
-  file (evi.db-audit) by the group-commit writer. Prints each round, the medians, the
+  With the log on every answer waits until its AuditEvent's record is durable in the
+  server's pending file (one write()); batches of them are sealed and committed to the
+  audit file (evi.db-audit) by the request that fills a batch (docs/audit.md). Prints each round, the medians, the
   on/off ratios (targets: read >= 0.7, create >= 0.85), server CPU per request, and
   how many AuditEvents the "on" servers stored (checked against the requests made).
 """

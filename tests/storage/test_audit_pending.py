@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -160,3 +161,48 @@ def test_journal_after_close_is_refused(tmp_path):
     store.close()
     with pytest.raises(RuntimeError):
         store.journal([_entry(0)])
+
+
+def test_a_failed_write_sends_what_follows_to_a_fresh_file(tmp_path, monkeypatch):
+    """A write that failed may have left part of a record, which would end the file's
+    reading after a crash: the records that follow must not be behind it."""
+    from fhir_server.storage.sqlite.audit_pending import PendingFile
+
+    path = str(tmp_path / "evi.db-audit")
+    store = SqliteAuditStore(path)
+    store.LINGER = 3600
+    store.start(_seal)
+    try:
+        store.journal([_entry(0)])
+        broken = store._file
+        real = PendingFile.write
+        monkeypatch.setattr(PendingFile, "write", lambda self, entries: (_ for _ in ()).throw(OSError("disk full")))
+        with pytest.raises(OSError):
+            store.journal([_entry(1)])  # its request is answered 503
+        monkeypatch.setattr(PendingFile, "write", real)
+        store.journal([_entry(2)])
+        assert store._file is not broken and sorted(_pending_files(path)) == sorted([broken.path, store._file.path])
+        assert _ns(store) == [0, 2]
+        assert _pending_files(path) == [store._file.path]  # the replaced one: stored, removed
+    finally:
+        store.close()
+
+
+def test_a_pending_file_that_cannot_be_stored_stays_and_the_log_starts(tmp_path, monkeypatch):
+    path = str(tmp_path / "evi.db-audit")
+    _killed_process(path, stored=0, pending=2)
+    store = SqliteAuditStore(path)
+    real = store.append
+    monkeypatch.setattr(store, "append", lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error")))
+    store.start(_seal)  # logs the failure, keeps the file
+    try:
+        assert len(_pending_files(path)) == 2  # the dead one's, and this store's own
+        monkeypatch.setattr(store, "append", real)
+        other = SqliteAuditStore(path)  # the next start
+        try:
+            other.recover(_seal)
+            assert _ns(other) == [0, 1000, 1, 1001]
+        finally:
+            other.close()
+    finally:
+        store.close()

@@ -150,7 +150,7 @@ class SqliteAuditStore:
         with self._lock:
             if self._seal is None or self._stopping:
                 raise RuntimeError("the access log is not started, or closed")
-            number = self._file.write(entries) if self._file is not None else 0
+            number = self._write(entries) if self._file is not None else 0
             self._pending.append((self._file, number, entries))
             self._count += len(entries)
             due = self._count >= self.BATCH and (not self._retry_at or time.monotonic() >= self._retry_at)
@@ -165,6 +165,23 @@ class SqliteAuditStore:
                 log.exception("the access log could not store %d pending entries; trying again", self._count)
             finally:
                 self._commit_lock.release()
+
+    def _write(self, entries: Sequence[AuditEntry]) -> int:
+        """Into the pending file (the caller holds the lock). A write that failed may have
+        left part of a record, which would end the file's reading after a crash: what
+        follows goes to a fresh file (when one can be made), and the request hears the
+        failure."""
+        try:
+            return self._file.write(entries)
+        except OSError:
+            try:
+                fresh = PendingFile(self._path)
+            except OSError:
+                log.exception("the access log could not open a fresh pending file")
+            else:
+                self._retiring.append(self._file)  # its records stay pending until stored
+                self._file = fresh
+            raise
 
     def _run(self) -> None:
         """The committer: stores what stays pending ``LINGER`` seconds (under load the
@@ -242,31 +259,37 @@ class SqliteAuditStore:
         directory = os.path.dirname(os.path.abspath(self._path))
         for path, fd in orphans(self._path, None):
             try:
-                name = os.path.basename(path)
-                row = self._read("SELECT upto FROM audit_pending WHERE name = ?", (name,))
-                upto = row[0][0] if row else 0
-                batch: list[AuditEntry] = []
-                recovered = 0
-                for number, entries in read_records(fd):
-                    if number <= upto:
-                        continue
-                    batch.extend(entries)
-                    recovered += len(entries)
-                    if len(batch) >= self.RECOVERY_BATCH:
-                        self.append(batch, seal, progress={name: number})
-                        batch = []
-                    upto = number
-                if batch:
-                    self.append(batch, seal, progress={name: upto})
-                os.unlink(path)
-                self._forget(name)
-                if recovered:
-                    log.warning("the access log stored %d events a stopped process had left pending", recovered)
+                self._recover_file(path, fd, seal)
+            except Exception:  # noqa: BLE001 - the file stays, and the next start tries again
+                log.exception("the access log could not store what a stopped process left pending in %s; "
+                              "it is kept, and tried again at the next start", os.path.basename(path))
             finally:
                 os.close(fd)
-        for (name,) in self._read("SELECT name FROM audit_pending"):  # files removed before their row
+        for (name,) in self._query("SELECT name FROM audit_pending"):  # files removed before their row
             if not os.path.exists(os.path.join(directory, name)):
                 self._forget(name)
+
+    def _recover_file(self, path: str, fd: int, seal: Seal) -> None:
+        name = os.path.basename(path)
+        row = self._query("SELECT upto FROM audit_pending WHERE name = ?", (name,))
+        upto = row[0][0] if row else 0
+        batch: list[AuditEntry] = []
+        recovered = 0
+        for number, entries in read_records(fd):
+            if number <= upto:
+                continue
+            batch.extend(entries)
+            recovered += len(entries)
+            if len(batch) >= self.RECOVERY_BATCH:
+                self.append(batch, seal, progress={name: number})
+                batch = []
+            upto = number
+        if batch:
+            self.append(batch, seal, progress={name: upto})
+        os.unlink(path)
+        self._forget(name)
+        if recovered:
+            log.warning("the access log stored %d events a stopped process had left pending", recovered)
 
     # -- appends -------------------------------------------------------------------------
     def append(self, entries: Sequence[AuditEntry], seal: Seal, *,
@@ -330,6 +353,9 @@ class SqliteAuditStore:
 
     def _read(self, sql: str, args: Sequence = ()) -> list:
         self._sync()
+        return self._query(sql, args)
+
+    def _query(self, sql: str, args: Sequence = ()) -> list:
         with self._read_lock:
             return self._reader.execute(sql, args).fetchall()
 
