@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -38,6 +37,16 @@ def _ns(store) -> list[int]:
     import orjson
 
     return [orjson.loads(r.body)["n"] for r in store.scan(0, 10_000)]
+
+
+@pytest.fixture
+def held(tmp_path):
+    """A started log whose committer thread never gets to storing: reads and full batches do."""
+    store = SqliteAuditStore(str(tmp_path / "evi.db-audit"))
+    store.LINGER = 3600
+    store.start(_seal)
+    yield store
+    store.close()
 
 
 def test_journaled_entries_are_seen_by_the_next_read(store):
@@ -99,60 +108,46 @@ def test_what_a_killed_process_left_pending_is_stored_once_by_the_next_start(tmp
     assert _pending_files(path) == []  # closed cleanly: everything stored, the file removed
 
 
-def test_recover_alone_stores_it_too_and_leaves_a_live_process_file_alone(tmp_path):
-    path = str(tmp_path / "evi.db-audit")
-    live = SqliteAuditStore(path)
-    live.LINGER = 3600
-    live.start(_seal)
-    live.journal([_entry(7)])
+def test_recover_alone_stores_it_too_and_leaves_a_live_process_file_alone(held):
+    path = held._path
+    held.journal([_entry(7)])
     _killed_process(path, stored=0, pending=2)
     other = SqliteAuditStore(path)  # `evi-fhir audit verify`, say, while a server runs
     try:
         other.recover(_seal)
         assert _ns(other) == [0, 1000, 1, 1001]  # the dead one's; the live one's stays pending
-        assert _pending_files(path) == [live._file.path]
-        assert _ns(live) == [0, 1000, 1, 1001, 7]  # its own read stores it
+        assert _pending_files(path) == [held._file.path]
+        assert _ns(held) == [0, 1000, 1, 1001, 7]  # its own read stores it
     finally:
         other.close()
-        live.close()
 
 
-def test_a_replaced_pending_file_is_removed_once_all_of_it_is_stored(tmp_path):
-    path = str(tmp_path / "evi.db-audit")
-    store = SqliteAuditStore(path)
-    store.LINGER = 3600
-    store.ROTATE_BYTES = 200
-    store.start(_seal)
-    try:
-        first = store._file.path
-        for n in range(5):
-            store.journal([_entry(n)])
-        assert store.count(AuditQuery()) == 5  # stored, and the file replaced
-        assert _pending_files(path) == [store._file.path] and store._file.path != first
-        store.journal([_entry(5)])
-        assert store.count(AuditQuery()) == 6
-        names = [name for (name,) in store._read("SELECT name FROM audit_pending")]
-        assert names == [os.path.basename(store._file.path)]  # no row of a removed file
-    finally:
-        store.close()
+def test_a_replaced_pending_file_is_removed_once_all_of_it_is_stored(held):
+    held.ROTATE_BYTES = 200
+    first = held._file.path
+    for n in range(5):
+        held.journal([_entry(n)])
+    assert held.count(AuditQuery()) == 5  # stored, and the file replaced
+    assert _pending_files(held._path) == [held._file.path] and held._file.path != first
+    held.journal([_entry(5)])
+    assert held.count(AuditQuery()) == 6
+    names = [name for (name,) in held._read("SELECT name FROM audit_pending")]
+    assert names == [os.path.basename(held._file.path)]  # no row of a removed file
 
 
-def test_a_failed_commit_keeps_everything_pending_and_the_read_fails(tmp_path, monkeypatch):
-    path = str(tmp_path / "evi.db-audit")
-    store = SqliteAuditStore(path)
-    store.LINGER = 3600
-    store.start(_seal)
-    try:
-        store.journal([_entry(0)])
-        real = store.append
-        monkeypatch.setattr(store, "append", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
-        with pytest.raises(OSError):
-            store.scan(0, 10)  # it must not answer as if the log were complete
-        store.journal([_entry(1)])  # still durable meanwhile
-        monkeypatch.setattr(store, "append", real)
-        assert _ns(store) == [0, 1]
-    finally:
-        store.close()
+def _failing(*args, **kwargs):
+    raise OSError("disk full")
+
+
+def test_a_failed_commit_keeps_everything_pending_and_the_read_fails(held, monkeypatch):
+    held.journal([_entry(0)])
+    real = held.append
+    monkeypatch.setattr(held, "append", _failing)
+    with pytest.raises(OSError):
+        held.scan(0, 10)  # it must not answer as if the log were complete
+    held.journal([_entry(1)])  # still durable meanwhile
+    monkeypatch.setattr(held, "append", real)
+    assert _ns(held) == [0, 1]
 
 
 def test_journal_after_close_is_refused(tmp_path):
@@ -163,29 +158,23 @@ def test_journal_after_close_is_refused(tmp_path):
         store.journal([_entry(0)])
 
 
-def test_a_failed_write_sends_what_follows_to_a_fresh_file(tmp_path, monkeypatch):
+def test_a_failed_write_sends_what_follows_to_a_fresh_file(held, monkeypatch):
     """A write that failed may have left part of a record, which would end the file's
     reading after a crash: the records that follow must not be behind it."""
     from fhir_server.storage.sqlite.audit_pending import PendingFile
 
-    path = str(tmp_path / "evi.db-audit")
-    store = SqliteAuditStore(path)
-    store.LINGER = 3600
-    store.start(_seal)
-    try:
-        store.journal([_entry(0)])
-        broken = store._file
-        real = PendingFile.write
-        monkeypatch.setattr(PendingFile, "write", lambda self, entries: (_ for _ in ()).throw(OSError("disk full")))
-        with pytest.raises(OSError):
-            store.journal([_entry(1)])  # its request is answered 503
-        monkeypatch.setattr(PendingFile, "write", real)
-        store.journal([_entry(2)])
-        assert store._file is not broken and sorted(_pending_files(path)) == sorted([broken.path, store._file.path])
-        assert _ns(store) == [0, 2]
-        assert _pending_files(path) == [store._file.path]  # the replaced one: stored, removed
-    finally:
-        store.close()
+    held.journal([_entry(0)])
+    broken = held._file
+    real = PendingFile.write
+    monkeypatch.setattr(PendingFile, "write", _failing)
+    with pytest.raises(OSError):
+        held.journal([_entry(1)])  # its request is answered 503
+    monkeypatch.setattr(PendingFile, "write", real)
+    held.journal([_entry(2)])
+    assert held._file is not broken
+    assert sorted(_pending_files(held._path)) == sorted([broken.path, held._file.path])
+    assert _ns(held) == [0, 2]
+    assert _pending_files(held._path) == [held._file.path]  # the replaced one: stored, removed
 
 
 def test_a_pending_file_that_cannot_be_stored_stays_and_the_log_starts(tmp_path, monkeypatch):
@@ -193,7 +182,7 @@ def test_a_pending_file_that_cannot_be_stored_stays_and_the_log_starts(tmp_path,
     _killed_process(path, stored=0, pending=2)
     store = SqliteAuditStore(path)
     real = store.append
-    monkeypatch.setattr(store, "append", lambda *a, **k: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error")))
+    monkeypatch.setattr(store, "append", _failing)
     store.start(_seal)  # logs the failure, keeps the file
     try:
         assert len(_pending_files(path)) == 2  # the dead one's, and this store's own

@@ -107,19 +107,30 @@ def test_a_database_from_a_newer_evi_fhir_is_refused(tmp_path):
         SqliteStore(str(path))
 
 
-def test_a_version_2_database_gains_the_date_spans_its_range_searches_rely_on(tmp_path):
-    path = tmp_path / "v2.db"
-    store = SqliteStore(str(path))
-    with store.unit_of_work(write=True) as uow:
-        put(uow, {"resourceType": "Patient", "id": "a", "birthDate": "2014-02-03"})
-        put(uow, {"resourceType": "Encounter", "id": "e", "status": "finished", "class": {"code": "AMB"},
-                  "period": {"start": "2024-01-01", "end": "2025-06-30"}})
-    store.close()
-    conn = sqlite3.connect(path)  # as version 2 left it: no date_span
-    conn.execute("DROP TABLE date_span")
-    conn.execute("PRAGMA user_version = 2")
+def _as_left_by(path, version: int, *statements: str) -> None:
+    """Turn a current file back into what schema ``version`` left (``statements`` undo what came after)."""
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.commit()
     conn.close()
+
+
+def _written(path, *resources: dict) -> None:
+    store = SqliteStore(str(path))
+    with store.unit_of_work(write=True) as uow:
+        for resource in resources:
+            put(uow, resource)
+    store.close()
+
+
+def test_a_version_2_database_gains_the_date_spans_its_range_searches_rely_on(tmp_path):
+    path = tmp_path / "v2.db"
+    _written(path, {"resourceType": "Patient", "id": "a", "birthDate": "2014-02-03"},
+             {"resourceType": "Encounter", "id": "e", "status": "finished", "class": {"code": "AMB"},
+              "period": {"start": "2024-01-01", "end": "2025-06-30"}})
+    _as_left_by(path, 2, "DROP TABLE date_span")
     store = SqliteStore(str(path))
     try:
         # the long period is found from a week in its middle: the bound uses its span
@@ -131,15 +142,8 @@ def test_a_version_2_database_gains_the_date_spans_its_range_searches_rely_on(tm
 
 def test_a_version_3_database_gains_the_patients_of_versions(tmp_path):
     path = tmp_path / "v3.db"
-    store = SqliteStore(str(path))
-    with store.unit_of_work(write=True) as uow:
-        put(uow, {"resourceType": "Patient", "id": "a"})
-    store.close()
-    conn = sqlite3.connect(path)  # as version 3 left it: no history.patients
-    conn.execute("ALTER TABLE history DROP COLUMN patients")
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
+    _written(path, {"resourceType": "Patient", "id": "a"})
+    _as_left_by(path, 3, "ALTER TABLE history DROP COLUMN patients")
     store = SqliteStore(str(path))
     try:
         with store.unit_of_work(write=False) as uow:
