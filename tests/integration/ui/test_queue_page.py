@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.integration.ui.conftest import ui_url
 from tests.support.evi import FHIR_JSON, new_slot, triage_parameters
@@ -55,7 +55,9 @@ def test_the_queue_filters_by_unit_with_the_keyboard_only(dashboard, browser):
     select.send_keys(Keys.DOWN)  # the first unit, then submit with Enter on the button
     Select(select).select_by_value("evi-kalmar")
     browser.find_element(By.CSS_SELECTOR, "form.filter button").send_keys(Keys.ENTER)
-    assert "enhet=evi-kalmar" in browser.current_url
+    # the form's GET is a navigation: wait for it (at once it may still show the old page)
+    WebDriverWait(browser, 20).until(lambda b: "enhet=evi-kalmar" in b.current_url
+                                     and b.execute_script("return document.readyState") == "complete")
     shown = [task for task, _, _ in _queue_rows(browser)]
     assert shown == [task for task, _ in _fhir_queue(dashboard, "Organization/evi-kalmar")]
 
