@@ -4,6 +4,7 @@ report, relay status."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -279,8 +280,24 @@ def _copy(args: argparse.Namespace) -> int:
     return 0 if report.verified else 1
 
 
+def _operator() -> str:
+    """Who runs a command, for the PDL log: the operating-system account and the host."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
 def _export(args: argparse.Namespace) -> int:
+    import uuid
+
     from fhir_server.app import build_runtime
+    from fhir_server.audit import AuditWriter, ServerIdentity
+    from fhir_server.engine.disclosures import ExportAccessRecorder
     from fhir_server.errors import FhirError
     from fhir_server.reporting import export_options, export_to_directory, parse_export_request
 
@@ -290,6 +307,12 @@ def _export(args: argparse.Namespace) -> int:
     pairs += [("_pseudonymize", "true")] if args.pseudonymize else []
     level = "group" if args.group else "patient" if args.patients else "system"
     runtime = build_runtime(settings)
+    on_written, writer = None, None
+    if settings.audit:  # the children whose data leaves, in the PDL log (as an API $export logs them)
+        writer = AuditWriter(runtime.store.audit, ServerIdentity(settings.public_base))
+        on_written = ExportAccessRecorder(writer, runtime, auth_on=False).for_job(
+            f"cli-export-{uuid.uuid4().hex}", None, "evi-fhir export", settings.public_base,
+            client_display=f"evi-fhir export on the command line ({_operator()})")
     bar: list[_Progress] = []
 
     def progress(state) -> None:
@@ -301,14 +324,16 @@ def _export(args: argparse.Namespace) -> int:
     try:
         request = parse_export_request(level, pairs, group_id=args.group, url="evi-fhir export")
         state = export_to_directory(runtime, request, Path(args.out), export_options(settings),
-                                    base_url=settings.public_base, progress=progress)
+                                    base_url=settings.public_base, progress=progress, on_written=on_written)
     except FhirError as exc:
         print(f"evi-fhir export: {exc.message}", file=sys.stderr)
         return 2
     finally:
         if bar:
             bar[0].close()
-        runtime.store.close()
+        if writer is not None:
+            writer.close()
+        runtime.store.close()  # stores what the log has pending
     for name, (size, lines) in sorted(state.files.items()):
         if lines:
             print(f"  {name:<40} {lines:>10} lines {size:>14} bytes", file=sys.stderr)

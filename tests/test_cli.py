@@ -288,3 +288,33 @@ def test_export_writes_ndjson_files_with_a_progress_bar(tmp_path, capsys, monkey
     pseudo = [json.loads(line) for line in (out / "Patient.ndjson").read_text().splitlines()]
     assert len(pseudo) == len(patients) and not any("name" in r or r["id"] in patients for r in pseudo)
     assert main(["export", "--storage", f"sqlite://{db}", "--out", str(out), "--since", "last week"]) == 2
+
+
+def test_export_on_the_command_line_is_in_the_pdl_log(tmp_path, capsys):
+    """An export hands children's data to whoever runs it: one ``$export`` event per child,
+    naming the command line's account as the client (domain.md §6), as an API $export does."""
+    from fhir_server.storage.sqlite.audit import SqliteAuditStore
+    from fhir_server.audit import event_body
+
+    db = tmp_path / "evi.db"
+    examples = Path(__file__).resolve().parents[1] / "examples" / "valid"
+    region = Path(__file__).resolve().parent / "support" / "region-test.toml"
+    assert main(["load", str(examples), "--storage", f"sqlite://{db}", "--region", str(region)]) == 0
+    patients = {json.loads(p.read_text())["id"] for p in examples.glob("Patient-*.json")}
+    before = SqliteAuditStore(f"{db}-audit")
+    known = {r.seq for r in before.scan(0, 100_000)}
+    before.close()
+    assert main(["export", "--storage", f"sqlite://{db}", "--out", str(tmp_path / "out"), "--patients"]) == 0
+    capsys.readouterr()
+    audit = SqliteAuditStore(f"{db}-audit")
+    try:
+        events = [json.loads(event_body(r)) for r in audit.scan(0, 100_000) if r.seq not in known]
+    finally:
+        audit.close()
+    logged = {e["entity"][0]["what"]["reference"].removeprefix("Patient/") for e in events}
+    assert logged == patients and len(events) == len(patients)  # one per child, none twice
+    for event in events:
+        assert [c["code"] for c in event["subtype"]][1:] == ["http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"]
+        client = next(a for a in event["agent"] if a["requestor"])
+        assert client["who"]["display"].startswith("evi-fhir export on the command line (")
+    assert main(["audit", "verify", "--storage", f"sqlite://{db}"]) == 0

@@ -120,7 +120,9 @@ class ExportAccessRecorder:
         self.runtime = runtime
         self.auth_on = auth_on
 
-    def for_job(self, job_id: str, caller: Caller | None, path: str, base_url: str) -> Callable[[list[ResourceVersion]], None]:
+    def for_job(self, job_id: str, caller: Caller | None, path: str, base_url: str, *,
+                client_display: str | None = None) -> Callable[[list[ResourceVersion]], None]:
+        """``client_display``: who asked, where no caller names it (``evi-fhir export``)."""
         seen: set[str] = set()
 
         def written(versions: list[ResourceVersion]) -> None:
@@ -132,7 +134,7 @@ class ExportAccessRecorder:
             if not new:
                 return
             facts = RequestFacts(recorded=format_instant(datetime.now(timezone.utc)), request_id=job_id,
-                                 caller=caller, auth_on=self.auth_on)
+                                 caller=caller, auth_on=self.auth_on, client_display=client_display)
             accesses = [Access("operation", p, (), None, path, operation="export") for p in new]
             for start in range(0, len(accesses), self.writer.MAX_BATCH):  # one commit per batch of events
                 self.writer.write_blocking(facts, accesses[start:start + self.writer.MAX_BATCH])

@@ -15,6 +15,7 @@ from fhir_server.reporting.bulk_export import BulkExport, ExportOptions
 from fhir_server.reporting.export_request import ExportRequest
 from fhir_server.reporting.export_run import ExportRun, RunOptions, RunState
 from fhir_server.settings import Settings
+from fhir_server.storage.base import ResourceVersion
 
 __all__ = ["export_directory", "export_options", "export_to_directory"]
 
@@ -48,9 +49,11 @@ def export_options(settings: Settings) -> ExportOptions:
 def export_to_directory(
     runtime: Runtime, request: ExportRequest, out: Path, options: ExportOptions, *, base_url: str,
     progress: Callable[[RunState], None] | None = None,
+    on_written: Callable[[list[ResourceVersion]], None] | None = None,
 ) -> RunState:
     """Export into ``out`` (its ``{Type}.ndjson`` files are replaced); ``progress`` sees the
-    state after every step. Raises what a kick-off would (400, 404, 503 without a key)."""
+    state after every step; ``on_written`` each batch before it is written (the PDL log).
+    Raises what a kick-off would (400, 404, 503 without a key)."""
     exports = BulkExport(runtime, options)
     pseudonymization = exports.pseudonymization() if request.pseudonymize else None
     ctx = RequestContext(base_url=base_url)
@@ -62,7 +65,8 @@ def export_to_directory(
         return True
 
     run = ExportRun(runtime, ctx, request, out, None, save=save, stop=threading.Event(),
-                    pseudonymization=pseudonymization, options=RunOptions(options.batch_size, options.rate))
+                    pseudonymization=pseudonymization, options=RunOptions(options.batch_size, options.rate),
+                    on_written=on_written)
     holder.append(run)
     run.run()
     return run.state
