@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fhir_server.cli import _parser, _settings, main
+from fhir_server.cli import _parser, main
+from fhir_server.cli.common import settings_of as _settings
 from tests.support.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
