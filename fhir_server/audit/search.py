@@ -3,8 +3,9 @@ queries of the audit store (pure: no I/O, no clock).
 
 The log answers two questions, and these are its parameters: ``patient`` (one Patient,
 as ``Patient/{id}``, ``{id}`` or this server's absolute URL of it) and ``date`` (R4's
-date prefixes on ``recorded``, repeatable: eq, ge, gt, le, lt, sa, eb), with ``_count``
-and the ``_cursor`` of a next link. Pages run oldest first, so the links of a page stay
+date prefixes on ``recorded``, repeatable: eq, ge, gt, le, lt, sa, eb), with ``_count``,
+``_summary=count`` (the total alone), ``_total`` (always accurate) and the ``_cursor`` of a
+next link. Pages run oldest first, so the links of a page stay
 right while events are appended. Other parameters are refused (400), as history does.
 """
 
@@ -21,7 +22,8 @@ from fhir_server.storage.audit import AuditQuery
 __all__ = ["AuditSearch", "parse_audit_search", "parse_extract_period", "next_cursor"]
 
 _INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_IGNORED = frozenset({"_format", "_pretty"})
+#: no filter in them: the format, and fhirpy's hint with ``.count()`` (``_count=0&_totalMethod=count``)
+_IGNORED = frozenset({"_format", "_pretty", "_totalMethod"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def parse_audit_search(params: list[tuple[str, str]], *, default_count: int, max
     patient = after = None
     dates: list[str] = []
     count = default_count
+    summary_count = False
     keep: list[tuple[str, str]] = []
     for name, raw in params:
         if name == "patient":
@@ -100,16 +103,24 @@ def parse_audit_search(params: list[tuple[str, str]], *, default_count: int, max
             if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
                 raise InvalidSearch(f"_count must be a non-negative integer, got {raw!r}")
             count = min(int(raw), max_count)
+        elif name == "_summary":  # count: the total alone, as any search gives it
+            if raw not in ("count", "false"):
+                raise InvalidSearch(f"AuditEvent searches take _summary=count (or false), not {raw!r}")
+            summary_count = summary_count or raw == "count"
+        elif name == "_total":  # the total is always counted
+            if raw not in ("none", "estimate", "accurate"):
+                raise InvalidSearch(f"_total must be none, estimate or accurate, got {raw!r}")
         elif name == "_cursor":
             after = _cursor(raw)
             continue
         elif name in _IGNORED:
             continue
         else:
-            raise InvalidSearch(f"Unknown AuditEvent search parameter {name!r} (supported: patient, date, _count)")
+            raise InvalidSearch(f"Unknown AuditEvent search parameter {name!r} (supported: patient, date, _count, "
+                                "_summary=count, _total)")
         keep.append((name, raw))
     start, end = _date_bounds(dates)
-    return AuditSearch(AuditQuery(patient, start, end, after, count), tuple(keep))
+    return AuditSearch(AuditQuery(patient, start, end, after, 0 if summary_count else count), tuple(keep))
 
 
 def parse_extract_period(params: list[tuple[str, str]]) -> tuple[str | None, str | None]:

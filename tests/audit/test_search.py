@@ -19,12 +19,14 @@ def test_patient_and_date_prefixes():
     after = _parse(("date", "gt2026-03-04"))
     assert (after.start, after.end) == ("2026-03-05T00:00:00.000000Z", None)
     assert _parse(("_cursor", next_cursor("2026-03-04T00:00:00.000000Z", 7))).after == ("2026-03-04T00:00:00.000000Z", 7)
+    assert _parse(("_summary", "count"), ("_count", "50"), ("_total", "accurate")).limit == 0  # the total alone
+    assert _parse(("_summary", "false"), ("_total", "none")).limit == 20
 
 
 @pytest.mark.parametrize("params", [
     [("patient", "Observation/x")], [("patient", "a,b")], [("patient", "a"), ("patient", "b")],
     [("date", "ne2026-01-01")], [("date", "nonsense")], [("action", "R")], [("_count", "-1")],
-    [("_cursor", "x~y")],
+    [("_cursor", "x~y")], [("_summary", "true")], [("_total", "exact")],
 ])
 def test_refused(params):
     with pytest.raises(InvalidSearch):

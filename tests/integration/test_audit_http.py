@@ -222,6 +222,11 @@ def test_audit_event_search_pages_oldest_first(http):
     assert http.get("/AuditEvent/999999999").status_code == 404
     assert http.get("/AuditEvent", params={"patient": pid, "date": "lt2000-01-01"}).json()["total"] == 0
     assert http.get("/AuditEvent", params={"subtype": "read"}).status_code == 400
+    counted = http.get("/AuditEvent", params={"patient": pid, "_summary": "count", "_total": "accurate"}).json()
+    assert counted["total"] == 5 and "entry" not in counted  # the total alone
+    fhirpy_count = http.get("/AuditEvent", params={"patient": pid, "_count": "0", "_totalMethod": "count"})
+    assert fhirpy_count.status_code == 200 and fhirpy_count.json()["total"] == 5  # what fhirpy's .count() sends
+    assert http.get("/AuditEvent", params={"patient": pid, "_summary": "true"}).status_code == 400
 
 
 def test_access_log_as_bundle_and_csv(http):
