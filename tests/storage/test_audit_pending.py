@@ -195,3 +195,35 @@ def test_a_pending_file_that_cannot_be_stored_stays_and_the_log_starts(tmp_path,
             other.close()
     finally:
         store.close()
+
+
+def test_two_processes_journaling_at_once_make_one_chain(tmp_path):
+    """Two server processes on one log (here two stores, each with its own pending file and
+    connections): their leaders' batches interleave in one sequence, every entry once."""
+    import threading
+
+    path = str(tmp_path / "evi.db-audit")
+    stores = [SqliteAuditStore(path), SqliteAuditStore(path)]
+    for store in stores:
+        store.BATCH = 5  # many small batches: each side's remembered tip is often taken by the other
+        store.start(_seal)
+
+    def run(k: int) -> None:
+        for n in range(200):
+            stores[k % 2].journal([_entry(k * 1000 + n, f"p{k}")])
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for store in stores:
+        store.close()
+    assert _pending_files(path) == []
+    log = SqliteAuditStore(path)
+    try:
+        assert sorted(_ns(log)) == sorted(k * 1000 + n for k in range(4) for n in range(200))
+        assert verify_chain(log).broken is None and verify_chain(log).events == 800
+        assert log._query("SELECT name FROM audit_pending") == []
+    finally:
+        log.close()
