@@ -61,17 +61,6 @@ def settings_environment(settings) -> dict[str, str]:
     return env
 
 
-def settings_environment(settings) -> dict[str, str]:
-    """``settings`` as the EVI_* variables that make ``Settings()`` equal to it."""
-    env = {}
-    for name, value in settings.model_dump(mode="json").items():
-        if value is None:
-            continue
-        text = value if isinstance(value, str) else orjson.dumps(value).decode()
-        env[f"EVI_{name.upper()}"] = text
-    return env
-
-
 def add_serve(sub) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the FHIR server")
     serve.add_argument("--host", help="listen address (EVI_HOST, default 127.0.0.1)")
