@@ -18,7 +18,6 @@ trail: nothing is logged and the engine's captures cost one attribute check.
 
 from __future__ import annotations
 
-
 from starlette.requests import Request
 
 from fhir_server.api.deps import request_id_of, state_of
@@ -103,4 +102,3 @@ async def finish(request: Request, route, trail: AuditTrail, status: int) -> Non
     )
     if not writer.try_write(facts, events):  # it would have to wait: the group-commit thread
         await writer.write(facts, events)
-

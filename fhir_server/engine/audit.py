@@ -5,9 +5,10 @@ into AuditEvents once the answer's status is known.
 
 Only the request's own work counts: what server rules read and write for it (``Work.cause``
 set) is the server's. A context without a trail (the log off, the server's own work)
-costs one attribute check per interaction. Patients are read from the index entries of a
-write, and from the body of what is read (the compartment parameters' compiled
-expressions, ``audit.patients``); a read of a Patient needs no parsing at all.
+costs one attribute check per interaction. A version's patients are kept with it when it
+is written (``ResourceVersion.patients``, from its index entries: ``engine.write``);
+versions stored before they were kept are read from their body (the compartment
+parameters' compiled expressions, ``audit.patients``); a Patient is its own.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from fhir_server.audit import Access, AuditTrail, by_patient, is_patient_data, patients_in_index, patients_of
+from fhir_server.audit import Access, AuditTrail, by_patient, is_patient_data, patients_of
 from fhir_server.engine.work import Work
 from fhir_server.errors import FhirError
-from fhir_server.search.index import IndexSet
 from fhir_server.search.registry import SearchRegistry
 from fhir_server.storage.base import ResourceVersion
 
@@ -72,14 +72,13 @@ def record_read(work: Work, version: ResourceVersion, interaction: str = "read")
         trail.add(Access(interaction, patient, (ref,)))
 
 
-def record_write(work: Work, version: ResourceVersion, index: IndexSet, previous: ResourceVersion | None) -> None:
+def record_write(work: Work, version: ResourceVersion, previous: ResourceVersion | None) -> None:
     """A create, update or patch the request made: the patients of what it wrote, and of
     what it replaced (a resource moved from one patient to another touched both)."""
     trail = trail_of(work)
     if trail is None or not is_patient_data(version.resource_type):
         return
-    patients = version.patients if version.patients is not None else patients_in_index(
-        version.resource_type, version.id, index)
+    patients = _patients(work, version)
     if previous is not None and not previous.deleted and version.resource_type != "Patient":
         patients = tuple(dict.fromkeys((*patients, *_patients(work, previous))))
     ref = _ref(version)

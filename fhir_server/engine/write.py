@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import orjson
 
+from fhir_server.audit import patients_in_index
 from fhir_server.conformance.validation.base_invariants import invariant_sites
 from fhir_server.engine import access
-from fhir_server.audit import patients_in_index
 from fhir_server.engine.access_log import refuse_audit_write
 from fhir_server.engine.audit import record_deletion, record_write
 from fhir_server.engine.changes import Cause, SideEffect
@@ -156,7 +156,7 @@ def store_version(
         work.uow.write(version, index)
     except VersionConflict as exc:
         raise Conflict(f"Concurrent write to {resource_type}/{rid}: {exc}") from None
-    record_write(work, version, index, previous)  # before the check: a refused write is logged with its patient
+    record_write(work, version, previous)  # before the check: a refused write is logged with its patient
     access.check_result_visible(work, resource_type, rid)
     work.committed.append(event)
     work.changes.record(version, stored, previous, hooks.outer)

@@ -269,11 +269,6 @@ def _patients_column(patients: tuple[str, ...] | None) -> str | None:
     return None if patients is None else " ".join(patients)  # ids have no spaces (R4 id)
 
 
-def _history_version(r) -> ResourceVersion:
-    """(seq, type, id, version_id, last_updated, deleted, method, body, patients)."""
-    return ResourceVersion(r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], None if r[8] is None else tuple(r[8].split()))
-
-
 _UNKNOWN = object()
 
 
@@ -536,7 +531,7 @@ class SqliteUnitOfWork:
         ).fetchall()
         more = len(rows) > query.count
         rows = rows[: query.count]
-        versions = [_history_version(r) for r in rows]
+        versions = [_version(r[1], r[2], r[3:]) for r in rows]  # (seq, type, id, then _version's row)
         return HistoryPage(versions, total, rows[-1][0] if more and rows else None)
 
     def _sql(self) -> Sql:
@@ -682,7 +677,7 @@ class SqliteUnitOfWork:
             "WHERE seq > ? ORDER BY seq LIMIT ?",
             (after or 0, limit),
         ).fetchall()
-        return [(r[0], _history_version(r)) for r in rows]
+        return [(r[0], _version(r[1], r[2], r[3:])) for r in rows]
 
     def statistics(self) -> dict[str, tuple[int, int]]:
         current = dict(self._conn.execute("SELECT type, COUNT(*) FROM resource WHERE deleted = 0 GROUP BY type").fetchall())
