@@ -227,3 +227,20 @@ def test_two_processes_journaling_at_once_make_one_chain(tmp_path):
         assert log._query("SELECT name FROM audit_pending") == []
     finally:
         log.close()
+
+
+def test_a_replacement_file_that_cannot_be_made_keeps_the_old_one_and_loses_nothing(held, monkeypatch):
+    from fhir_server.storage.sqlite import audit as sqlite_audit
+
+    held.ROTATE_BYTES = 200
+    first = held._file
+    for n in range(5):
+        held.journal([_entry(n)])
+    real = sqlite_audit.PendingFile
+    monkeypatch.setattr(sqlite_audit, "PendingFile", lambda path: _failing())
+    assert _ns(held) == [0, 1, 2, 3, 4]  # stored, though no fresh file could be made
+    assert held._file is first and _pending_files(held._path) == [first.path]
+    held.journal([_entry(5)])
+    monkeypatch.setattr(sqlite_audit, "PendingFile", real)
+    assert _ns(held) == [0, 1, 2, 3, 4, 5]
+    assert held._file is not first and _pending_files(held._path) == [held._file.path]

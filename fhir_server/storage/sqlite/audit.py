@@ -88,9 +88,9 @@ class SqliteAuditStore:
         self._path = path
         self._memory = path == ":memory:"
         self._writer = self._connect(path)
-        # 4 KiB pages (a new file's; an existing one keeps its own): appends come in batches,
-        # and an event's body (~1.9 KB) fits in a page of the table; measured, 1 KiB pages
-        # (overflow chains, more WAL frames) cost a batched event ~20% more
+        # 4 KiB pages (a new file's; an existing one keeps its own): appends come in batches
+        # of many small records, and a batch's rows share pages; measured (with whole events
+        # stored, before records), 1 KiB pages cost a batched event ~20% more
         self._writer.execute("PRAGMA page_size = 4096")
         if not self._memory:
             self._writer.execute("PRAGMA journal_mode = WAL")
@@ -174,14 +174,20 @@ class SqliteAuditStore:
         try:
             return self._file.write(entries)
         except OSError:
-            try:
-                fresh = PendingFile(self._path)
-            except OSError:
-                log.exception("the access log could not open a fresh pending file")
-            else:
-                self._retiring.append(self._file)  # its records stay pending until stored
-                self._file = fresh
+            self._replace_file()
             raise
+
+    def _replace_file(self) -> None:
+        """A fresh pending file for what follows (the caller holds the lock); the old one
+        is removed once all of its records are stored. When no fresh one can be made, the
+        old one stays in use, and the next replacement tries again."""
+        try:
+            fresh = PendingFile(self._path)
+        except OSError:
+            log.exception("the access log could not open a fresh pending file")
+            return
+        self._retiring.append(self._file)  # its records stay pending until stored
+        self._file = fresh
 
     def _run(self) -> None:
         """The committer: stores what stays pending ``LINGER`` seconds (under load the
@@ -219,8 +225,7 @@ class SqliteAuditStore:
         with self._queue:
             items, self._pending, count, self._count = self._pending, [], self._count, 0
             if self._file is not None and self._file.size >= self.ROTATE_BYTES:
-                self._retiring.append(self._file)
-                self._file = PendingFile(self._path)
+                self._replace_file()
         if items:
             progress = {f.name: n for f, n, _ in items if f is not None}
             try:
